@@ -1,0 +1,144 @@
+//! Signing keys for the test issuer, generated with aws-lc-rs.
+
+use crate::b64url;
+use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::rsa::KeySize;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents};
+use serde_json::{Value, json};
+
+pub(crate) fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    // SystemRandom only fails if the OS has no entropy source; a zero id is still usable.
+    let _ = SystemRandom::new().fill(&mut b);
+    u64::from_le_bytes(b)
+}
+
+/// The algorithms the test issuer signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlg {
+    /// RSA 2048 PKCS#1 v1.5 SHA-256.
+    RS256,
+    /// RSA 2048 PSS SHA-256.
+    PS256,
+    /// ECDSA P-256 SHA-256.
+    ES256,
+    /// ECDSA P-384 SHA-384.
+    ES384,
+    /// ECDSA P-521 SHA-512.
+    ES512,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl SigningAlg {
+    /// The JOSE name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::PS256 => "PS256",
+            Self::ES256 => "ES256",
+            Self::ES384 => "ES384",
+            Self::ES512 => "ES512",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+}
+
+enum Pair {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+/// A private signing key and its public JWK.
+pub struct SigningKey {
+    kid: String,
+    alg: SigningAlg,
+    pair: Pair,
+    jwk: Value,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+    }
+}
+
+/// Key generation failed inside aws-lc-rs.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyGenerationFailed;
+
+impl SigningKey {
+    /// Generates a key for `alg` with a random `kid`.
+    pub fn generate(alg: SigningAlg) -> Result<Self, KeyGenerationFailed> {
+        let kid = format!("{}-{:016x}", alg.name().to_ascii_lowercase(), random_u64());
+        Self::generate_with_kid(alg, &kid)
+    }
+
+    /// Generates a key for `alg` with the given `kid`.
+    pub fn generate_with_kid(alg: SigningAlg, kid: &str) -> Result<Self, KeyGenerationFailed> {
+        let (pair, mut jwk) = match alg {
+            SigningAlg::RS256 | SigningAlg::PS256 => {
+                let kp = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyGenerationFailed)?;
+                let c = RsaPublicKeyComponents::<Vec<u8>>::from(kp.public_key());
+                let jwk = json!({"kty": "RSA", "n": b64url(&c.n), "e": b64url(&c.e)});
+                (Pair::Rsa(kp), jwk)
+            }
+            SigningAlg::ES256 | SigningAlg::ES384 | SigningAlg::ES512 => {
+                let (sign_alg, crv, len) = match alg {
+                    SigningAlg::ES256 => (&signature::ECDSA_P256_SHA256_FIXED_SIGNING, "P-256", 32),
+                    SigningAlg::ES384 => (&signature::ECDSA_P384_SHA384_FIXED_SIGNING, "P-384", 48),
+                    _ => (&signature::ECDSA_P521_SHA512_FIXED_SIGNING, "P-521", 66),
+                };
+                let kp = EcdsaKeyPair::generate(sign_alg).map_err(|_| KeyGenerationFailed)?;
+                let point = kp.public_key().as_ref();
+                let x = point.get(1..1 + len).ok_or(KeyGenerationFailed)?;
+                let y = point.get(1 + len..1 + 2 * len).ok_or(KeyGenerationFailed)?;
+                let jwk = json!({"kty": "EC", "crv": crv, "x": b64url(x), "y": b64url(y)});
+                (Pair::Ec(kp), jwk)
+            }
+            SigningAlg::EdDSA => {
+                let kp = Ed25519KeyPair::generate().map_err(|_| KeyGenerationFailed)?;
+                let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(kp.public_key().as_ref())});
+                (Pair::Ed(kp), jwk)
+            }
+        };
+        if let Some(o) = jwk.as_object_mut() {
+            o.insert("kid".into(), json!(kid));
+            o.insert("alg".into(), json!(alg.name()));
+            o.insert("use".into(), json!("sig"));
+        }
+        Ok(Self { kid: kid.to_owned(), alg, pair, jwk })
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+    /// The algorithm.
+    pub fn alg(&self) -> SigningAlg {
+        self.alg
+    }
+    /// The public JWK (with `kid`, `alg`, `use`).
+    pub fn public_jwk(&self) -> &Value {
+        &self.jwk
+    }
+
+    /// Signs `message`. Returns an empty signature only if aws-lc-rs fails internally.
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        match &self.pair {
+            Pair::Rsa(kp) => {
+                let padding: &'static dyn signature::RsaEncoding =
+                    if self.alg == SigningAlg::PS256 { &signature::RSA_PSS_SHA256 } else { &signature::RSA_PKCS1_SHA256 };
+                let mut sig = vec![0; kp.public_modulus_len()];
+                match kp.sign(padding, &rng, message, &mut sig) {
+                    Ok(()) => sig,
+                    Err(_) => Vec::new(),
+                }
+            }
+            Pair::Ec(kp) => kp.sign(&rng, message).map(|s| s.as_ref().to_vec()).unwrap_or_default(),
+            Pair::Ed(kp) => kp.sign(message).as_ref().to_vec(),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! # oauth-filter-testkit
+//!
+//! An in-process OAuth 2.0 issuer for tests and local development: it generates RS256, ES256
+//! and EdDSA keys, serves JWKS and discovery metadata on loopback, mints tokens with any header and
+//! claims, rotates keys, and has fault switches (down, slow, HTTP status, garbage, huge, redirect).
+//!
+//! ```no_run
+//! # async fn t() {
+//! use oauth_filter_testkit::{Fault, TestIssuer};
+//! let issuer = TestIssuer::start().await;
+//! let token = issuer.mint().scope("read").sign();
+//! let expired = issuer.mint().expires_in_secs(-120).sign();
+//! let forged = issuer.mint().header("alg", "none").sign_with(|_| Vec::new());
+//! issuer.set_fault(Fault::Status(500)); // the JWKS endpoint now fails
+//! # let _ = (token, expired, forged);
+//! # }
+//! ```
+//!
+//! The kit never depends on the crate it tests: tokens are built byte by byte, so tests can
+//! produce anything an attacker could.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod keys;
+mod server;
+
+pub use keys::{SigningAlg, SigningKey};
+pub use server::{Fault, TestIssuer, TestIssuerBuilder};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Unpadded base64url, as JOSE uses.
+pub fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Builds one token. Start from [`TestIssuer::mint`]; every default can be replaced or removed.
+#[derive(Clone)]
+pub struct TokenBuilder {
+    header: Map<String, Value>,
+    claims: Map<String, Value>,
+    key: Option<Arc<SigningKey>>,
+    raw_payload: Option<Vec<u8>>,
+}
+
+impl TokenBuilder {
+    pub(crate) fn new(issuer: &str, audience: &str, key: Option<Arc<SigningKey>>) -> Self {
+        let now = now_secs();
+        let mut header = Map::new();
+        if let Some(k) = &key {
+            header.insert("alg".into(), json!(k.alg().name()));
+            header.insert("kid".into(), json!(k.kid()));
+        }
+        header.insert("typ".into(), json!("at+jwt"));
+        let mut claims = Map::new();
+        claims.insert("iss".into(), json!(issuer));
+        claims.insert("aud".into(), json!(audience));
+        claims.insert("sub".into(), json!("user-1"));
+        claims.insert("client_id".into(), json!("test-client"));
+        claims.insert("iat".into(), json!(now));
+        claims.insert("exp".into(), json!(now + 300));
+        claims.insert("jti".into(), json!(format!("jti-{}", keys::random_u64())));
+        Self { header, claims, key, raw_payload: None }
+    }
+
+    /// Sets `scope` (space-separated).
+    pub fn scope(self, scope: &str) -> Self {
+        self.claim("scope", scope)
+    }
+    /// Sets `sub`.
+    pub fn subject(self, sub: &str) -> Self {
+        self.claim("sub", sub)
+    }
+    /// Sets `aud` (string); use [`TokenBuilder::claim`] for an array.
+    pub fn audience(self, aud: &str) -> Self {
+        self.claim("aud", aud)
+    }
+    /// Sets `iss`.
+    pub fn issuer(self, iss: &str) -> Self {
+        self.claim("iss", iss)
+    }
+    /// Sets `exp` to now plus `secs` (negative: already expired).
+    pub fn expires_in_secs(self, secs: i64) -> Self {
+        self.claim("exp", now_secs() + secs)
+    }
+    /// Sets any claim.
+    pub fn claim(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.claims.insert(name.into(), value.into());
+        self
+    }
+    /// Removes a claim.
+    pub fn without_claim(mut self, name: &str) -> Self {
+        self.claims.remove(name);
+        self
+    }
+    /// Sets any header parameter (including `alg`, `kid`, `jku`, `jwk`, `crit`…).
+    pub fn header(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.header.insert(name.into(), value.into());
+        self
+    }
+    /// Removes a header parameter.
+    pub fn without_header(mut self, name: &str) -> Self {
+        self.header.remove(name);
+        self
+    }
+    /// Signs with this key instead of the issuer's active one; `alg` and `kid` follow it.
+    pub fn key(mut self, key: Arc<SigningKey>) -> Self {
+        self.header.insert("alg".into(), json!(key.alg().name()));
+        self.header.insert("kid".into(), json!(key.kid()));
+        self.key = Some(key);
+        self
+    }
+    /// Uses these exact payload bytes instead of the claims (for malformed-JSON tests).
+    pub fn raw_payload(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.raw_payload = Some(bytes.into());
+        self
+    }
+
+    /// The signing input `BASE64URL(header) . BASE64URL(payload)`.
+    pub fn signing_input(&self) -> String {
+        let header = Value::Object(self.header.clone()).to_string();
+        let payload = match &self.raw_payload {
+            Some(p) => p.clone(),
+            None => Value::Object(self.claims.clone()).to_string().into_bytes(),
+        };
+        format!("{}.{}", b64url(header.as_bytes()), b64url(&payload))
+    }
+
+    /// Signs with the chosen key (the issuer's active key by default). With no key at all, the
+    /// signature segment is empty.
+    pub fn sign(self) -> String {
+        let key = self.key.clone();
+        self.sign_with(|input| key.map(|k| k.sign(input)).unwrap_or_default())
+    }
+
+    /// Signs with an HMAC over the signing input, keyed with `secret` (`HS256` unless the header
+    /// names HS384/HS512). For configured-secret tests and for key-confusion attacks.
+    pub fn sign_hmac(self, secret: &[u8]) -> String {
+        let alg = match self.header.get("alg").and_then(Value::as_str) {
+            Some("HS384") => aws_lc_rs::hmac::HMAC_SHA384,
+            Some("HS512") => aws_lc_rs::hmac::HMAC_SHA512,
+            _ => aws_lc_rs::hmac::HMAC_SHA256,
+        };
+        let key = aws_lc_rs::hmac::Key::new(alg, secret);
+        self.sign_with(|input| aws_lc_rs::hmac::sign(&key, input).as_ref().to_vec())
+    }
+
+    /// Signs with any function of the signing input (or none: return an empty vector).
+    pub fn sign_with(self, f: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
+        let input = self.signing_input();
+        let sig = f(input.as_bytes());
+        format!("{input}.{}", b64url(&sig))
+    }
+}

@@ -1,0 +1,339 @@
+//! The issuer's HTTP side: JWKS and discovery on loopback, with fault switches.
+
+use crate::keys::{KeyGenerationFailed, SigningAlg, SigningKey};
+use crate::TokenBuilder;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Value, json};
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// A failure the issuer's HTTP endpoints simulate.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Fault {
+    /// Normal service.
+    #[default]
+    None,
+    /// Connections are accepted and closed at once, as by a crashed server.
+    Down,
+    /// Every answer is delayed this long.
+    Slow(Duration),
+    /// Every answer has this status and an empty JSON object.
+    Status(u16),
+    /// 200 with an HTML page instead of JSON.
+    Garbage,
+    /// 200 with a JSON document of about this many bytes.
+    Huge(usize),
+    /// 302 to this location.
+    Redirect(String),
+}
+
+struct State {
+    issuer: String,
+    audience: String,
+    keys: RwLock<Vec<Arc<SigningKey>>>,
+    fault: RwLock<Fault>,
+    jwks_max_age: RwLock<Option<u64>>,
+    jwks_requests: AtomicUsize,
+    metadata_requests: AtomicUsize,
+}
+
+fn read<T: Clone>(lock: &RwLock<T>) -> T {
+    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+}
+
+fn write<T>(lock: &RwLock<T>, f: impl FnOnce(&mut T)) {
+    f(&mut lock.write().unwrap_or_else(std::sync::PoisonError::into_inner));
+}
+
+/// A running test issuer. Dropping it stops the server.
+pub struct TestIssuer {
+    state: Arc<State>,
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestIssuer").field("issuer", &self.state.issuer).finish_non_exhaustive()
+    }
+}
+
+/// Options for [`TestIssuer`].
+#[derive(Debug, Clone)]
+pub struct TestIssuerBuilder {
+    bind: SocketAddr,
+    audience: String,
+    path: String,
+    algs: Vec<SigningAlg>,
+}
+
+impl Default for TestIssuerBuilder {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            audience: String::from("api"),
+            path: String::new(),
+            algs: vec![SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA],
+        }
+    }
+}
+
+/// Why the test issuer could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The address could not be bound.
+    Bind(std::io::Error),
+    /// A key could not be generated.
+    Keys,
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bind(e) => write!(f, "cannot bind the test issuer: {e}"),
+            Self::Keys => f.write_str("cannot generate test keys"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<KeyGenerationFailed> for StartError {
+    fn from(_: KeyGenerationFailed) -> Self {
+        Self::Keys
+    }
+}
+
+impl TestIssuerBuilder {
+    /// Address to listen on (default `127.0.0.1:0`, a free port).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+    /// Default `aud` of minted tokens (default `api`).
+    pub fn audience(mut self, audience: &str) -> Self {
+        self.audience = audience.to_owned();
+        self
+    }
+    /// A path under which the issuer lives, e.g. `/tenant-a` (default none).
+    pub fn path(mut self, path: &str) -> Self {
+        self.path = path.trim_end_matches('/').to_owned();
+        self
+    }
+    /// Keys to generate; the first is the active signing key (default RS256, ES256, EdDSA).
+    pub fn algorithms(mut self, algs: &[SigningAlg]) -> Self {
+        self.algs = algs.to_vec();
+        self
+    }
+
+    /// Starts the issuer on a tokio runtime.
+    pub async fn try_start(self) -> Result<TestIssuer, StartError> {
+        let listener = TcpListener::bind(self.bind).await.map_err(StartError::Bind)?;
+        let addr = listener.local_addr().map_err(StartError::Bind)?;
+        let keys = self.algs.iter().map(|a| SigningKey::generate(*a).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+        let state = Arc::new(State {
+            issuer: format!("http://{addr}{}", self.path),
+            audience: self.audience,
+            keys: RwLock::new(keys),
+            fault: RwLock::new(Fault::None),
+            jwks_max_age: RwLock::new(None),
+            jwks_requests: AtomicUsize::new(0),
+            metadata_requests: AtomicUsize::new(0),
+        });
+        let task = tokio::spawn(serve(listener, state.clone(), self.path));
+        Ok(TestIssuer { state, addr, task })
+    }
+
+    /// Starts the issuer. Panics if it cannot (tests want to stop there).
+    #[allow(clippy::panic)]
+    pub async fn start(self) -> TestIssuer {
+        match self.try_start().await {
+            Ok(i) => i,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+impl TestIssuer {
+    /// Starts an issuer on a free loopback port with RS256 (active), ES256 and EdDSA keys.
+    pub async fn start() -> Self {
+        TestIssuerBuilder::default().start().await
+    }
+    /// Options.
+    pub fn builder() -> TestIssuerBuilder {
+        TestIssuerBuilder::default()
+    }
+    /// The issuer identifier, e.g. `http://127.0.0.1:41234`.
+    pub fn issuer(&self) -> &str {
+        &self.state.issuer
+    }
+    /// The default audience of minted tokens.
+    pub fn audience(&self) -> &str {
+        &self.state.audience
+    }
+    /// The JWKS URL.
+    pub fn jwks_url(&self) -> String {
+        format!("{}/jwks", self.state.issuer)
+    }
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// A token builder signed by the active key, with `iss`, `aud`, `sub`, `client_id`, `iat`,
+    /// `exp` (+300 s), `jti` and `typ: at+jwt` set.
+    pub fn mint(&self) -> TokenBuilder {
+        TokenBuilder::new(&self.state.issuer, &self.state.audience, read(&self.state.keys).first().cloned())
+    }
+    /// The key with this `kid`.
+    pub fn key(&self, kid: &str) -> Option<Arc<SigningKey>> {
+        read(&self.state.keys).into_iter().find(|k| k.kid() == kid)
+    }
+    /// The first key of this algorithm.
+    pub fn key_for(&self, alg: SigningAlg) -> Option<Arc<SigningKey>> {
+        read(&self.state.keys).into_iter().find(|k| k.alg() == alg)
+    }
+    /// All keys, active first.
+    pub fn keys(&self) -> Vec<Arc<SigningKey>> {
+        read(&self.state.keys)
+    }
+    /// Adds a new key of `alg` and makes it the active signing key; old keys stay published
+    /// (the overlap of a rotation). Returns the new `kid`.
+    pub fn rotate(&self, alg: SigningAlg) -> Result<String, KeyGenerationFailed> {
+        let key = Arc::new(SigningKey::generate(alg)?);
+        let kid = key.kid().to_owned();
+        write(&self.state.keys, |keys| keys.insert(0, key));
+        Ok(kid)
+    }
+    /// Stops publishing the key with this `kid`.
+    pub fn remove_key(&self, kid: &str) {
+        write(&self.state.keys, |keys| keys.retain(|k| k.kid() != kid));
+    }
+    /// Switches a fault on (or [`Fault::None`] off).
+    pub fn set_fault(&self, fault: Fault) {
+        write(&self.state.fault, |f| *f = fault);
+    }
+    /// Sends `Cache-Control: max-age` with the JWKS.
+    pub fn set_jwks_max_age(&self, secs: Option<u64>) {
+        write(&self.state.jwks_max_age, |m| *m = secs);
+    }
+    /// JWKS requests served so far (faulty answers included).
+    pub fn jwks_requests(&self) -> usize {
+        self.state.jwks_requests.load(Ordering::SeqCst)
+    }
+    /// Metadata (discovery) requests served so far.
+    pub fn metadata_requests(&self) -> usize {
+        self.state.metadata_requests.load(Ordering::SeqCst)
+    }
+    /// The public JWKS document as served.
+    pub fn jwks(&self) -> Value {
+        json!({"keys": read(&self.state.keys).iter().map(|k| k.public_jwk().clone()).collect::<Vec<_>>()})
+    }
+}
+
+impl Drop for TestIssuer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(listener: TcpListener, state: Arc<State>, path: String) {
+    let path: Arc<str> = Arc::from(path);
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        if read(&state.fault) == Fault::Down {
+            drop(stream);
+            continue;
+        }
+        let state = state.clone();
+        let path = path.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let state = state.clone();
+                let path = path.clone();
+                async move { Ok::<_, Infallible>(handle(req, &state, &path).await) }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    r
+}
+
+async fn handle(req: Request<Incoming>, state: &State, base: &str) -> Response<Full<Bytes>> {
+    let path = req.uri().path().to_owned();
+    let rel = path.strip_prefix(base).unwrap_or("");
+    let is_jwks = rel == "/jwks";
+    let is_metadata = rel == "/.well-known/openid-configuration"
+        || path == format!("/.well-known/oauth-authorization-server{base}");
+    if is_jwks {
+        state.jwks_requests.fetch_add(1, Ordering::SeqCst);
+    }
+    if is_metadata {
+        state.metadata_requests.fetch_add(1, Ordering::SeqCst);
+    }
+    match read(&state.fault) {
+        Fault::None | Fault::Down => {}
+        Fault::Slow(d) => tokio::time::sleep(d).await,
+        Fault::Status(s) => {
+            return json_response(StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &json!({}));
+        }
+        Fault::Garbage => {
+            let mut r = Response::new(Full::new(Bytes::from_static(b"<html><body>502 Bad Gateway</body></html>")));
+            r.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/html"));
+            return r;
+        }
+        Fault::Huge(n) => {
+            let filler = "x".repeat(n);
+            return json_response(StatusCode::OK, &json!({"keys": [], "filler": filler}));
+        }
+        Fault::Redirect(to) => {
+            let mut r = Response::new(Full::new(Bytes::new()));
+            *r.status_mut() = StatusCode::FOUND;
+            if let Ok(v) = http::HeaderValue::from_str(&to) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            return r;
+        }
+    }
+    if is_jwks {
+        let keys: Vec<Value> = read(&state.keys).iter().map(|k| k.public_jwk().clone()).collect();
+        let mut r = json_response(StatusCode::OK, &json!({"keys": keys}));
+        if let Some(age) = read(&state.jwks_max_age) {
+            if let Ok(v) = http::HeaderValue::from_str(&format!("max-age={age}")) {
+                r.headers_mut().insert(header::CACHE_CONTROL, v);
+            }
+        }
+        return r;
+    }
+    if is_metadata {
+        let iss = &state.issuer;
+        return json_response(
+            StatusCode::OK,
+            &json!({
+                "issuer": iss,
+                "jwks_uri": format!("{iss}/jwks"),
+                "token_endpoint": format!("{iss}/token"),
+                "response_types_supported": ["token"],
+                "grant_types_supported": ["client_credentials"],
+            }),
+        );
+    }
+    json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"}))
+}

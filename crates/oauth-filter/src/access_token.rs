@@ -1,0 +1,166 @@
+//! The verified access token a handler receives.
+//!
+//! ```
+//! use oauth_filter::Scopes;
+//! let scopes = Scopes::from_space_separated("read write");
+//! assert!(scopes.contains("read"));
+//! assert!(!scopes.contains("READ")); // exact, case-sensitive
+//! ```
+
+use serde_json::{Map, Value};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A set of scope tokens (RFC 6749 §3.3): exact, case-sensitive, order-free.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Scopes(Vec<String>);
+
+impl Scopes {
+    /// Splits a space-separated `scope` value. Empty tokens are dropped.
+    pub fn from_space_separated(s: &str) -> Self {
+        Self::from_iter(s.split(' ').filter(|t| !t.is_empty()).map(str::to_owned))
+    }
+
+    /// True if `scope` is in the set.
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.binary_search_by(|s| s.as_str().cmp(scope)).is_ok()
+    }
+
+    /// The scopes, sorted.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// Number of scopes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True if there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<String> for Scopes {
+    fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> Self {
+        let mut v: Vec<String> = iter.into_iter().collect();
+        v.sort();
+        v.dedup();
+        Self(v)
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(" "))
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.iter()).finish()
+    }
+}
+
+/// How the token was verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenKind {
+    /// A JWT verified locally with the issuer's keys.
+    Jwt,
+}
+
+/// The facts of a verified access token. Cheap to clone. The raw token is not kept.
+#[derive(Clone)]
+pub struct AccessToken(Arc<TokenFacts>);
+
+pub(crate) struct TokenFacts {
+    pub(crate) kind: TokenKind,
+    pub(crate) issuer: String,
+    pub(crate) subject: Option<String>,
+    pub(crate) client_id: Option<String>,
+    pub(crate) scopes: Scopes,
+    pub(crate) audiences: Vec<String>,
+    pub(crate) expires_at: f64,
+    pub(crate) issued_at: Option<f64>,
+    pub(crate) jwt_id: Option<String>,
+    pub(crate) claims: Map<String, Value>,
+    /// Identity of the filter that verified it, so a layer never trusts another filter's work.
+    pub(crate) verified_by: usize,
+}
+
+fn to_system_time(secs: f64) -> SystemTime {
+    if secs <= 0.0 {
+        return UNIX_EPOCH;
+    }
+    UNIX_EPOCH + Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX / 2)
+}
+
+impl AccessToken {
+    pub(crate) fn new(facts: TokenFacts) -> Self {
+        Self(Arc::new(facts))
+    }
+    pub(crate) fn verified_by(&self) -> usize {
+        self.0.verified_by
+    }
+    /// How the token was verified.
+    pub fn kind(&self) -> TokenKind {
+        self.0.kind
+    }
+    /// The issuer (`iss`).
+    pub fn issuer(&self) -> &str {
+        &self.0.issuer
+    }
+    /// The subject (`sub`): the user, or the client for client-credentials tokens.
+    pub fn subject(&self) -> Option<&str> {
+        self.0.subject.as_deref()
+    }
+    /// The client the token was issued to (`client_id`, else `azp`).
+    pub fn client_id(&self) -> Option<&str> {
+        self.0.client_id.as_deref()
+    }
+    /// The granted scopes (`scope`, else `scp`).
+    pub fn scopes(&self) -> &Scopes {
+        &self.0.scopes
+    }
+    /// The audiences (`aud`).
+    pub fn audiences(&self) -> &[String] {
+        &self.0.audiences
+    }
+    /// When the token expires (`exp`).
+    pub fn expires_at(&self) -> SystemTime {
+        to_system_time(self.0.expires_at)
+    }
+    /// When the token was issued (`iat`), if stated.
+    pub fn issued_at(&self) -> Option<SystemTime> {
+        self.0.issued_at.map(to_system_time)
+    }
+    /// The token id (`jti`), if stated.
+    pub fn jwt_id(&self) -> Option<&str> {
+        self.0.jwt_id.as_deref()
+    }
+    /// Every claim of the token.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.0.claims
+    }
+    /// One claim by name.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.0.claims.get(name)
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("kind", &self.0.kind)
+            .field("issuer", &self.0.issuer)
+            .field("subject", &self.0.subject)
+            .field("client_id", &self.0.client_id)
+            .field("scopes", &self.0.scopes)
+            .field("audiences", &self.0.audiences)
+            .field("expires_at", &self.0.expires_at)
+            .finish_non_exhaustive()
+    }
+}

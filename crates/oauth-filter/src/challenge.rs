@@ -1,0 +1,145 @@
+//! Turning an [`AuthError`] into the RFC 6750 answer: status, `WWW-Authenticate`, JSON body.
+//!
+//! ```
+//! use oauth_filter::{AuthError, Rejection, Requirement};
+//! let r = Rejection::new(AuthError::InsufficientScope, "api", Some(&Requirement::all_of(["read"])));
+//! assert_eq!(r.status(), 403);
+//! assert_eq!(
+//!     r.www_authenticate().as_deref(),
+//!     Some(r#"Bearer realm="api", error="insufficient_scope", error_description="the token lacks the required scope", scope="read""#)
+//! );
+//! ```
+//!
+//! Every value placed in the header is checked against the RFC 6750 §3 character sets: the realm
+//! and descriptions are ours; a scope that is not a valid RFC 6749 §3.3 `scope-token` is left out of
+//! the `scope` attribute rather than letting it break the header. Nothing from the token appears.
+
+use crate::error::AuthError;
+use crate::requirement::Requirement;
+use bytes::Bytes;
+
+/// RFC 6749 §3.3 `NQCHAR`: %x21 / %x23-5B / %x5D-7E.
+fn is_scope_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// RFC 6750 §3: realm and error_description use %x20-21 / %x23-5B / %x5D-7E (no `"` or `\`).
+pub(crate) fn is_attribute_text(s: &str) -> bool {
+    s.bytes().all(|b| b == 0x20 || b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+}
+
+/// A rejected request: the error and everything needed to answer it.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    error: AuthError,
+    realm: String,
+    scope: Option<String>,
+}
+
+impl Rejection {
+    /// Builds the answer for `error`. `requirement` supplies the `scope` attribute of a 403.
+    pub fn new(error: AuthError, realm: &str, requirement: Option<&Requirement>) -> Self {
+        let realm = if is_attribute_text(realm) { realm.to_owned() } else { String::from("api") };
+        let scope = match (&error, requirement) {
+            (AuthError::InsufficientScope, Some(req)) => {
+                let scopes = req.scopes();
+                if !scopes.is_empty() && scopes.iter().all(|s| is_scope_token(s)) {
+                    Some(scopes.join(" "))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        };
+        Self { error, realm, scope }
+    }
+
+    /// The error.
+    pub fn error(&self) -> &AuthError {
+        &self.error
+    }
+
+    /// The HTTP status: 400, 401, 403, 500 or 503.
+    pub fn status(&self) -> u16 {
+        self.error.status()
+    }
+
+    /// The `WWW-Authenticate` value for 400/401/403 (RFC 6750 §3), none for 5xx.
+    pub fn www_authenticate(&self) -> Option<String> {
+        if self.status() >= 500 {
+            return None;
+        }
+        let mut v = format!("Bearer realm=\"{}\"", self.realm);
+        if let Some(code) = self.error.error_code() {
+            v.push_str(&format!(", error=\"{code}\", error_description=\"{}\"", self.error.description()));
+        }
+        if let Some(scope) = &self.scope {
+            v.push_str(&format!(", scope=\"{scope}\""));
+        }
+        Some(v)
+    }
+
+    /// The `error` member of the JSON body.
+    pub fn body_error(&self) -> &'static str {
+        match self.status() {
+            503 => "temporarily_unavailable",
+            500 => "server_error",
+            _ => self.error.error_code().unwrap_or("unauthorized"),
+        }
+    }
+
+    /// The default JSON body: `{"error": ..., "error_description": ...}`.
+    pub fn json_body(&self) -> Bytes {
+        let body = serde_json::json!({
+            "error": self.body_error(),
+            "error_description": self.error.description(),
+        });
+        Bytes::from(body.to_string())
+    }
+
+    /// Seconds a client should wait before retrying a 503.
+    pub fn retry_after(&self) -> Option<u32> {
+        (self.status() == 503).then_some(5)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_challenge_for_missing_token() {
+        let r = Rejection::new(AuthError::MissingToken, "my api", None);
+        assert_eq!(r.status(), 401);
+        assert_eq!(r.www_authenticate().unwrap(), "Bearer realm=\"my api\"");
+    }
+
+    #[test]
+    fn hostile_realm_and_scopes_never_reach_the_header() {
+        let r = Rejection::new(AuthError::InsufficientScope, "a\"b\r\nX: y", Some(&Requirement::all_of(["ok", "bad\"scope"])));
+        let h = r.www_authenticate().unwrap();
+        assert_eq!(h, "Bearer realm=\"api\", error=\"insufficient_scope\", error_description=\"the token lacks the required scope\"");
+    }
+
+    #[test]
+    fn every_error_renders_within_the_rfc_6750_charset() {
+        let all = [
+            AuthError::MissingToken, AuthError::MultipleAuthorizationHeaders, AuthError::MultipleTokens,
+            AuthError::MalformedAuthorizationHeader, AuthError::TokenTooLarge, AuthError::MalformedToken,
+            AuthError::EncryptedToken, AuthError::UnsupportedAlgorithm, AuthError::CriticalHeader,
+            AuthError::UnknownIssuer, AuthError::UnknownKey, AuthError::AmbiguousKey, AuthError::BadSignature,
+            AuthError::Expired, AuthError::NotYetValid, AuthError::IssuedInFuture, AuthError::AudienceMismatch,
+            AuthError::WrongTokenType, AuthError::MissingClaim("sub"), AuthError::InvalidClaim("exp"),
+            AuthError::InsufficientScope, AuthError::KeysUnavailable, AuthError::NotProtected,
+        ];
+        for e in all {
+            assert!(is_attribute_text(e.description()), "{e:?}");
+            let r = Rejection::new(e.clone(), "api", Some(&Requirement::all_of(["read"])));
+            if let Some(h) = r.www_authenticate() {
+                assert!(h.bytes().all(|b| (0x20..=0x7e).contains(&b)), "{h}");
+            }
+            let body: serde_json::Value = serde_json::from_slice(&r.json_body()).unwrap();
+            assert!(body["error"].is_string() && body["error_description"].is_string());
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! What can go wrong with a request's credentials, and configuration errors.
+//!
+//! ```
+//! use oauth_filter::AuthError;
+//! assert_eq!(AuthError::Expired.status(), 401);
+//! assert_eq!(AuthError::Expired.error_code(), Some("invalid_token"));
+//! assert_eq!(AuthError::KeysUnavailable.status(), 503);
+//! ```
+//!
+//! Every variant has a fixed description: nothing a caller sends is ever echoed back.
+
+use crate::jose::JoseError;
+use std::fmt;
+
+/// Why a request was not let through. Precise variants for logs and metrics
+/// ([`AuthError::reason_code`]); the client sees only the RFC 6750 error code and a fixed text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// No bearer credentials: 401 with a bare challenge (RFC 6750 §3.1).
+    MissingToken,
+    /// More than one `Authorization` header: 400 `invalid_request`.
+    MultipleAuthorizationHeaders,
+    /// A token in more than one place (header and query): 400 `invalid_request` (RFC 6750 §2).
+    MultipleTokens,
+    /// A `Bearer` header whose token is empty or not a `b64token`: 400 `invalid_request`.
+    MalformedAuthorizationHeader,
+    /// The token is longer than the configured cap; refused before any parsing.
+    TokenTooLarge,
+    /// Not a well-formed compact JWS with JSON claims.
+    MalformedToken,
+    /// A JWE; encrypted tokens are not accepted.
+    EncryptedToken,
+    /// `alg` unknown, `none`, or not in the issuer's allow-list.
+    UnsupportedAlgorithm,
+    /// The header carries `crit`.
+    CriticalHeader,
+    /// `iss` names no configured issuer.
+    UnknownIssuer,
+    /// No key of the issuer has the token's `kid` (after at most one refresh per cooldown).
+    UnknownKey,
+    /// Several keys match the token's `kid` and algorithm.
+    AmbiguousKey,
+    /// The signature does not verify.
+    BadSignature,
+    /// `exp` is past (beyond the leeway).
+    Expired,
+    /// `nbf` is in the future (beyond the leeway).
+    NotYetValid,
+    /// `iat` is in the future (beyond the leeway).
+    IssuedInFuture,
+    /// `aud` does not contain the configured audience, or is missing.
+    AudienceMismatch,
+    /// `typ` marks another kind of token, or (strict RFC 9068 mode) is not `at+jwt`.
+    WrongTokenType,
+    /// A required claim is missing.
+    MissingClaim(&'static str),
+    /// A claim has the wrong type (for example a date given as a string).
+    InvalidClaim(&'static str),
+    /// The token is valid but lacks the scopes the route requires: 403.
+    InsufficientScope,
+    /// The issuer's keys could not be obtained and none are cached: 503, fail closed.
+    KeysUnavailable,
+    /// A handler asked for an [`AccessToken`](crate::AccessToken) on a route that no OAuth
+    /// layer protects: 500, the handler does not run.
+    NotProtected,
+}
+
+impl AuthError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::MissingToken => 401,
+            Self::MultipleAuthorizationHeaders | Self::MultipleTokens | Self::MalformedAuthorizationHeader => 400,
+            Self::InsufficientScope => 403,
+            Self::KeysUnavailable => 503,
+            Self::NotProtected => 500,
+            _ => 401,
+        }
+    }
+
+    /// The RFC 6750 §3.1 error code, if any.
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self.status() {
+            400 => Some("invalid_request"),
+            401 if *self != Self::MissingToken => Some("invalid_token"),
+            403 => Some("insufficient_scope"),
+            _ => None,
+        }
+    }
+
+    /// A short, fixed description safe to send to clients and to log.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "an access token is required",
+            Self::MultipleAuthorizationHeaders => "more than one Authorization header",
+            Self::MultipleTokens => "more than one access token in the request",
+            Self::MalformedAuthorizationHeader => "malformed Bearer authorization header",
+            Self::TokenTooLarge => "the token is too large",
+            Self::MalformedToken => JoseError::Malformed.description(),
+            Self::EncryptedToken => JoseError::Encrypted.description(),
+            Self::UnsupportedAlgorithm => JoseError::UnsupportedAlgorithm.description(),
+            Self::CriticalHeader => JoseError::CriticalHeader.description(),
+            Self::UnknownIssuer => "the token's issuer is not trusted",
+            Self::UnknownKey => JoseError::UnknownKey.description(),
+            Self::AmbiguousKey => JoseError::AmbiguousKey.description(),
+            Self::BadSignature => JoseError::BadSignature.description(),
+            Self::Expired => "the token has expired",
+            Self::NotYetValid => "the token is not valid yet",
+            Self::IssuedInFuture => "the token is issued in the future",
+            Self::AudienceMismatch => "the token is not meant for this audience",
+            Self::WrongTokenType => "the token is not an access token",
+            Self::MissingClaim(_) => "the token lacks a required claim",
+            Self::InvalidClaim(_) => "the token has an invalid claim",
+            Self::InsufficientScope => "the token lacks the required scope",
+            Self::KeysUnavailable => "the authorization server's keys are unavailable",
+            Self::NotProtected => "the route is not protected by an OAuth layer",
+        }
+    }
+
+    /// A stable machine-readable reason for logs and metrics (`expired`, `bad_signature`, …).
+    pub fn reason_code(&self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing_token",
+            Self::MultipleAuthorizationHeaders => "multiple_authorization_headers",
+            Self::MultipleTokens => "multiple_tokens",
+            Self::MalformedAuthorizationHeader => "malformed_authorization_header",
+            Self::TokenTooLarge => "token_too_large",
+            Self::MalformedToken => "malformed_token",
+            Self::EncryptedToken => "encrypted_token",
+            Self::UnsupportedAlgorithm => "unsupported_algorithm",
+            Self::CriticalHeader => "critical_header",
+            Self::UnknownIssuer => "unknown_issuer",
+            Self::UnknownKey => "unknown_key",
+            Self::AmbiguousKey => "ambiguous_key",
+            Self::BadSignature => "bad_signature",
+            Self::Expired => "expired",
+            Self::NotYetValid => "not_yet_valid",
+            Self::IssuedInFuture => "issued_in_future",
+            Self::AudienceMismatch => "audience_mismatch",
+            Self::WrongTokenType => "wrong_token_type",
+            Self::MissingClaim(_) => "missing_claim",
+            Self::InvalidClaim(_) => "invalid_claim",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::KeysUnavailable => "keys_unavailable",
+            Self::NotProtected => "not_protected",
+        }
+    }
+}
+
+impl From<JoseError> for AuthError {
+    fn from(e: JoseError) -> Self {
+        match e {
+            JoseError::Malformed => Self::MalformedToken,
+            JoseError::Encrypted => Self::EncryptedToken,
+            JoseError::UnsupportedAlgorithm => Self::UnsupportedAlgorithm,
+            JoseError::CriticalHeader => Self::CriticalHeader,
+            JoseError::UnknownKey => Self::UnknownKey,
+            JoseError::AmbiguousKey => Self::AmbiguousKey,
+            JoseError::BadSignature => Self::BadSignature,
+        }
+    }
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::MissingClaim(c) | Self::InvalidClaim(c) => write!(f, "{} ({c})", self.description()),
+            _ => f.write_str(self.description()),
+        }
+    }
+}
+
+impl std::error::Error for AuthError {}
+
+/// A configuration mistake, naming the setting and why it is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    key: String,
+    reason: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self { key: key.into(), reason: reason.into() }
+    }
+    /// The setting at fault, e.g. `issuers[0].jwks_url`.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+    /// Why it is wrong.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration `{}`: {}", self.key, self.reason)
+    }
+}
+
+impl std::error::Error for ConfigError {}

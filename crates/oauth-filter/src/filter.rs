@@ -1,0 +1,280 @@
+//! [`OAuthFilter`]: the configuration and shared state, and the framework-neutral pipeline.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use oauth_filter::{OAuthFilter, Requirement, RequestParts};
+//! // The seed's configure_with_jwt(jwks, issuer, audience):
+//! let filter = OAuthFilter::with_jwks("https://idp.example/jwks", "https://idp.example", "api")?;
+//! let parts = RequestParts::new().authorization(b"Bearer eyJ...");
+//! match filter.check(&parts, &Requirement::all_of(["read"])).await {
+//!     Ok(token) => println!("hello {:?}", token.subject()),
+//!     Err(e) => println!("rejected: {}", e.reason_code()),
+//! }
+//! # Ok(()) }
+//! ```
+
+use crate::access_token::AccessToken;
+use crate::error::{AuthError, ConfigError};
+use crate::http::HttpClientConfig;
+use crate::jose::{self, JoseError, VerifyingKey, json};
+use crate::jwt::{IssuerVerifier, JwtIssuer, KeysConfig};
+use crate::keys::{JwksLocation, KeySnapshot, KeySource, RemoteKeySet, parse_jwks};
+use crate::requirement::Requirement;
+use crate::challenge::{Rejection, is_attribute_text};
+use crate::token::{ExtractionPolicy, RequestParts};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The filter: trusted issuers, their keys, and the request policy. Cheap to clone.
+#[derive(Clone)]
+pub struct OAuthFilter {
+    inner: Arc<FilterInner>,
+}
+
+struct FilterInner {
+    issuers: HashMap<String, IssuerVerifier>,
+    realm: String,
+    extraction: ExtractionPolicy,
+    leeway: f64,
+}
+
+impl std::fmt::Debug for OAuthFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut issuers: Vec<&String> = self.inner.issuers.keys().collect();
+        issuers.sort();
+        f.debug_struct("OAuthFilter").field("issuers", &issuers).field("realm", &self.inner.realm).finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`OAuthFilter`]; every mistake is reported by [`OAuthFilterBuilder::build`] with the
+/// setting it concerns.
+#[derive(Debug, Clone, Default)]
+pub struct OAuthFilterBuilder {
+    issuers: Vec<JwtIssuer>,
+    realm: Option<String>,
+    extraction: ExtractionPolicy,
+    leeway: Option<Duration>,
+    http: HttpClientConfig,
+}
+
+/// The largest leeway accepted: clocks further apart than this are a problem to fix, not hide.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
+impl OAuthFilterBuilder {
+    /// Trusts JWT access tokens from this issuer. Several issuers may be added.
+    pub fn jwt_issuer(mut self, issuer: JwtIssuer) -> Self {
+        self.issuers.push(issuer);
+        self
+    }
+    /// The `realm` of challenges (default `api`).
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = Some(realm.into());
+        self
+    }
+    /// Clock-skew leeway for `exp`, `nbf` and `iat` (default 60 s, at most 5 min).
+    pub fn leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = Some(leeway);
+        self
+    }
+    /// Largest token accepted, in bytes (default 16 KiB).
+    pub fn max_token_len(mut self, len: usize) -> Self {
+        self.extraction.max_token_len = len;
+        self
+    }
+    /// **Dangerous**: also accept `?access_token=` in the query (RFC 6750 §2.3).
+    pub fn dangerous_allow_query_token(mut self, allow: bool) -> Self {
+        self.extraction.dangerous_allow_query_token = allow;
+        self
+    }
+    /// HTTP client settings for reaching the authorization server.
+    pub fn http(mut self, http: HttpClientConfig) -> Self {
+        self.http = http;
+        self
+    }
+
+    /// Validates the configuration and builds the filter. Nothing is fetched yet: keys load on
+    /// first use, so the filter starts even when the authorization server is down (requests then
+    /// get 503 until it is reachable).
+    pub fn build(self) -> Result<OAuthFilter, ConfigError> {
+        if self.issuers.is_empty() {
+            return Err(ConfigError::new("issuers", "at least one trusted issuer is required"));
+        }
+        let realm = self.realm.unwrap_or_else(|| String::from("api"));
+        if realm.is_empty() || !is_attribute_text(&realm) {
+            return Err(ConfigError::new("realm", "must be non-empty printable ASCII without '\"' or '\\'"));
+        }
+        let leeway = self.leeway.unwrap_or(Duration::from_secs(60));
+        if leeway > MAX_LEEWAY {
+            return Err(ConfigError::new("leeway", "must be at most 300 seconds"));
+        }
+        if self.extraction.max_token_len == 0 {
+            return Err(ConfigError::new("max_token_len", "must be positive"));
+        }
+        let fetcher = self.http.build()?;
+        let mut issuers = HashMap::new();
+        for (i, cfg) in self.issuers.into_iter().enumerate() {
+            let key = |k: &str| format!("issuers[{i}].{k}");
+            if cfg.issuer.is_empty() {
+                return Err(ConfigError::new(key("issuer"), "must not be empty"));
+            }
+            if issuers.contains_key(&cfg.issuer) {
+                return Err(ConfigError::new(key("issuer"), "configured twice"));
+            }
+            if cfg.audiences.is_empty() || cfg.audiences.iter().any(String::is_empty) {
+                return Err(ConfigError::new(key("audience"), "at least one non-empty audience is required"));
+            }
+            if cfg.algorithms.is_empty() {
+                return Err(ConfigError::new(key("algorithms"), "the allow-list is empty"));
+            }
+            let mut hmac_keys: Vec<VerifyingKey> = Vec::new();
+            for (alg, kid, secret) in &cfg.shared_secrets {
+                // Two secrets under one (alg, kid) would make key choice ambiguous.
+                if hmac_keys.iter().any(|k| k.fits(*alg) && k.kid() == kid.as_deref()) {
+                    return Err(ConfigError::new(key("hmac_secret"), format!("two {alg} secrets share a kid")));
+                }
+                hmac_keys.push(
+                    VerifyingKey::from_shared_secret(*alg, &secret.0, kid.clone())
+                        .map_err(|e| ConfigError::new(key("hmac_secret"), e.reason()))?,
+                );
+            }
+            if let Some(alg) = cfg.algorithms.iter().find(|a| a.is_hmac() && !hmac_keys.iter().any(|k| k.fits(**a))) {
+                return Err(ConfigError::new(key("algorithms"), format!("{alg} needs a shared secret (dangerous_hmac_secret)")));
+            }
+            let asymmetric: Vec<_> = cfg.algorithms.iter().copied().filter(|a| !a.is_hmac()).collect();
+            let keys = match &cfg.keys {
+                KeysConfig::Jwks(doc) => {
+                    let doc = json::parse_object(doc.as_bytes()).map_err(|e| ConfigError::new(key("jwks"), e.to_string()))?;
+                    let (keys, _) = parse_jwks(&doc, &asymmetric).map_err(|e| ConfigError::new(key("jwks"), e))?;
+                    KeySource::Fixed(Arc::new(KeySnapshot::fixed(keys)))
+                }
+                KeysConfig::JwksUrl(u) => {
+                    let url = self.http.check_url(&key("jwks_url"), u)?;
+                    remote(&cfg, JwksLocation::Url(url), &fetcher, &self.http, asymmetric)
+                }
+                KeysConfig::Discovery => {
+                    let issuer_url = self.http.check_url(&key("issuer"), &cfg.issuer)?;
+                    remote(&cfg, JwksLocation::Discovery { issuer_url }, &fetcher, &self.http, asymmetric)
+                }
+            };
+            issuers.insert(
+                cfg.issuer.clone(),
+                IssuerVerifier {
+                    issuer: cfg.issuer,
+                    audiences: cfg.audiences,
+                    algorithms: cfg.algorithms,
+                    strict_rfc9068: cfg.strict_rfc9068,
+                    keys,
+                    hmac_keys,
+                },
+            );
+        }
+        Ok(OAuthFilter {
+            inner: Arc::new(FilterInner { issuers, realm, extraction: self.extraction, leeway: leeway.as_secs_f64() }),
+        })
+    }
+}
+
+fn remote(
+    cfg: &JwtIssuer,
+    location: JwksLocation,
+    fetcher: &crate::http::HttpFetcher,
+    http: &HttpClientConfig,
+    allowed: Vec<crate::jose::Algorithm>,
+) -> KeySource {
+    KeySource::Remote(RemoteKeySet::new(cfg.issuer.clone(), location, fetcher.clone(), http.clone(), allowed, cfg.jwks_policy.clone()))
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+impl OAuthFilter {
+    /// Starts a builder.
+    pub fn builder() -> OAuthFilterBuilder {
+        OAuthFilterBuilder::default()
+    }
+
+    /// The seed's `configure_with_jwt(jwks_url, issuer, audience)`.
+    pub fn with_jwks(jwks_url: &str, issuer: &str, audience: &str) -> Result<Self, ConfigError> {
+        Self::builder().jwt_issuer(JwtIssuer::new(issuer).audience(audience).jwks_url(jwks_url)).build()
+    }
+
+    /// Keys found through discovery of `issuer` (RFC 8414 / OpenID), fetched on first use.
+    pub fn with_discovery(issuer: &str, audience: &str) -> Result<Self, ConfigError> {
+        Self::builder().jwt_issuer(JwtIssuer::new(issuer).audience(audience)).build()
+    }
+
+    pub(crate) fn id(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
+    /// The challenge realm.
+    pub fn realm(&self) -> &str {
+        &self.inner.realm
+    }
+
+    /// The answer for `error`, with `requirement` for the 403 `scope` attribute.
+    pub fn reject(&self, error: AuthError, requirement: Option<&Requirement>) -> Rejection {
+        Rejection::new(error, &self.inner.realm, requirement)
+    }
+
+    /// Verifies a token string: structure, issuer, key, signature, claims.
+    pub async fn verify(&self, token: &str) -> Result<AccessToken, AuthError> {
+        if token.len() > self.inner.extraction.max_token_len {
+            return Err(AuthError::TokenTooLarge);
+        }
+        let jws = jose::parse_compact(token)?;
+        let claims = json::parse_object(&jws.payload()?).map_err(|_| AuthError::MalformedToken)?;
+        let issuer = match claims.get("iss") {
+            Some(Value::String(iss)) => self.inner.issuers.get(iss).ok_or(AuthError::UnknownIssuer)?,
+            Some(_) => return Err(AuthError::InvalidClaim("iss")),
+            None => return Err(AuthError::MissingClaim("iss")),
+        };
+        let alg = jws.header().alg;
+        if !issuer.algorithms.contains(&alg) {
+            return Err(AuthError::UnsupportedAlgorithm);
+        }
+        if alg.is_hmac() {
+            jws.verify_with_any(&issuer.hmac_keys)?;
+        } else {
+            let snapshot = issuer.keys.current().await?;
+            match jws.verify_with_any(&snapshot.keys) {
+                Ok(()) => {}
+                // A key we do not have may be a new one: refresh (cooldown permitting) and retry.
+                Err(JoseError::UnknownKey) => match issuer.keys.after_miss(&snapshot).await {
+                    Some(newer) => jws.verify_with_any(&newer.keys)?,
+                    None => return Err(AuthError::UnknownKey),
+                },
+                Err(JoseError::BadSignature) if jws.header().kid.is_none() => match issuer.keys.after_miss(&snapshot).await {
+                    Some(newer) => jws.verify_with_any(&newer.keys)?,
+                    None => return Err(AuthError::BadSignature),
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let facts = issuer.validate_claims(jws.header(), claims, unix_now(), self.inner.leeway, self.id())?;
+        Ok(AccessToken::new(facts))
+    }
+
+    /// Finds and verifies the request's token. `Ok(None)`: the request carries no credentials.
+    pub async fn authenticate(&self, parts: &RequestParts<'_>) -> Result<Option<AccessToken>, AuthError> {
+        match parts.bearer_token(&self.inner.extraction)? {
+            Some(token) => self.verify(token).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Checks a verified token against a requirement.
+    pub fn authorize(&self, token: &AccessToken, requirement: &Requirement) -> Result<(), AuthError> {
+        if requirement.is_met_by(token.scopes()) { Ok(()) } else { Err(AuthError::InsufficientScope) }
+    }
+
+    /// The whole pipeline: a token is required, valid, and meets `requirement`.
+    pub async fn check(&self, parts: &RequestParts<'_>, requirement: &Requirement) -> Result<AccessToken, AuthError> {
+        let token = self.authenticate(parts).await?.ok_or(AuthError::MissingToken)?;
+        self.authorize(&token, requirement)?;
+        Ok(token)
+    }
+}

@@ -1,0 +1,49 @@
+//! Strict base64url (RFC 7515 §2, RFC 4648 §5): URL-safe alphabet, no padding, no whitespace,
+//! canonical (unused trailing bits must be zero).
+//!
+//! ```
+//! # use oauth_filter::jose::base64url;
+//! assert_eq!(base64url::decode("Zm9v").unwrap(), b"foo");
+//! assert!(base64url::decode("Zm9v=").is_err()); // padding
+//! assert!(base64url::decode("Zm9w").is_err());  // non-canonical: unused bits set
+//! ```
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// The input was not strict base64url.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Base64Error;
+
+impl std::fmt::Display for Base64Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not canonical unpadded base64url")
+    }
+}
+
+impl std::error::Error for Base64Error {}
+
+/// Decodes strict base64url. `URL_SAFE_NO_PAD` requires no padding and zero trailing bits.
+pub fn decode(input: &str) -> Result<Vec<u8>, Base64Error> {
+    URL_SAFE_NO_PAD.decode(input).map_err(|_| Base64Error)
+}
+
+/// Encodes bytes as unpadded base64url.
+pub fn encode(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_non_canonical_forms() {
+        for bad in ["Zm9v=", "Zm9v==", "Zm+v", "Zm/v", "Zm 9v", "Zm9v\n", "Z", "Zm9w", "Zg=", "Zh"] {
+            assert!(decode(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(decode("").unwrap(), b"");
+        assert_eq!(decode("Zg").unwrap(), b"f");
+        assert_eq!(decode("-_8").unwrap(), [0xfb, 0xff]);
+    }
+}

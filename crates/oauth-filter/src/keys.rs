@@ -1,0 +1,323 @@
+//! Key sets per issuer: a remote JWKS with caching, refresh on unknown `kid` (single-flight, with a
+//! cooldown), last-known-good keys when a refresh fails, or a fixed set from configuration.
+//!
+//! ```
+//! use oauth_filter::JwksPolicy;
+//! use std::time::Duration;
+//! let policy = JwksPolicy::default().cooldown(Duration::from_secs(10));
+//! # let _ = policy;
+//! ```
+//!
+//! How a remote set behaves:
+//! - The first request that needs keys fetches them; concurrent requests wait for that one fetch.
+//! - Keys are fresh for the response's `Cache-Control: max-age`, clamped to
+//!   `[min_max_age, max_max_age]` (`default_max_age` when absent); a request after that refreshes.
+//! - A token with an unknown `kid` triggers a refresh only if the last fetch attempt is older than
+//!   `cooldown`: a flood of random kids costs at most one fetch per cooldown.
+//! - A failed refresh never wipes keys: the last good set keeps serving for up to `max_stale`
+//!   past its freshness, and fetches are retried at most every `failure_backoff`. With nothing
+//!   usable cached, verification fails closed with [`AuthError::KeysUnavailable`] (503).
+//! - Keys a JWKS marks unusable (wrong `use`, weak RSA, unknown curve…) are skipped, not fatal.
+
+use crate::discovery::{self, Metadata};
+use crate::error::AuthError;
+use crate::http::{FetchError, HttpClientConfig, HttpFetcher};
+use crate::jose::{Algorithm, VerifyingKey};
+use serde_json::{Map, Value};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use url::Url;
+
+/// Timing rules for a remote JWKS.
+#[derive(Debug, Clone)]
+pub struct JwksPolicy {
+    pub(crate) cooldown: Duration,
+    pub(crate) min_max_age: Duration,
+    pub(crate) max_max_age: Duration,
+    pub(crate) default_max_age: Duration,
+    pub(crate) max_stale: Duration,
+    pub(crate) failure_backoff: Duration,
+}
+
+impl Default for JwksPolicy {
+    fn default() -> Self {
+        Self {
+            cooldown: Duration::from_secs(30),
+            min_max_age: Duration::from_secs(60),
+            max_max_age: Duration::from_secs(24 * 3600),
+            default_max_age: Duration::from_secs(600),
+            max_stale: Duration::from_secs(6 * 3600),
+            failure_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl JwksPolicy {
+    /// Minimum time between refreshes caused by unknown `kid`s (default 30 s).
+    pub fn cooldown(mut self, d: Duration) -> Self {
+        self.cooldown = d;
+        self
+    }
+    /// Bounds applied to the server's `max-age` (default 60 s to 24 h).
+    pub fn max_age_bounds(mut self, min: Duration, max: Duration) -> Self {
+        self.min_max_age = min;
+        self.max_max_age = max;
+        self
+    }
+    /// Freshness when the server sends no `max-age` (default 10 min).
+    pub fn default_max_age(mut self, d: Duration) -> Self {
+        self.default_max_age = d;
+        self
+    }
+    /// How long past freshness the last good keys serve while refreshes fail (default 6 h).
+    pub fn max_stale(mut self, d: Duration) -> Self {
+        self.max_stale = d;
+        self
+    }
+    /// Minimum time between fetch attempts after a failure (default 5 s).
+    pub fn failure_backoff(mut self, d: Duration) -> Self {
+        self.failure_backoff = d;
+        self
+    }
+}
+
+/// One loaded key set.
+pub(crate) struct KeySnapshot {
+    pub(crate) keys: Vec<VerifyingKey>,
+    pub(crate) generation: u64,
+    fresh_until: Option<Instant>,
+    usable_until: Option<Instant>,
+}
+
+impl KeySnapshot {
+    pub(crate) fn fixed(keys: Vec<VerifyingKey>) -> Self {
+        Self { keys, generation: 0, fresh_until: None, usable_until: None }
+    }
+    fn is_fresh(&self, now: Instant) -> bool {
+        self.fresh_until.is_none_or(|t| now < t)
+    }
+    fn is_usable(&self, now: Instant) -> bool {
+        self.usable_until.is_none_or(|t| now < t)
+    }
+}
+
+/// Parses a JWKS document, keeping the keys that pass every check. Returns the keys and the
+/// number skipped.
+pub(crate) fn parse_jwks(doc: &Map<String, Value>, allowed: &[Algorithm]) -> Result<(Vec<VerifyingKey>, usize), &'static str> {
+    let keys = doc.get("keys").and_then(Value::as_array).ok_or("the JWKS has no `keys` array")?;
+    let mut usable = Vec::new();
+    let mut skipped = 0;
+    for jwk in keys {
+        match jwk.as_object().ok_or(crate::jose::KeyRejected("not a JSON object")).and_then(|o| VerifyingKey::from_jwk(o, allowed)) {
+            Ok(k) => usable.push(k),
+            Err(e) => {
+                skipped += 1;
+                tracing::debug!(reason = e.reason(), "skipping unusable JWK");
+            }
+        }
+    }
+    Ok((usable, skipped))
+}
+
+pub(crate) enum JwksLocation {
+    Url(Url),
+    Discovery { issuer_url: Url },
+}
+
+struct RemoteState {
+    snapshot: Option<Arc<KeySnapshot>>,
+    last_attempt: Option<Instant>,
+    retry_not_before: Option<Instant>,
+    jwks_uri: Option<Url>,
+    generation: u64,
+}
+
+/// Why the key set is being asked to refresh.
+#[derive(Clone, Copy)]
+pub(crate) enum RefreshCause {
+    /// Nothing fresh is cached.
+    Expired,
+    /// A token named a key that the snapshot of this generation lacks.
+    UnknownKey { seen_generation: u64 },
+}
+
+/// A remote JWKS for one issuer.
+pub(crate) struct RemoteKeySet {
+    issuer: String,
+    location: JwksLocation,
+    fetcher: HttpFetcher,
+    http: HttpClientConfig,
+    allowed: Vec<Algorithm>,
+    policy: JwksPolicy,
+    state: RwLock<RemoteState>,
+    refresh_lock: tokio::sync::Mutex<()>,
+}
+
+impl RemoteKeySet {
+    pub(crate) fn new(
+        issuer: String,
+        location: JwksLocation,
+        fetcher: HttpFetcher,
+        http: HttpClientConfig,
+        allowed: Vec<Algorithm>,
+        policy: JwksPolicy,
+    ) -> Self {
+        let jwks_uri = match &location {
+            JwksLocation::Url(u) => Some(u.clone()),
+            JwksLocation::Discovery { .. } => None,
+        };
+        Self {
+            issuer,
+            location,
+            fetcher,
+            http,
+            allowed,
+            policy,
+            state: RwLock::new(RemoteState { snapshot: None, last_attempt: None, retry_not_before: None, jwks_uri, generation: 0 }),
+            refresh_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&RemoteState) -> T) -> T {
+        let guard = self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&guard)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut RemoteState) -> T) -> T {
+        let mut guard = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+
+    /// The keys to verify with now, fetching if nothing fresh is cached.
+    pub(crate) async fn current(&self) -> Result<Arc<KeySnapshot>, AuthError> {
+        let now = Instant::now();
+        let decided = self.read(|st| match &st.snapshot {
+            Some(s) if s.is_fresh(now) => Some(Ok(s.clone())),
+            Some(s) if in_backoff(st, now) && s.is_usable(now) => Some(Ok(s.clone())),
+            _ if in_backoff(st, now) => Some(Err(AuthError::KeysUnavailable)),
+            _ => None,
+        });
+        match decided {
+            Some(r) => r,
+            None => self.refresh(RefreshCause::Expired).await,
+        }
+    }
+
+    /// Refreshes (single-flight): concurrent callers wait for one fetch and share its result.
+    pub(crate) async fn refresh(&self, cause: RefreshCause) -> Result<Arc<KeySnapshot>, AuthError> {
+        let _guard = self.refresh_lock.lock().await;
+        let now = Instant::now();
+        // Re-check under the lock: another task may have just done the work.
+        let shortcut = self.read(|st| {
+            let snapshot = st.snapshot.clone();
+            match cause {
+                RefreshCause::Expired => match snapshot {
+                    Some(s) if s.is_fresh(now) => Some(Ok(s)),
+                    Some(s) if in_backoff(st, now) && s.is_usable(now) => Some(Ok(s)),
+                    _ if in_backoff(st, now) => Some(Err(AuthError::KeysUnavailable)),
+                    _ => None,
+                },
+                RefreshCause::UnknownKey { seen_generation } => {
+                    let cooling = st.last_attempt.is_some_and(|t| now.duration_since(t) < self.policy.cooldown);
+                    match snapshot {
+                        Some(s) if s.generation != seen_generation => Some(Ok(s)),
+                        Some(s) if (cooling || in_backoff(st, now)) && s.is_usable(now) => Some(Ok(s)),
+                        _ if cooling || in_backoff(st, now) => Some(Err(AuthError::KeysUnavailable)),
+                        _ => None,
+                    }
+                }
+            }
+        });
+        if let Some(r) = shortcut {
+            return r;
+        }
+        let result = self.fetch().await;
+        let now = Instant::now();
+        self.write(|st| {
+            st.last_attempt = Some(now);
+            match result {
+                Ok((keys, max_age)) => {
+                    st.generation += 1;
+                    let ttl = max_age.unwrap_or(self.policy.default_max_age).clamp(self.policy.min_max_age, self.policy.max_max_age);
+                    let fresh_until = now + ttl;
+                    let snapshot = Arc::new(KeySnapshot {
+                        keys,
+                        generation: st.generation,
+                        fresh_until: Some(fresh_until),
+                        usable_until: Some(fresh_until + self.policy.max_stale),
+                    });
+                    st.snapshot = Some(snapshot.clone());
+                    st.retry_not_before = None;
+                    Ok(snapshot)
+                }
+                Err(e) => {
+                    tracing::warn!(issuer = %self.issuer, error = %e, "JWKS refresh failed; keeping last known good keys");
+                    st.retry_not_before = Some(now + self.policy.failure_backoff);
+                    match &st.snapshot {
+                        Some(s) if s.is_usable(now) => Ok(s.clone()),
+                        _ => Err(AuthError::KeysUnavailable),
+                    }
+                }
+            }
+        })
+    }
+
+    async fn fetch(&self) -> Result<(Vec<VerifyingKey>, Option<std::time::Duration>), String> {
+        let uri = match self.read(|st| st.jwks_uri.clone()) {
+            Some(u) => u,
+            None => {
+                let JwksLocation::Discovery { issuer_url } = &self.location else {
+                    return Err(String::from("no JWKS location"));
+                };
+                let Metadata { jwks_uri, .. } = discovery::discover(&self.fetcher, &self.http, &self.issuer, issuer_url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.write(|st| st.jwks_uri = Some(jwks_uri.clone()));
+                jwks_uri
+            }
+        };
+        let fetched = match self.fetcher.get_json(&uri).await {
+            Ok(f) => f,
+            Err(e) => {
+                // A moved key set under discovery: look the metadata up again next time.
+                if matches!(e, FetchError::Status(404)) && matches!(self.location, JwksLocation::Discovery { .. }) {
+                    self.write(|st| st.jwks_uri = None);
+                }
+                return Err(format!("{uri}: {e}"));
+            }
+        };
+        let (keys, skipped) = parse_jwks(&fetched.body, &self.allowed).map_err(|e| format!("{uri}: {e}"))?;
+        tracing::debug!(issuer = %self.issuer, usable = keys.len(), skipped, "JWKS fetched");
+        Ok((keys, fetched.max_age))
+    }
+}
+
+fn in_backoff(st: &RemoteState, now: Instant) -> bool {
+    st.retry_not_before.is_some_and(|t| now < t)
+}
+
+/// Where an issuer's keys come from.
+pub(crate) enum KeySource {
+    Fixed(Arc<KeySnapshot>),
+    Remote(RemoteKeySet),
+}
+
+impl KeySource {
+    pub(crate) async fn current(&self) -> Result<Arc<KeySnapshot>, AuthError> {
+        match self {
+            Self::Fixed(s) => Ok(s.clone()),
+            Self::Remote(r) => r.current().await,
+        }
+    }
+
+    /// After a key miss: a newer snapshot if a refresh is allowed and brings one.
+    pub(crate) async fn after_miss(&self, seen: &KeySnapshot) -> Option<Arc<KeySnapshot>> {
+        match self {
+            Self::Fixed(_) => None,
+            Self::Remote(r) => match r.refresh(RefreshCause::UnknownKey { seen_generation: seen.generation }).await {
+                Ok(s) if s.generation != seen.generation => Some(s),
+                _ => None,
+            },
+        }
+    }
+}

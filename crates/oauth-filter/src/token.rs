@@ -1,0 +1,208 @@
+//! Finding the bearer token in a request (RFC 6750 §2), framework-neutral.
+//!
+//! ```
+//! use oauth_filter::{AuthError, ExtractionPolicy, RequestParts};
+//! let policy = ExtractionPolicy::default();
+//! let parts = RequestParts::new().authorization(b"bearer abc.def.ghi");
+//! assert_eq!(parts.bearer_token(&policy), Ok(Some("abc.def.ghi")));
+//! let two = RequestParts::new().authorization(b"Bearer a").authorization(b"Bearer b");
+//! assert_eq!(two.bearer_token(&policy), Err(AuthError::MultipleAuthorizationHeaders));
+//! ```
+//!
+//! Adapters fill a [`RequestParts`] with the few things the core needs, borrowing from their own
+//! request type; that keeps the core free of `http` 0.2 / 1.x differences.
+
+use crate::error::AuthError;
+
+/// Where the token may come from, and how large it may be.
+#[derive(Debug, Clone)]
+pub struct ExtractionPolicy {
+    /// Largest token accepted, in bytes; longer ones are refused before any parsing.
+    pub max_token_len: usize,
+    /// Accept `access_token` in the URI query (RFC 6750 §2.3). Off by default: query tokens end
+    /// up in logs, proxies and browser history.
+    pub dangerous_allow_query_token: bool,
+}
+
+impl Default for ExtractionPolicy {
+    fn default() -> Self {
+        Self { max_token_len: 16 * 1024, dangerous_allow_query_token: false }
+    }
+}
+
+/// The parts of a request the filter reads.
+#[derive(Debug, Clone, Default)]
+pub struct RequestParts<'a> {
+    first_authorization: Option<&'a [u8]>,
+    authorization_count: usize,
+    query: Option<&'a str>,
+}
+
+/// RFC 6750 §2.1 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(t: &[u8]) -> bool {
+    let body_end = t.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
+    let (body, pad) = t.split_at(body_end);
+    !body.is_empty()
+        && body.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && pad.iter().all(|b| *b == b'=')
+}
+
+impl<'a> RequestParts<'a> {
+    /// An empty request.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one `Authorization` header value; call once per header line.
+    pub fn authorization(mut self, value: &'a [u8]) -> Self {
+        if self.first_authorization.is_none() {
+            self.first_authorization = Some(value);
+        }
+        self.authorization_count += 1;
+        self
+    }
+
+    /// Sets the raw URI query (without `?`).
+    pub fn query(mut self, query: Option<&'a str>) -> Self {
+        self.query = query;
+        self
+    }
+
+    /// Reads an `http` 1.x request.
+    pub fn from_http<B>(req: &'a http::Request<B>) -> Self {
+        Self::from_headers_and_uri(req.headers(), req.uri())
+    }
+
+    /// Reads the head of an `http` 1.x request.
+    pub fn from_http_parts(head: &'a http::request::Parts) -> Self {
+        Self::from_headers_and_uri(&head.headers, &head.uri)
+    }
+
+    fn from_headers_and_uri(headers: &'a http::HeaderMap, uri: &'a http::Uri) -> Self {
+        headers
+            .get_all(http::header::AUTHORIZATION)
+            .iter()
+            .fold(Self::new(), |p, v| p.authorization(v.as_bytes()))
+            .query(uri.query())
+    }
+
+    /// The bearer token, if the request carries one. `Ok(None)` means no bearer credentials.
+    pub fn bearer_token(&self, policy: &ExtractionPolicy) -> Result<Option<&'a str>, AuthError> {
+        if self.authorization_count > 1 {
+            return Err(AuthError::MultipleAuthorizationHeaders);
+        }
+        let from_header = match self.first_authorization {
+            Some(value) => header_token(value, policy)?,
+            None => None,
+        };
+        let from_query = if policy.dangerous_allow_query_token { self.query_token(policy)? } else { None };
+        match (from_header, from_query) {
+            (Some(_), Some(_)) => Err(AuthError::MultipleTokens),
+            (Some(t), None) | (None, Some(t)) => Ok(Some(t)),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn query_token(&self, policy: &ExtractionPolicy) -> Result<Option<&'a str>, AuthError> {
+        let Some(query) = self.query else { return Ok(None) };
+        let mut found = None;
+        for pair in query.split('&') {
+            let Some(value) = pair.strip_prefix("access_token=") else { continue };
+            if found.is_some() {
+                return Err(AuthError::MultipleTokens);
+            }
+            if value.len() > policy.max_token_len {
+                return Err(AuthError::TokenTooLarge);
+            }
+            // Tokens we accept are b64token; a percent-encoded query value is refused rather than
+            // decoded into something else.
+            if !is_b64token(value.as_bytes()) || value.contains('+') {
+                return Err(AuthError::MalformedAuthorizationHeader);
+            }
+            found = Some(value);
+        }
+        Ok(found)
+    }
+}
+
+fn header_token<'a>(value: &'a [u8], policy: &ExtractionPolicy) -> Result<Option<&'a str>, AuthError> {
+    // The size cap comes first: nothing longer is looked at.
+    if value.len() > policy.max_token_len + "Bearer ".len() + 2 {
+        return Err(AuthError::TokenTooLarge);
+    }
+    let value = value.trim_ascii();
+    let Some(space) = value.iter().position(|b| *b == b' ') else {
+        // A lone "Bearer" is a malformed bearer header; any other lone scheme is not ours.
+        return if value.eq_ignore_ascii_case(b"bearer") { Err(AuthError::MalformedAuthorizationHeader) } else { Ok(None) };
+    };
+    let (scheme, rest) = value.split_at(space);
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return Ok(None);
+    }
+    let token = rest.trim_ascii_start();
+    if token.len() > policy.max_token_len {
+        return Err(AuthError::TokenTooLarge);
+    }
+    if !is_b64token(token) {
+        return Err(AuthError::MalformedAuthorizationHeader);
+    }
+    // is_b64token admits ASCII only, so this cannot fail; mapping keeps it panic-free.
+    std::str::from_utf8(token).map(Some).map_err(|_| AuthError::MalformedAuthorizationHeader)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(h: &[u8]) -> Result<Option<&str>, AuthError> {
+        RequestParts::new().authorization(h).bearer_token(&ExtractionPolicy::default())
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive() {
+        for h in [&b"Bearer t"[..], b"bearer t", b"BEARER t", b"bEaReR   t", b"  Bearer t  "] {
+            assert_eq!(one(h), Ok(Some("t")), "{:?}", String::from_utf8_lossy(h));
+        }
+    }
+
+    #[test]
+    fn other_schemes_are_no_credentials() {
+        assert_eq!(one(b"Basic dXNlcjpwYXNz"), Ok(None));
+        assert_eq!(one(b"DPoPx t"), Ok(None));
+        assert_eq!(RequestParts::new().bearer_token(&ExtractionPolicy::default()), Ok(None));
+    }
+
+    #[test]
+    fn malformed_bearer_values_are_invalid_requests() {
+        for h in [&b"Bearer"[..], b"Bearer ", b"Bearer a b", b"Bearer a,b", b"Bearer \"t\"", b"Bearer t\xff", b"Bearer ==", b"Bearer a=b"] {
+            assert_eq!(one(h), Err(AuthError::MalformedAuthorizationHeader), "{:?}", String::from_utf8_lossy(h));
+        }
+        assert_eq!(one(b"Bearer abc=="), Ok(Some("abc==")));
+    }
+
+    #[test]
+    fn size_cap_is_checked_first() {
+        let policy = ExtractionPolicy { max_token_len: 10, ..Default::default() };
+        let ok = RequestParts::new().authorization(b"Bearer 0123456789");
+        assert_eq!(ok.bearer_token(&policy), Ok(Some("0123456789")));
+        let long = RequestParts::new().authorization(b"Bearer 01234567890");
+        assert_eq!(long.bearer_token(&policy), Err(AuthError::TokenTooLarge));
+        let huge = vec![b'"'; 100_000];
+        assert_eq!(RequestParts::new().authorization(&huge).bearer_token(&policy), Err(AuthError::TokenTooLarge));
+    }
+
+    #[test]
+    fn query_tokens_only_when_enabled_and_never_with_a_header() {
+        let off = ExtractionPolicy::default();
+        let on = ExtractionPolicy { dangerous_allow_query_token: true, ..Default::default() };
+        let q = RequestParts::new().query(Some("a=1&access_token=tok"));
+        assert_eq!(q.bearer_token(&off), Ok(None));
+        assert_eq!(q.bearer_token(&on), Ok(Some("tok")));
+        let both = RequestParts::new().authorization(b"Bearer tok").query(Some("access_token=tok"));
+        assert_eq!(both.bearer_token(&on), Err(AuthError::MultipleTokens));
+        let twice = RequestParts::new().query(Some("access_token=a&access_token=b"));
+        assert_eq!(twice.bearer_token(&on), Err(AuthError::MultipleTokens));
+        let encoded = RequestParts::new().query(Some("access_token=a%20b"));
+        assert_eq!(encoded.bearer_token(&on), Err(AuthError::MalformedAuthorizationHeader));
+    }
+}

@@ -1,0 +1,214 @@
+//! The tower [`Layer`](tower_layer::Layer): protects any `tower::Service` over `http` 1.x
+//! (axum, hyper, tonic).
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use oauth_filter::{AccessToken, OAuthFilter};
+//!
+//! async fn hello(token: AccessToken) -> String {
+//!     format!("hello {}", token.subject().unwrap_or("anonymous"))
+//! }
+//!
+//! # fn app() -> Result<Router, oauth_filter::ConfigError> {
+//! let filter = OAuthFilter::with_jwks("https://idp.example/jwks", "https://idp.example", "api")?;
+//! let app: Router = Router::new()
+//!     // Per route, like the seed's @protect(["read"]):
+//!     .route("/hello_world", get(hello).route_layer(filter.require(["read"])))
+//!     // Every other route: any valid token (the seed's before_request filter).
+//!     .route("/status", get(|| async { "ok" }))
+//!     .layer(filter.require([] as [&str; 0]));
+//! # Ok(app) }
+//! ```
+//!
+//! A rejected request never reaches the inner service. The default answer is the RFC 6750
+//! challenge with a small JSON body; [`OAuthLayer::with_responder`] replaces the body (and anything
+//! else) with a closure or an [`ErrorResponder`].
+//!
+//! Layers nest: when an outer layer of the same filter has verified the token, an inner
+//! per-route layer only checks its own requirement.
+
+use crate::access_token::AccessToken;
+use crate::challenge::Rejection;
+use crate::error::AuthError;
+use crate::filter::OAuthFilter;
+use crate::requirement::Requirement;
+use crate::token::RequestParts;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+/// Turns a [`Rejection`] into a response. Implemented for closures `Fn(&Rejection) -> Response<B>`.
+pub trait ErrorResponder<B> {
+    /// Builds the response for a rejected request.
+    fn respond(&self, rejection: &Rejection) -> Response<B>;
+}
+
+impl<B, F> ErrorResponder<B> for F
+where
+    F: Fn(&Rejection) -> Response<B>,
+{
+    fn respond(&self, rejection: &Rejection) -> Response<B> {
+        self(rejection)
+    }
+}
+
+/// The default answer: status, `WWW-Authenticate`, `Cache-Control: no-store`, JSON body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonErrorResponder;
+
+impl<B: From<Bytes>> ErrorResponder<B> for JsonErrorResponder {
+    fn respond(&self, rejection: &Rejection) -> Response<B> {
+        let mut response = Response::new(B::from(rejection.json_body()));
+        *response.status_mut() = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        apply_challenge_headers(rejection, response.headers_mut());
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+    }
+}
+
+/// Sets `WWW-Authenticate`, `Retry-After` and `Cache-Control: no-store` for a rejection; for
+/// custom responders that keep the standard headers.
+pub fn apply_challenge_headers(rejection: &Rejection, headers: &mut http::HeaderMap) {
+    if let Some(v) = rejection.www_authenticate().and_then(|v| HeaderValue::from_str(&v).ok()) {
+        headers.insert(header::WWW_AUTHENTICATE, v);
+    }
+    if let Some(secs) = rejection.retry_after() {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+#[derive(Debug, Clone)]
+enum Mode {
+    Require(Arc<Requirement>),
+    Optional,
+}
+
+/// Protects a service: a valid token meeting the requirement, or (optional mode) no token.
+#[derive(Clone)]
+pub struct OAuthLayer<R = JsonErrorResponder> {
+    filter: OAuthFilter,
+    mode: Mode,
+    responder: R,
+}
+
+impl<R> std::fmt::Debug for OAuthLayer<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthLayer").field("filter", &self.filter).field("mode", &self.mode).finish_non_exhaustive()
+    }
+}
+
+impl OAuthFilter {
+    /// A layer that requires a valid token meeting `requirement`. `[]` means any valid token.
+    pub fn require(&self, requirement: impl Into<Requirement>) -> OAuthLayer {
+        let requirement = requirement.into();
+        if let Some(bad) = requirement.scopes().iter().find(|s| s.is_empty() || s.bytes().any(|b| !(0x21..=0x7e).contains(&b) || b == b'"' || b == b'\\')) {
+            tracing::warn!(scope = %bad.escape_default(), "requirement scope is not an RFC 6749 scope-token; it will never be granted");
+        }
+        OAuthLayer { filter: self.clone(), mode: Mode::Require(Arc::new(requirement)), responder: JsonErrorResponder }
+    }
+
+    /// A layer that requires any valid token.
+    pub fn layer(&self) -> OAuthLayer {
+        self.require(Requirement::Authenticated)
+    }
+
+    /// A layer for optional authentication: no token passes (handlers see `Option<AccessToken>`
+    /// as `None`); a token that is present must be valid.
+    pub fn optional(&self) -> OAuthLayer {
+        OAuthLayer { filter: self.clone(), mode: Mode::Optional, responder: JsonErrorResponder }
+    }
+}
+
+impl<R> OAuthLayer<R> {
+    /// Replaces the answer to rejected requests (the seed's custom error handlers).
+    pub fn with_responder<R2>(self, responder: R2) -> OAuthLayer<R2> {
+        OAuthLayer { filter: self.filter, mode: self.mode, responder }
+    }
+}
+
+impl<S, R: Clone> tower_layer::Layer<S> for OAuthLayer<R> {
+    type Service = OAuthService<S, R>;
+    fn layer(&self, inner: S) -> Self::Service {
+        OAuthService { inner, layer: self.clone() }
+    }
+}
+
+/// The service made by [`OAuthLayer`].
+#[derive(Clone)]
+pub struct OAuthService<S, R = JsonErrorResponder> {
+    inner: S,
+    layer: OAuthLayer<R>,
+}
+
+impl<S, R> std::fmt::Debug for OAuthService<S, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OAuthService").field("layer", &self.layer).finish_non_exhaustive()
+    }
+}
+
+/// The future of [`OAuthService`].
+pub type OAuthFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S, R, ReqBody, ResBody> tower_service::Service<Request<ReqBody>> for OAuthService<S, R>
+where
+    S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    R: ErrorResponder<ResBody> + Clone + Send + Sync + 'static,
+    ReqBody: Send + 'static,
+    ResBody: 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = OAuthFuture<Response<ResBody>, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        // The clone is ready-less; the ready one (self.inner) is the one we call.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let requirement = match &layer.mode {
+                Mode::Require(r) => Some(r.clone()),
+                Mode::Optional => None,
+            };
+            // Only the head is borrowed across the await, so bodies need not be `Sync`.
+            let (mut head, body) = req.into_parts();
+            let outcome = decide(&layer.filter, &head, requirement.as_deref()).await;
+            match outcome {
+                Ok(Some(token)) => {
+                    head.extensions.insert(token);
+                    inner.call(Request::from_parts(head, body)).await
+                }
+                Ok(None) => inner.call(Request::from_parts(head, body)).await,
+                Err(error) => {
+                    tracing::debug!(reason = error.reason_code(), status = error.status(), "request rejected");
+                    let rejection = layer.filter.reject(error, requirement.as_deref());
+                    Ok(layer.responder.respond(&rejection))
+                }
+            }
+        })
+    }
+}
+
+/// `Ok(Some)`: let through with this token; `Ok(None)`: let through anonymously (optional mode).
+async fn decide(filter: &OAuthFilter, head: &http::request::Parts, requirement: Option<&Requirement>) -> Result<Option<AccessToken>, AuthError> {
+    let token = match head.extensions.get::<AccessToken>() {
+        // Verified by an outer layer of this very filter.
+        Some(t) if t.verified_by() == filter.id() => Some(t.clone()),
+        _ => filter.authenticate(&RequestParts::from_http_parts(head)).await?,
+    };
+    match (token, requirement) {
+        (Some(t), Some(r)) => filter.authorize(&t, r).map(|()| Some(t)),
+        (Some(t), None) => Ok(Some(t)),
+        (None, Some(_)) => Err(AuthError::MissingToken),
+        (None, None) => Ok(None),
+    }
+}
