@@ -124,6 +124,30 @@ impl SigningKey {
         &self.jwk
     }
 
+    /// The public key as X.509 SubjectPublicKeyInfo DER (for key-confusion attack tests).
+    pub fn public_key_der(&self) -> Vec<u8> {
+        use aws_lc_rs::encoding::AsDer;
+        let der = match &self.pair {
+            Pair::Rsa(kp) => kp.public_key().as_der().map(|d| d.as_ref().to_vec()),
+            Pair::Ec(kp) => kp.public_key().as_der().map(|d| d.as_ref().to_vec()),
+            Pair::Ed(kp) => kp.public_key().as_der().map(|d| d.as_ref().to_vec()),
+        };
+        der.unwrap_or_default()
+    }
+
+    /// The public key as a PEM `PUBLIC KEY` block.
+    pub fn public_key_pem(&self) -> String {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(self.public_key_der());
+        let mut pem = String::from("-----BEGIN PUBLIC KEY-----\n");
+        for chunk in b64.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(chunk));
+            pem.push('\n');
+        }
+        pem.push_str("-----END PUBLIC KEY-----\n");
+        pem
+    }
+
     /// Signs `message`. Returns an empty signature only if aws-lc-rs fails internally.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         let rng = SystemRandom::new();

@@ -50,6 +50,7 @@ pub struct TokenBuilder {
     header: Map<String, Value>,
     claims: Map<String, Value>,
     key: Option<Arc<SigningKey>>,
+    raw_header: Option<Vec<u8>>,
     raw_payload: Option<Vec<u8>>,
 }
 
@@ -70,7 +71,7 @@ impl TokenBuilder {
         claims.insert("iat".into(), json!(now));
         claims.insert("exp".into(), json!(now + 300));
         claims.insert("jti".into(), json!(format!("jti-{}", keys::random_u64())));
-        Self { header, claims, key, raw_payload: None }
+        Self { header, claims, key, raw_header: None, raw_payload: None }
     }
 
     /// Sets `scope` (space-separated).
@@ -126,14 +127,23 @@ impl TokenBuilder {
         self
     }
 
+    /// Uses these exact header bytes instead of the header map (duplicate members, bad JSON…).
+    pub fn raw_header(mut self, bytes: impl Into<Vec<u8>>) -> Self {
+        self.raw_header = Some(bytes.into());
+        self
+    }
+
     /// The signing input `BASE64URL(header) . BASE64URL(payload)`.
     pub fn signing_input(&self) -> String {
-        let header = Value::Object(self.header.clone()).to_string();
+        let header = match &self.raw_header {
+            Some(h) => h.clone(),
+            None => Value::Object(self.header.clone()).to_string().into_bytes(),
+        };
         let payload = match &self.raw_payload {
             Some(p) => p.clone(),
             None => Value::Object(self.claims.clone()).to_string().into_bytes(),
         };
-        format!("{}.{}", b64url(header.as_bytes()), b64url(&payload))
+        format!("{}.{}", b64url(&header), b64url(&payload))
     }
 
     /// Signs with the chosen key (the issuer's active key by default). With no key at all, the

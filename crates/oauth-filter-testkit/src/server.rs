@@ -43,6 +43,8 @@ struct State {
     keys: RwLock<Vec<Arc<SigningKey>>>,
     fault: RwLock<Fault>,
     jwks_max_age: RwLock<Option<u64>>,
+    metadata_issuer: RwLock<Option<String>>,
+    requests: AtomicUsize,
     jwks_requests: AtomicUsize,
     metadata_requests: AtomicUsize,
 }
@@ -147,6 +149,8 @@ impl TestIssuerBuilder {
             keys: RwLock::new(keys),
             fault: RwLock::new(Fault::None),
             jwks_max_age: RwLock::new(None),
+            metadata_issuer: RwLock::new(None),
+            requests: AtomicUsize::new(0),
             jwks_requests: AtomicUsize::new(0),
             metadata_requests: AtomicUsize::new(0),
         });
@@ -226,6 +230,14 @@ impl TestIssuer {
     pub fn set_jwks_max_age(&self, secs: Option<u64>) {
         write(&self.state.jwks_max_age, |m| *m = secs);
     }
+    /// Publishes this `issuer` in the metadata instead of the real one (mix-up tests).
+    pub fn set_metadata_issuer(&self, issuer: Option<&str>) {
+        write(&self.state.metadata_issuer, |m| *m = issuer.map(str::to_owned));
+    }
+    /// HTTP requests of any kind received so far.
+    pub fn requests(&self) -> usize {
+        self.state.requests.load(Ordering::SeqCst)
+    }
     /// JWKS requests served so far (faulty answers included).
     pub fn jwks_requests(&self) -> usize {
         self.state.jwks_requests.load(Ordering::SeqCst)
@@ -277,6 +289,7 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
 }
 
 async fn handle(req: Request<Incoming>, state: &State, base: &str) -> Response<Full<Bytes>> {
+    state.requests.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_owned();
     let rel = path.strip_prefix(base).unwrap_or("");
     let is_jwks = rel == "/jwks";
@@ -324,10 +337,11 @@ async fn handle(req: Request<Incoming>, state: &State, base: &str) -> Response<F
     }
     if is_metadata {
         let iss = &state.issuer;
+        let published = read(&state.metadata_issuer).unwrap_or_else(|| iss.clone());
         return json_response(
             StatusCode::OK,
             &json!({
-                "issuer": iss,
+                "issuer": published,
                 "jwks_uri": format!("{iss}/jwks"),
                 "token_endpoint": format!("{iss}/token"),
                 "response_types_supported": ["token"],
