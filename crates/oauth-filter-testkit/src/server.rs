@@ -9,7 +9,6 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -272,7 +271,7 @@ async fn serve(listener: TcpListener, state: Arc<State>, path: String) {
             let service = service_fn(move |req| {
                 let state = state.clone();
                 let path = path.clone();
-                async move { Ok::<_, Infallible>(handle(req, &state, &path).await) }
+                async move { handle(req, &state, &path).await }
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
@@ -288,7 +287,26 @@ fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
     r
 }
 
-async fn handle(req: Request<Incoming>, state: &State, base: &str) -> Response<Full<Bytes>> {
+/// Returned in [`Fault::Down`] so that hyper drops even kept-alive connections unanswered.
+#[derive(Debug)]
+struct ServerDown;
+
+impl std::fmt::Display for ServerDown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("simulated outage")
+    }
+}
+
+impl std::error::Error for ServerDown {}
+
+async fn handle(req: Request<Incoming>, state: &State, base: &str) -> Result<Response<Full<Bytes>>, ServerDown> {
+    if read(&state.fault) == Fault::Down {
+        return Err(ServerDown);
+    }
+    Ok(answer(req, state, base).await)
+}
+
+async fn answer(req: Request<Incoming>, state: &State, base: &str) -> Response<Full<Bytes>> {
     state.requests.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_owned();
     let rel = path.strip_prefix(base).unwrap_or("");
