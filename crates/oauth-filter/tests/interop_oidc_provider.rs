@@ -1,0 +1,128 @@
+//! Interop with a real authorization server: `oidc-provider` 8 (npm), started on loopback by this
+//! test from `interop/oidc-provider` (install it with `npm ci --prefix interop/oidc-provider`;
+//! `scripts/test.sh` does). Tokens come from its token endpoint (client credentials with resource
+//! indicators), keys through discovery, requests through a protected axum app over real HTTP.
+
+mod common;
+
+use axum::Router;
+use axum::routing::get;
+use common::serve;
+use oauth_filter::{AccessToken, JwtIssuer, OAuthFilter};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+struct Provider {
+    issuer: String,
+    _child: Child,
+}
+
+async fn start_provider() -> Provider {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/oidc-provider");
+    assert!(
+        dir.join("node_modules/oidc-provider").exists(),
+        "oidc-provider is not installed: run `npm ci --prefix interop/oidc-provider` (scripts/test.sh does)"
+    );
+    let mut child = Command::new("node")
+        .arg("server.mjs")
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node must be installed");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(issuer) = line.strip_prefix("READY ") {
+                return issuer.to_owned();
+            }
+        }
+        panic!("oidc-provider exited before it was ready");
+    })
+    .await
+    .expect("oidc-provider did not start in 30 s");
+    Provider { issuer: ready, _child: child }
+}
+
+async fn token(http: &reqwest::Client, issuer: &str, resource: &str, scope: &str) -> String {
+    let resp: Value = http
+        .post(format!("{issuer}/token"))
+        .basic_auth("interop-client", Some("interop-client-secret"))
+        .form(&[("grant_type", "client_credentials"), ("scope", scope), ("resource", resource)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    resp["access_token"].as_str().unwrap_or_else(|| panic!("no token: {resp}")).to_owned()
+}
+
+#[tokio::test]
+async fn real_authorization_server_tokens() {
+    let provider = start_provider().await;
+    let http = reqwest::Client::new();
+    let filter = OAuthFilter::builder()
+        .jwt_issuer(
+            JwtIssuer::new(&provider.issuer)
+                .audience("https://api.example/rs256")
+                .audience("https://api.example/es256")
+                .audience("https://api.example/eddsa")
+                .strict_rfc9068(true),
+        )
+        .build()
+        .unwrap();
+    let app = Router::new().route(
+        "/hello_world",
+        get(|t: AccessToken| async move {
+            format!("{} {} {}", t.client_id().unwrap_or("-"), t.subject().unwrap_or("-"), t.scopes())
+        })
+        .route_layer(filter.require(["read"])),
+    );
+    let addr = serve(app).await;
+    let call = |tok: String| {
+        let http = http.clone();
+        async move {
+            let r = http.get(format!("http://{addr}/hello_world")).bearer_auth(tok).send().await.unwrap();
+            let status = r.status().as_u16();
+            let www = r.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+            (status, www, r.text().await.unwrap())
+        }
+    };
+
+    for (resource, alg) in [("rs256", "RS256"), ("es256", "ES256"), ("eddsa", "EdDSA")] {
+        let resource = format!("https://api.example/{resource}");
+        let t = token(&http, &provider.issuer, &resource, "read").await;
+        let header: Value = serde_json::from_slice(&oauth_filter::jose::base64url::decode(t.split('.').next().unwrap()).unwrap()).unwrap();
+        assert_eq!(header["alg"], alg);
+        assert_eq!(header["typ"], "at+jwt");
+        let (status, _, body) = call(t).await;
+        assert_eq!(status, 200, "{alg}: {body}");
+        assert_eq!(body, "interop-client interop-client read");
+
+        // The right token without the route's scope.
+        let t = token(&http, &provider.issuer, &resource, "write").await;
+        let (status, www, _) = call(t).await;
+        assert_eq!(status, 403, "{alg}");
+        assert!(www.unwrap().contains(r#"error="insufficient_scope""#));
+    }
+
+    // A token for another audience.
+    let t = token(&http, &provider.issuer, "https://api.example/other", "read").await;
+    let (status, www, _) = call(t).await;
+    assert_eq!(status, 401);
+    assert!(www.unwrap().contains(r#"error="invalid_token""#));
+
+    // An opaque token is not a JWT this filter can verify.
+    let t = token(&http, &provider.issuer, "https://api.example/opaque", "read").await;
+    assert_eq!(call(t).await.0, 401);
+
+    // A filter configured for the wrong issuer string (trailing slash) never trusts these keys.
+    let wrong = OAuthFilter::with_discovery(&format!("{}/", provider.issuer), "https://api.example/rs256").unwrap();
+    let t = token(&http, &provider.issuer, "https://api.example/rs256", "read").await;
+    assert!(wrong.verify(&t).await.is_err());
+}
