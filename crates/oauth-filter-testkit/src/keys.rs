@@ -3,7 +3,9 @@
 use crate::b64url;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::rsa::KeySize;
-use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents};
+use aws_lc_rs::signature::{
+    self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, RsaPublicKeyComponents,
+};
 use serde_json::{Value, json};
 
 pub(crate) fn random_u64() -> u64 {
@@ -60,7 +62,10 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,7 +104,8 @@ impl SigningKey {
             }
             SigningAlg::EdDSA => {
                 let kp = Ed25519KeyPair::generate().map_err(|_| KeyGenerationFailed)?;
-                let jwk = json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(kp.public_key().as_ref())});
+                let jwk =
+                    json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(kp.public_key().as_ref())});
                 (Pair::Ed(kp), jwk)
             }
         };
@@ -108,7 +114,12 @@ impl SigningKey {
             o.insert("alg".into(), json!(alg.name()));
             o.insert("use".into(), json!("sig"));
         }
-        Ok(Self { kid: kid.to_owned(), alg, pair, jwk })
+        Ok(Self {
+            kid: kid.to_owned(),
+            alg,
+            pair,
+            jwk,
+        })
     }
 
     /// The key id.
@@ -153,15 +164,22 @@ impl SigningKey {
         let rng = SystemRandom::new();
         match &self.pair {
             Pair::Rsa(kp) => {
-                let padding: &'static dyn signature::RsaEncoding =
-                    if self.alg == SigningAlg::PS256 { &signature::RSA_PSS_SHA256 } else { &signature::RSA_PKCS1_SHA256 };
+                let padding: &'static dyn signature::RsaEncoding = if self.alg == SigningAlg::PS256
+                {
+                    &signature::RSA_PSS_SHA256
+                } else {
+                    &signature::RSA_PKCS1_SHA256
+                };
                 let mut sig = vec![0; kp.public_modulus_len()];
                 match kp.sign(padding, &rng, message, &mut sig) {
                     Ok(()) => sig,
                     Err(_) => Vec::new(),
                 }
             }
-            Pair::Ec(kp) => kp.sign(&rng, message).map(|s| s.as_ref().to_vec()).unwrap_or_default(),
+            Pair::Ec(kp) => kp
+                .sign(&rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .unwrap_or_default(),
             Pair::Ed(kp) => kp.sign(message).as_ref().to_vec(),
         }
     }

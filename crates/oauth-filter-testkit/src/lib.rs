@@ -41,7 +41,10 @@ pub fn b64url(bytes: &[u8]) -> String {
 
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 /// Builds one token. Start from [`TestIssuer::mint`]; every default can be replaced or removed.
@@ -71,7 +74,13 @@ impl TokenBuilder {
         claims.insert("iat".into(), json!(now));
         claims.insert("exp".into(), json!(now + 300));
         claims.insert("jti".into(), json!(format!("jti-{}", keys::random_u64())));
-        Self { header, claims, key, raw_header: None, raw_payload: None }
+        Self {
+            header,
+            claims,
+            key,
+            raw_header: None,
+            raw_payload: None,
+        }
     }
 
     /// Sets `scope` (space-separated).

@@ -1,7 +1,7 @@
 //! The issuer's HTTP side: JWKS and discovery on loopback, with fault switches.
 
-use crate::keys::{KeyGenerationFailed, SigningAlg, SigningKey};
 use crate::TokenBuilder;
+use crate::keys::{KeyGenerationFailed, SigningAlg, SigningKey};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::Full;
@@ -49,11 +49,15 @@ struct State {
 }
 
 fn read<T: Clone>(lock: &RwLock<T>) -> T {
-    lock.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
 }
 
 fn write<T>(lock: &RwLock<T>, f: impl FnOnce(&mut T)) {
-    f(&mut lock.write().unwrap_or_else(std::sync::PoisonError::into_inner));
+    f(&mut lock
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner));
 }
 
 /// A running test issuer. Dropping it stops the server.
@@ -65,7 +69,9 @@ pub struct TestIssuer {
 
 impl std::fmt::Debug for TestIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestIssuer").field("issuer", &self.state.issuer).finish_non_exhaustive()
+        f.debug_struct("TestIssuer")
+            .field("issuer", &self.state.issuer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -139,9 +145,15 @@ impl TestIssuerBuilder {
 
     /// Starts the issuer on a tokio runtime.
     pub async fn try_start(self) -> Result<TestIssuer, StartError> {
-        let listener = TcpListener::bind(self.bind).await.map_err(StartError::Bind)?;
+        let listener = TcpListener::bind(self.bind)
+            .await
+            .map_err(StartError::Bind)?;
         let addr = listener.local_addr().map_err(StartError::Bind)?;
-        let keys = self.algs.iter().map(|a| SigningKey::generate(*a).map(Arc::new)).collect::<Result<Vec<_>, _>>()?;
+        let keys = self
+            .algs
+            .iter()
+            .map(|a| SigningKey::generate(*a).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
         let state = Arc::new(State {
             issuer: format!("http://{addr}{}", self.path),
             audience: self.audience,
@@ -195,7 +207,11 @@ impl TestIssuer {
     /// A token builder signed by the active key, with `iss`, `aud`, `sub`, `client_id`, `iat`,
     /// `exp` (+300 s), `jti` and `typ: at+jwt` set.
     pub fn mint(&self) -> TokenBuilder {
-        TokenBuilder::new(&self.state.issuer, &self.state.audience, read(&self.state.keys).first().cloned())
+        TokenBuilder::new(
+            &self.state.issuer,
+            &self.state.audience,
+            read(&self.state.keys).first().cloned(),
+        )
     }
     /// The key with this `kid`.
     pub fn key(&self, kid: &str) -> Option<Arc<SigningKey>> {
@@ -231,7 +247,9 @@ impl TestIssuer {
     }
     /// Publishes this `issuer` in the metadata instead of the real one (mix-up tests).
     pub fn set_metadata_issuer(&self, issuer: Option<&str>) {
-        write(&self.state.metadata_issuer, |m| *m = issuer.map(str::to_owned));
+        write(&self.state.metadata_issuer, |m| {
+            *m = issuer.map(str::to_owned)
+        });
     }
     /// HTTP requests of any kind received so far.
     pub fn requests(&self) -> usize {
@@ -260,7 +278,9 @@ impl Drop for TestIssuer {
 async fn serve(listener: TcpListener, state: Arc<State>, path: String) {
     let path: Arc<str> = Arc::from(path);
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         if read(&state.fault) == Fault::Down {
             drop(stream);
             continue;
@@ -283,7 +303,10 @@ async fn serve(listener: TcpListener, state: Arc<State>, path: String) {
 fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     r
 }
 
@@ -299,7 +322,11 @@ impl std::fmt::Display for ServerDown {
 
 impl std::error::Error for ServerDown {}
 
-async fn handle(req: Request<Incoming>, state: &State, base: &str) -> Result<Response<Full<Bytes>>, ServerDown> {
+async fn handle(
+    req: Request<Incoming>,
+    state: &State,
+    base: &str,
+) -> Result<Response<Full<Bytes>>, ServerDown> {
     if read(&state.fault) == Fault::Down {
         return Err(ServerDown);
     }
@@ -323,11 +350,19 @@ async fn answer(req: Request<Incoming>, state: &State, base: &str) -> Response<F
         Fault::None | Fault::Down => {}
         Fault::Slow(d) => tokio::time::sleep(d).await,
         Fault::Status(s) => {
-            return json_response(StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), &json!({}));
+            return json_response(
+                StatusCode::from_u16(s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                &json!({}),
+            );
         }
         Fault::Garbage => {
-            let mut r = Response::new(Full::new(Bytes::from_static(b"<html><body>502 Bad Gateway</body></html>")));
-            r.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("text/html"));
+            let mut r = Response::new(Full::new(Bytes::from_static(
+                b"<html><body>502 Bad Gateway</body></html>",
+            )));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/html"),
+            );
             return r;
         }
         Fault::Huge(n) => {
@@ -344,7 +379,10 @@ async fn answer(req: Request<Incoming>, state: &State, base: &str) -> Response<F
         }
     }
     if is_jwks {
-        let keys: Vec<Value> = read(&state.keys).iter().map(|k| k.public_jwk().clone()).collect();
+        let keys: Vec<Value> = read(&state.keys)
+            .iter()
+            .map(|k| k.public_jwk().clone())
+            .collect();
         let mut r = json_response(StatusCode::OK, &json!({"keys": keys}));
         if let Some(age) = read(&state.jwks_max_age) {
             if let Ok(v) = http::HeaderValue::from_str(&format!("max-age={age}")) {

@@ -34,7 +34,9 @@ pub struct NotProtected;
 
 impl IntoResponse for NotProtected {
     fn into_response(self) -> Response {
-        tracing::error!("AccessToken extracted on a route without an OAuth layer; add filter.require(..)");
+        tracing::error!(
+            "AccessToken extracted on a route without an OAuth layer; add filter.require(..)"
+        );
         let rejection = Rejection::new(AuthError::NotProtected, "api", None);
         ErrorResponder::<axum::body::Body>::respond(&JsonErrorResponder, &rejection)
     }
@@ -51,7 +53,10 @@ impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
 impl<S: Send + Sync> OptionalFromRequestParts<S> for AccessToken {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<Self>().cloned())
     }
 }

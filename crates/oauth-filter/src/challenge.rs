@@ -20,12 +20,15 @@ use bytes::Bytes;
 
 /// RFC 6749 §3.3 `NQCHAR`: %x21 / %x23-5B / %x5D-7E.
 fn is_scope_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 /// RFC 6750 §3: realm and error_description use %x20-21 / %x23-5B / %x5D-7E (no `"` or `\`).
 pub(crate) fn is_attribute_text(s: &str) -> bool {
-    s.bytes().all(|b| b == 0x20 || b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
+    s.bytes()
+        .all(|b| b == 0x20 || b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 /// A rejected request: the error and everything needed to answer it.
@@ -39,7 +42,11 @@ pub struct Rejection {
 impl Rejection {
     /// Builds the answer for `error`. `requirement` supplies the `scope` attribute of a 403.
     pub fn new(error: AuthError, realm: &str, requirement: Option<&Requirement>) -> Self {
-        let realm = if is_attribute_text(realm) { realm.to_owned() } else { String::from("api") };
+        let realm = if is_attribute_text(realm) {
+            realm.to_owned()
+        } else {
+            String::from("api")
+        };
         let scope = match (&error, requirement) {
             (AuthError::InsufficientScope, Some(req)) => {
                 let scopes = req.scopes();
@@ -51,7 +58,11 @@ impl Rejection {
             }
             _ => None,
         };
-        Self { error, realm, scope }
+        Self {
+            error,
+            realm,
+            scope,
+        }
     }
 
     /// The error.
@@ -71,7 +82,10 @@ impl Rejection {
         }
         let mut v = format!("Bearer realm=\"{}\"", self.realm);
         if let Some(code) = self.error.error_code() {
-            v.push_str(&format!(", error=\"{code}\", error_description=\"{}\"", self.error.description()));
+            v.push_str(&format!(
+                ", error=\"{code}\", error_description=\"{}\"",
+                self.error.description()
+            ));
         }
         if let Some(scope) = &self.scope {
             v.push_str(&format!(", scope=\"{scope}\""));
@@ -116,21 +130,44 @@ mod tests {
 
     #[test]
     fn hostile_realm_and_scopes_never_reach_the_header() {
-        let r = Rejection::new(AuthError::InsufficientScope, "a\"b\r\nX: y", Some(&Requirement::all_of(["ok", "bad\"scope"])));
+        let r = Rejection::new(
+            AuthError::InsufficientScope,
+            "a\"b\r\nX: y",
+            Some(&Requirement::all_of(["ok", "bad\"scope"])),
+        );
         let h = r.www_authenticate().unwrap();
-        assert_eq!(h, "Bearer realm=\"api\", error=\"insufficient_scope\", error_description=\"the token lacks the required scope\"");
+        assert_eq!(
+            h,
+            "Bearer realm=\"api\", error=\"insufficient_scope\", error_description=\"the token lacks the required scope\""
+        );
     }
 
     #[test]
     fn every_error_renders_within_the_rfc_6750_charset() {
         let all = [
-            AuthError::MissingToken, AuthError::MultipleAuthorizationHeaders, AuthError::MultipleTokens,
-            AuthError::MalformedAuthorizationHeader, AuthError::TokenTooLarge, AuthError::MalformedToken,
-            AuthError::EncryptedToken, AuthError::UnsupportedAlgorithm, AuthError::CriticalHeader,
-            AuthError::UnknownIssuer, AuthError::UnknownKey, AuthError::AmbiguousKey, AuthError::BadSignature,
-            AuthError::Expired, AuthError::NotYetValid, AuthError::IssuedInFuture, AuthError::AudienceMismatch,
-            AuthError::WrongTokenType, AuthError::MissingClaim("sub"), AuthError::InvalidClaim("exp"),
-            AuthError::InsufficientScope, AuthError::KeysUnavailable, AuthError::NotProtected,
+            AuthError::MissingToken,
+            AuthError::MultipleAuthorizationHeaders,
+            AuthError::MultipleTokens,
+            AuthError::MalformedAuthorizationHeader,
+            AuthError::TokenTooLarge,
+            AuthError::MalformedToken,
+            AuthError::EncryptedToken,
+            AuthError::UnsupportedAlgorithm,
+            AuthError::CriticalHeader,
+            AuthError::UnknownIssuer,
+            AuthError::UnknownKey,
+            AuthError::AmbiguousKey,
+            AuthError::BadSignature,
+            AuthError::Expired,
+            AuthError::NotYetValid,
+            AuthError::IssuedInFuture,
+            AuthError::AudienceMismatch,
+            AuthError::WrongTokenType,
+            AuthError::MissingClaim("sub"),
+            AuthError::InvalidClaim("exp"),
+            AuthError::InsufficientScope,
+            AuthError::KeysUnavailable,
+            AuthError::NotProtected,
         ];
         for e in all {
             assert!(is_attribute_text(e.description()), "{e:?}");

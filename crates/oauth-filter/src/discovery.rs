@@ -40,8 +40,12 @@ impl fmt::Display for DiscoveryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Unreachable(e) => write!(f, "metadata unavailable: {e}"),
-            Self::IssuerMismatch => f.write_str("metadata issuer does not equal the configured issuer; refused"),
-            Self::InvalidJwksUri => f.write_str("metadata jwks_uri is missing or not an allowed URL"),
+            Self::IssuerMismatch => {
+                f.write_str("metadata issuer does not equal the configured issuer; refused")
+            }
+            Self::InvalidJwksUri => {
+                f.write_str("metadata jwks_uri is missing or not an allowed URL")
+            }
         }
     }
 }
@@ -88,7 +92,10 @@ pub(crate) async fn discover(
             .get("introspection_endpoint")
             .and_then(Value::as_str)
             .and_then(|u| http.check_url("introspection_endpoint", u).ok());
-        return Ok(Metadata { jwks_uri, introspection_endpoint });
+        return Ok(Metadata {
+            jwks_uri,
+            introspection_endpoint,
+        });
     }
     Err(DiscoveryError::Unreachable(last_error))
 }
@@ -100,10 +107,22 @@ mod tests {
     #[test]
     fn well_known_locations() {
         let u = metadata_urls(&"https://idp.example".parse().unwrap());
-        assert_eq!(u[0].as_str(), "https://idp.example/.well-known/openid-configuration");
-        assert_eq!(u[1].as_str(), "https://idp.example/.well-known/oauth-authorization-server");
+        assert_eq!(
+            u[0].as_str(),
+            "https://idp.example/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            u[1].as_str(),
+            "https://idp.example/.well-known/oauth-authorization-server"
+        );
         let u = metadata_urls(&"https://idp.example/realms/a/".parse().unwrap());
-        assert_eq!(u[0].as_str(), "https://idp.example/realms/a/.well-known/openid-configuration");
-        assert_eq!(u[1].as_str(), "https://idp.example/.well-known/oauth-authorization-server/realms/a");
+        assert_eq!(
+            u[0].as_str(),
+            "https://idp.example/realms/a/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            u[1].as_str(),
+            "https://idp.example/.well-known/oauth-authorization-server/realms/a"
+        );
     }
 }

@@ -71,7 +71,9 @@ impl AuthError {
     pub fn status(&self) -> u16 {
         match self {
             Self::MissingToken => 401,
-            Self::MultipleAuthorizationHeaders | Self::MultipleTokens | Self::MalformedAuthorizationHeader => 400,
+            Self::MultipleAuthorizationHeaders
+            | Self::MultipleTokens
+            | Self::MalformedAuthorizationHeader => 400,
             Self::InsufficientScope => 403,
             Self::KeysUnavailable => 503,
             Self::NotProtected => 500,
@@ -165,7 +167,9 @@ impl From<JoseError> for AuthError {
 impl fmt::Display for AuthError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::MissingClaim(c) | Self::InvalidClaim(c) => write!(f, "{} ({c})", self.description()),
+            Self::MissingClaim(c) | Self::InvalidClaim(c) => {
+                write!(f, "{} ({c})", self.description())
+            }
             _ => f.write_str(self.description()),
         }
     }
@@ -182,7 +186,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub(crate) fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { key: key.into(), reason: reason.into() }
+        Self {
+            key: key.into(),
+            reason: reason.into(),
+        }
     }
     /// The setting at fault, e.g. `issuers[0].jwks_url`.
     pub fn key(&self) -> &str {

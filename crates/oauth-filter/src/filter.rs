@@ -14,13 +14,13 @@
 //! ```
 
 use crate::access_token::AccessToken;
+use crate::challenge::{Rejection, is_attribute_text};
 use crate::error::{AuthError, ConfigError};
 use crate::http::HttpClientConfig;
 use crate::jose::{self, JoseError, VerifyingKey, json};
 use crate::jwt::{IssuerVerifier, JwtIssuer, KeysConfig};
 use crate::keys::{JwksLocation, KeySnapshot, KeySource, RemoteKeySet, parse_jwks};
 use crate::requirement::Requirement;
-use crate::challenge::{Rejection, is_attribute_text};
 use crate::token::{ExtractionPolicy, RequestParts};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -44,7 +44,10 @@ impl std::fmt::Debug for OAuthFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut issuers: Vec<&String> = self.inner.issuers.keys().collect();
         issuers.sort();
-        f.debug_struct("OAuthFilter").field("issuers", &issuers).field("realm", &self.inner.realm).finish_non_exhaustive()
+        f.debug_struct("OAuthFilter")
+            .field("issuers", &issuers)
+            .field("realm", &self.inner.realm)
+            .finish_non_exhaustive()
     }
 }
 
@@ -99,11 +102,17 @@ impl OAuthFilterBuilder {
     /// get 503 until it is reachable).
     pub fn build(self) -> Result<OAuthFilter, ConfigError> {
         if self.issuers.is_empty() {
-            return Err(ConfigError::new("issuers", "at least one trusted issuer is required"));
+            return Err(ConfigError::new(
+                "issuers",
+                "at least one trusted issuer is required",
+            ));
         }
         let realm = self.realm.unwrap_or_else(|| String::from("api"));
         if realm.is_empty() || !is_attribute_text(&realm) {
-            return Err(ConfigError::new("realm", "must be non-empty printable ASCII without '\"' or '\\'"));
+            return Err(ConfigError::new(
+                "realm",
+                "must be non-empty printable ASCII without '\"' or '\\'",
+            ));
         }
         let leeway = self.leeway.unwrap_or(Duration::from_secs(60));
         if leeway > MAX_LEEWAY {
@@ -123,39 +132,77 @@ impl OAuthFilterBuilder {
                 return Err(ConfigError::new(key("issuer"), "configured twice"));
             }
             if cfg.audiences.is_empty() || cfg.audiences.iter().any(String::is_empty) {
-                return Err(ConfigError::new(key("audience"), "at least one non-empty audience is required"));
+                return Err(ConfigError::new(
+                    key("audience"),
+                    "at least one non-empty audience is required",
+                ));
             }
             if cfg.algorithms.is_empty() {
-                return Err(ConfigError::new(key("algorithms"), "the allow-list is empty"));
+                return Err(ConfigError::new(
+                    key("algorithms"),
+                    "the allow-list is empty",
+                ));
             }
             let mut hmac_keys: Vec<VerifyingKey> = Vec::new();
             for (alg, kid, secret) in &cfg.shared_secrets {
                 // Two secrets under one (alg, kid) would make key choice ambiguous.
-                if hmac_keys.iter().any(|k| k.fits(*alg) && k.kid() == kid.as_deref()) {
-                    return Err(ConfigError::new(key("hmac_secret"), format!("two {alg} secrets share a kid")));
+                if hmac_keys
+                    .iter()
+                    .any(|k| k.fits(*alg) && k.kid() == kid.as_deref())
+                {
+                    return Err(ConfigError::new(
+                        key("hmac_secret"),
+                        format!("two {alg} secrets share a kid"),
+                    ));
                 }
                 hmac_keys.push(
                     VerifyingKey::from_shared_secret(*alg, &secret.0, kid.clone())
                         .map_err(|e| ConfigError::new(key("hmac_secret"), e.reason()))?,
                 );
             }
-            if let Some(alg) = cfg.algorithms.iter().find(|a| a.is_hmac() && !hmac_keys.iter().any(|k| k.fits(**a))) {
-                return Err(ConfigError::new(key("algorithms"), format!("{alg} needs a shared secret (dangerous_hmac_secret)")));
+            if let Some(alg) = cfg
+                .algorithms
+                .iter()
+                .find(|a| a.is_hmac() && !hmac_keys.iter().any(|k| k.fits(**a)))
+            {
+                return Err(ConfigError::new(
+                    key("algorithms"),
+                    format!("{alg} needs a shared secret (dangerous_hmac_secret)"),
+                ));
             }
-            let asymmetric: Vec<_> = cfg.algorithms.iter().copied().filter(|a| !a.is_hmac()).collect();
+            let asymmetric: Vec<_> = cfg
+                .algorithms
+                .iter()
+                .copied()
+                .filter(|a| !a.is_hmac())
+                .collect();
             let keys = match &cfg.keys {
                 KeysConfig::Jwks(doc) => {
-                    let doc = json::parse_object(doc.as_bytes()).map_err(|e| ConfigError::new(key("jwks"), e.to_string()))?;
-                    let (keys, _) = parse_jwks(&doc, &asymmetric).map_err(|e| ConfigError::new(key("jwks"), e))?;
+                    let doc = json::parse_object(doc.as_bytes())
+                        .map_err(|e| ConfigError::new(key("jwks"), e.to_string()))?;
+                    let (keys, _) = parse_jwks(&doc, &asymmetric)
+                        .map_err(|e| ConfigError::new(key("jwks"), e))?;
                     KeySource::Fixed(Arc::new(KeySnapshot::fixed(keys)))
                 }
                 KeysConfig::JwksUrl(u) => {
                     let url = self.http.check_url(&key("jwks_url"), u)?;
-                    remote(&cfg, JwksLocation::Url(url), &fetcher, &self.http, asymmetric)
+                    remote(
+                        &cfg,
+                        JwksLocation::Url(url),
+                        &fetcher,
+                        &self.http,
+                        asymmetric,
+                    )
                 }
                 KeysConfig::Discovery => {
                     let issuer_url = self.http.check_url(&key("issuer"), &cfg.issuer)?;
-                    remote(&cfg, JwksLocation::Discovery { issuer_url }, &fetcher, &self.http, asymmetric)
+                    remote(
+                        &cfg,
+                        JwksLocation::Discovery { issuer_url },
+                        &fetcher,
+                        &self.http,
+                        asymmetric,
+                    )
                 }
             };
             issuers.insert(
@@ -171,7 +218,12 @@ impl OAuthFilterBuilder {
             );
         }
         Ok(OAuthFilter {
-            inner: Arc::new(FilterInner { issuers, realm, extraction: self.extraction, leeway: leeway.as_secs_f64() }),
+            inner: Arc::new(FilterInner {
+                issuers,
+                realm,
+                extraction: self.extraction,
+                leeway: leeway.as_secs_f64(),
+            }),
         })
     }
 }
@@ -183,11 +235,21 @@ fn remote(
     http: &HttpClientConfig,
     allowed: Vec<crate::jose::Algorithm>,
 ) -> KeySource {
-    KeySource::Remote(RemoteKeySet::new(cfg.issuer.clone(), location, fetcher.clone(), http.clone(), allowed, cfg.jwks_policy.clone()))
+    KeySource::Remote(Box::new(RemoteKeySet::new(
+        cfg.issuer.clone(),
+        location,
+        fetcher.clone(),
+        http.clone(),
+        allowed,
+        cfg.jwks_policy.clone(),
+    )))
 }
 
 fn unix_now() -> f64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 impl OAuthFilter {
@@ -198,12 +260,16 @@ impl OAuthFilter {
 
     /// The seed's `configure_with_jwt(jwks_url, issuer, audience)`.
     pub fn with_jwks(jwks_url: &str, issuer: &str, audience: &str) -> Result<Self, ConfigError> {
-        Self::builder().jwt_issuer(JwtIssuer::new(issuer).audience(audience).jwks_url(jwks_url)).build()
+        Self::builder()
+            .jwt_issuer(JwtIssuer::new(issuer).audience(audience).jwks_url(jwks_url))
+            .build()
     }
 
     /// Keys found through discovery of `issuer` (RFC 8414 / OpenID), fetched on first use.
     pub fn with_discovery(issuer: &str, audience: &str) -> Result<Self, ConfigError> {
-        Self::builder().jwt_issuer(JwtIssuer::new(issuer).audience(audience)).build()
+        Self::builder()
+            .jwt_issuer(JwtIssuer::new(issuer).audience(audience))
+            .build()
     }
 
     pub(crate) fn id(&self) -> usize {
@@ -228,7 +294,11 @@ impl OAuthFilter {
         let jws = jose::parse_compact(token)?;
         let claims = json::parse_object(&jws.payload()?).map_err(|_| AuthError::MalformedToken)?;
         let issuer = match claims.get("iss") {
-            Some(Value::String(iss)) => self.inner.issuers.get(iss).ok_or(AuthError::UnknownIssuer)?,
+            Some(Value::String(iss)) => self
+                .inner
+                .issuers
+                .get(iss)
+                .ok_or(AuthError::UnknownIssuer)?,
             Some(_) => return Err(AuthError::InvalidClaim("iss")),
             None => return Err(AuthError::MissingClaim("iss")),
         };
@@ -247,19 +317,30 @@ impl OAuthFilter {
                     Some(newer) => jws.verify_with_any(&newer.keys)?,
                     None => return Err(AuthError::UnknownKey),
                 },
-                Err(JoseError::BadSignature) if jws.header().kid.is_none() => match issuer.keys.after_miss(&snapshot).await {
-                    Some(newer) => jws.verify_with_any(&newer.keys)?,
-                    None => return Err(AuthError::BadSignature),
-                },
+                Err(JoseError::BadSignature) if jws.header().kid.is_none() => {
+                    match issuer.keys.after_miss(&snapshot).await {
+                        Some(newer) => jws.verify_with_any(&newer.keys)?,
+                        None => return Err(AuthError::BadSignature),
+                    }
+                }
                 Err(e) => return Err(e.into()),
             }
         }
-        let facts = issuer.validate_claims(jws.header(), claims, unix_now(), self.inner.leeway, self.id())?;
+        let facts = issuer.validate_claims(
+            jws.header(),
+            claims,
+            unix_now(),
+            self.inner.leeway,
+            self.id(),
+        )?;
         Ok(AccessToken::new(facts))
     }
 
     /// Finds and verifies the request's token. `Ok(None)`: the request carries no credentials.
-    pub async fn authenticate(&self, parts: &RequestParts<'_>) -> Result<Option<AccessToken>, AuthError> {
+    pub async fn authenticate(
+        &self,
+        parts: &RequestParts<'_>,
+    ) -> Result<Option<AccessToken>, AuthError> {
         match parts.bearer_token(&self.inner.extraction)? {
             Some(token) => self.verify(token).await.map(Some),
             None => Ok(None),
@@ -267,13 +348,28 @@ impl OAuthFilter {
     }
 
     /// Checks a verified token against a requirement.
-    pub fn authorize(&self, token: &AccessToken, requirement: &Requirement) -> Result<(), AuthError> {
-        if requirement.is_met_by(token.scopes()) { Ok(()) } else { Err(AuthError::InsufficientScope) }
+    pub fn authorize(
+        &self,
+        token: &AccessToken,
+        requirement: &Requirement,
+    ) -> Result<(), AuthError> {
+        if requirement.is_met_by(token.scopes()) {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientScope)
+        }
     }
 
     /// The whole pipeline: a token is required, valid, and meets `requirement`.
-    pub async fn check(&self, parts: &RequestParts<'_>, requirement: &Requirement) -> Result<AccessToken, AuthError> {
-        let token = self.authenticate(parts).await?.ok_or(AuthError::MissingToken)?;
+    pub async fn check(
+        &self,
+        parts: &RequestParts<'_>,
+        requirement: &Requirement,
+    ) -> Result<AccessToken, AuthError> {
+        let token = self
+            .authenticate(parts)
+            .await?
+            .ok_or(AuthError::MissingToken)?;
         self.authorize(&token, requirement)?;
         Ok(token)
     }

@@ -31,8 +31,14 @@ impl fmt::Debug for HttpClientConfig {
             .field("timeout", &self.timeout)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("custom_ca", &self.ca_pem.is_some())
-            .field("dangerous_accept_invalid_certs", &self.dangerous_accept_invalid_certs)
-            .field("dangerous_allow_insecure_http", &self.dangerous_allow_insecure_http)
+            .field(
+                "dangerous_accept_invalid_certs",
+                &self.dangerous_accept_invalid_certs,
+            )
+            .field(
+                "dangerous_allow_insecure_http",
+                &self.dangerous_allow_insecure_http,
+            )
             .finish()
     }
 }
@@ -80,7 +86,8 @@ impl HttpClientConfig {
 
     /// Checks that `raw` is an absolute URL this client may fetch. `key` names the setting.
     pub(crate) fn check_url(&self, key: &str, raw: &str) -> Result<Url, ConfigError> {
-        let url = Url::parse(raw).map_err(|e| ConfigError::new(key, format!("not a valid absolute URL ({e})")))?;
+        let url = Url::parse(raw)
+            .map_err(|e| ConfigError::new(key, format!("not a valid absolute URL ({e})")))?;
         match url.scheme() {
             "https" => {}
             "http" if self.dangerous_allow_insecure_http || is_loopback(&url) => {}
@@ -90,13 +97,21 @@ impl HttpClientConfig {
                     "plain http is only allowed for loopback hosts; use https or dangerous_allow_insecure_http",
                 ));
             }
-            other => return Err(ConfigError::new(key, format!("unsupported scheme `{other}`; use https"))),
+            other => {
+                return Err(ConfigError::new(
+                    key,
+                    format!("unsupported scheme `{other}`; use https"),
+                ));
+            }
         }
         if url.host().is_none() {
             return Err(ConfigError::new(key, "the URL has no host"));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(ConfigError::new(key, "credentials in the URL are not allowed"));
+            return Err(ConfigError::new(
+                key,
+                "credentials in the URL are not allowed",
+            ));
         }
         Ok(url)
     }
@@ -109,10 +124,14 @@ impl HttpClientConfig {
             .no_proxy()
             .user_agent(concat!("oauth-filter/", env!("CARGO_PKG_VERSION")));
         if let Some(pem) = &self.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|_| ConfigError::new("http.ca_certificates_pem", "not a PEM certificate bundle"))?;
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|_| {
+                ConfigError::new("http.ca_certificates_pem", "not a PEM certificate bundle")
+            })?;
             if certs.is_empty() {
-                return Err(ConfigError::new("http.ca_certificates_pem", "the bundle holds no certificate"));
+                return Err(ConfigError::new(
+                    "http.ca_certificates_pem",
+                    "the bundle holds no certificate",
+                ));
             }
             builder = builder.tls_certs_only(certs);
         }
@@ -122,7 +141,10 @@ impl HttpClientConfig {
         let client = builder
             .build()
             .map_err(|e| ConfigError::new("http", format!("cannot build the HTTP client: {e}")))?;
-        Ok(HttpFetcher { client, max_bytes: self.max_response_bytes })
+        Ok(HttpFetcher {
+            client,
+            max_bytes: self.max_response_bytes,
+        })
     }
 }
 
@@ -181,7 +203,10 @@ impl HttpFetcher {
         if resp.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Status(resp.status().as_u16()));
         }
-        if resp.content_length().is_some_and(|n| n > self.max_bytes as u64) {
+        if resp
+            .content_length()
+            .is_some_and(|n| n > self.max_bytes as u64)
+        {
             return Err(FetchError::TooLarge);
         }
         let max_age = resp
@@ -190,7 +215,11 @@ impl HttpFetcher {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_max_age);
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| FetchError::Transport(error_chain(&e)))? {
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| FetchError::Transport(error_chain(&e)))?
+        {
             if body.len() + chunk.len() > self.max_bytes {
                 return Err(FetchError::TooLarge);
             }
@@ -221,7 +250,11 @@ fn parse_max_age(value: &str) -> Option<Duration> {
             return Some(Duration::ZERO);
         }
         if let Some(n) = lower.strip_prefix("max-age=") {
-            age = n.trim_matches('"').parse::<u64>().ok().map(Duration::from_secs);
+            age = n
+                .trim_matches('"')
+                .parse::<u64>()
+                .ok()
+                .map(Duration::from_secs);
         }
     }
     age
@@ -233,8 +266,14 @@ mod tests {
 
     #[test]
     fn cache_control_parsing() {
-        assert_eq!(parse_max_age("public, max-age=300"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_max_age("Max-Age=\"60\""), Some(Duration::from_secs(60)));
+        assert_eq!(
+            parse_max_age("public, max-age=300"),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(
+            parse_max_age("Max-Age=\"60\""),
+            Some(Duration::from_secs(60))
+        );
         assert_eq!(parse_max_age("no-store"), Some(Duration::ZERO));
         assert_eq!(parse_max_age("max-age=-1"), None);
         assert_eq!(parse_max_age("private"), None);
@@ -247,7 +286,9 @@ mod tests {
         assert!(c.check_url("k", "http://127.0.0.1:8080/jwks").is_ok());
         assert!(c.check_url("k", "http://localhost/jwks").is_ok());
         assert!(c.check_url("k", "http://[::1]/jwks").is_ok());
-        let e = c.check_url("issuers[0].jwks_url", "http://idp.example/jwks").unwrap_err();
+        let e = c
+            .check_url("issuers[0].jwks_url", "http://idp.example/jwks")
+            .unwrap_err();
         assert_eq!(e.key(), "issuers[0].jwks_url");
         assert!(c.check_url("k", "ftp://idp.example/jwks").is_err());
         assert!(c.check_url("k", "/relative").is_err());

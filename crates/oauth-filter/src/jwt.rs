@@ -98,8 +98,14 @@ impl JwtIssuer {
     /// **Dangerous**: accept HMAC-signed tokens (`HS256/384/512`) verified with a shared secret.
     /// Anyone holding the secret can mint tokens, so every API sharing it can impersonate
     /// users to the others. The secret must be at least as long as the hash output.
-    pub fn dangerous_hmac_secret(mut self, alg: Algorithm, kid: Option<&str>, secret: impl Into<Vec<u8>>) -> Self {
-        self.shared_secrets.push((alg, kid.map(str::to_owned), Secret(secret.into())));
+    pub fn dangerous_hmac_secret(
+        mut self,
+        alg: Algorithm,
+        kid: Option<&str>,
+        secret: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.shared_secrets
+            .push((alg, kid.map(str::to_owned), Secret(secret.into())));
         if !self.algorithms.contains(&alg) {
             self.algorithms.push(alg);
         }
@@ -130,12 +136,19 @@ fn typ_is_access_token(typ: Option<&str>, strict: bool) -> bool {
 fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, AuthError> {
     match claims.get(name) {
         None => Ok(None),
-        Some(Value::Number(n)) => n.as_f64().filter(|f| f.is_finite()).map(Some).ok_or(AuthError::InvalidClaim(name)),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .filter(|f| f.is_finite())
+            .map(Some)
+            .ok_or(AuthError::InvalidClaim(name)),
         Some(_) => Err(AuthError::InvalidClaim(name)),
     }
 }
 
-fn string_claim(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, AuthError> {
+fn string_claim(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, AuthError> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -150,7 +163,11 @@ fn scopes(claims: &Map<String, Value>) -> Result<Scopes, AuthError> {
         (None, Some(Value::String(s))) => Ok(Scopes::from_space_separated(s)),
         (None, Some(Value::Array(items))) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_owned).ok_or(AuthError::InvalidClaim("scp")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or(AuthError::InvalidClaim("scp"))
+            })
             .collect(),
         (None, Some(_)) => Err(AuthError::InvalidClaim("scp")),
         (None, None) => Ok(Scopes::default()),
@@ -191,7 +208,11 @@ impl IssuerVerifier {
             Some(Value::String(s)) => vec![s.clone()],
             Some(Value::Array(items)) => items
                 .iter()
-                .map(|v| v.as_str().map(str::to_owned).ok_or(AuthError::InvalidClaim("aud")))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or(AuthError::InvalidClaim("aud"))
+                })
                 .collect::<Result<_, _>>()?,
             Some(_) => return Err(AuthError::InvalidClaim("aud")),
         };
@@ -244,12 +265,25 @@ mod tests {
     fn typ_rules() {
         assert!(typ_is_access_token(None, false));
         assert!(!typ_is_access_token(None, true));
-        for ok in ["at+jwt", "AT+JWT", "application/at+jwt", "Application/At+Jwt"] {
+        for ok in [
+            "at+jwt",
+            "AT+JWT",
+            "application/at+jwt",
+            "Application/At+Jwt",
+        ] {
             assert!(typ_is_access_token(Some(ok), true), "{ok}");
         }
         assert!(typ_is_access_token(Some("JWT"), false));
         assert!(!typ_is_access_token(Some("JWT"), true));
-        for bad in ["dpop+jwt", "logout+jwt", "secevent+jwt", "id_token+jwt", "", "at+jwt ", "jose"] {
+        for bad in [
+            "dpop+jwt",
+            "logout+jwt",
+            "secevent+jwt",
+            "id_token+jwt",
+            "",
+            "at+jwt ",
+            "jose",
+        ] {
             assert!(!typ_is_access_token(Some(bad), false), "{bad}");
         }
     }

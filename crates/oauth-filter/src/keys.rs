@@ -91,7 +91,12 @@ pub(crate) struct KeySnapshot {
 
 impl KeySnapshot {
     pub(crate) fn fixed(keys: Vec<VerifyingKey>) -> Self {
-        Self { keys, generation: 0, fresh_until: None, usable_until: None }
+        Self {
+            keys,
+            generation: 0,
+            fresh_until: None,
+            usable_until: None,
+        }
     }
     fn is_fresh(&self, now: Instant) -> bool {
         self.fresh_until.is_none_or(|t| now < t)
@@ -103,12 +108,22 @@ impl KeySnapshot {
 
 /// Parses a JWKS document, keeping the keys that pass every check. Returns the keys and the
 /// number skipped.
-pub(crate) fn parse_jwks(doc: &Map<String, Value>, allowed: &[Algorithm]) -> Result<(Vec<VerifyingKey>, usize), &'static str> {
-    let keys = doc.get("keys").and_then(Value::as_array).ok_or("the JWKS has no `keys` array")?;
+pub(crate) fn parse_jwks(
+    doc: &Map<String, Value>,
+    allowed: &[Algorithm],
+) -> Result<(Vec<VerifyingKey>, usize), &'static str> {
+    let keys = doc
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("the JWKS has no `keys` array")?;
     let mut usable = Vec::new();
     let mut skipped = 0;
     for jwk in keys {
-        match jwk.as_object().ok_or(crate::jose::KeyRejected("not a JSON object")).and_then(|o| VerifyingKey::from_jwk(o, allowed)) {
+        match jwk
+            .as_object()
+            .ok_or(crate::jose::KeyRejected("not a JSON object"))
+            .and_then(|o| VerifyingKey::from_jwk(o, allowed))
+        {
             Ok(k) => usable.push(k),
             Err(e) => {
                 skipped += 1;
@@ -173,18 +188,30 @@ impl RemoteKeySet {
             http,
             allowed,
             policy,
-            state: RwLock::new(RemoteState { snapshot: None, last_attempt: None, retry_not_before: None, jwks_uri, generation: 0 }),
+            state: RwLock::new(RemoteState {
+                snapshot: None,
+                last_attempt: None,
+                retry_not_before: None,
+                jwks_uri,
+                generation: 0,
+            }),
             refresh_lock: tokio::sync::Mutex::new(()),
         }
     }
 
     fn read<T>(&self, f: impl FnOnce(&RemoteState) -> T) -> T {
-        let guard = self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let guard = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&guard)
     }
 
     fn write<T>(&self, f: impl FnOnce(&mut RemoteState) -> T) -> T {
-        let mut guard = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut guard)
     }
 
@@ -218,11 +245,17 @@ impl RemoteKeySet {
                     _ => None,
                 },
                 RefreshCause::UnknownKey { seen_generation } => {
-                    let cooling = st.last_attempt.is_some_and(|t| now.duration_since(t) < self.policy.cooldown);
+                    let cooling = st
+                        .last_attempt
+                        .is_some_and(|t| now.duration_since(t) < self.policy.cooldown);
                     match snapshot {
                         Some(s) if s.generation != seen_generation => Some(Ok(s)),
-                        Some(s) if (cooling || in_backoff(st, now)) && s.is_usable(now) => Some(Ok(s)),
-                        _ if cooling || in_backoff(st, now) => Some(Err(AuthError::KeysUnavailable)),
+                        Some(s) if (cooling || in_backoff(st, now)) && s.is_usable(now) => {
+                            Some(Ok(s))
+                        }
+                        _ if cooling || in_backoff(st, now) => {
+                            Some(Err(AuthError::KeysUnavailable))
+                        }
                         _ => None,
                     }
                 }
@@ -269,9 +302,10 @@ impl RemoteKeySet {
                 let JwksLocation::Discovery { issuer_url } = &self.location else {
                     return Err(String::from("no JWKS location"));
                 };
-                let Metadata { jwks_uri, .. } = discovery::discover(&self.fetcher, &self.http, &self.issuer, issuer_url)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let Metadata { jwks_uri, .. } =
+                    discovery::discover(&self.fetcher, &self.http, &self.issuer, issuer_url)
+                        .await
+                        .map_err(|e| e.to_string())?;
                 self.write(|st| st.jwks_uri = Some(jwks_uri.clone()));
                 jwks_uri
             }
@@ -280,13 +314,16 @@ impl RemoteKeySet {
             Ok(f) => f,
             Err(e) => {
                 // A moved key set under discovery: look the metadata up again next time.
-                if matches!(e, FetchError::Status(404)) && matches!(self.location, JwksLocation::Discovery { .. }) {
+                if matches!(e, FetchError::Status(404))
+                    && matches!(self.location, JwksLocation::Discovery { .. })
+                {
                     self.write(|st| st.jwks_uri = None);
                 }
                 return Err(format!("{uri}: {e}"));
             }
         };
-        let (keys, skipped) = parse_jwks(&fetched.body, &self.allowed).map_err(|e| format!("{uri}: {e}"))?;
+        let (keys, skipped) =
+            parse_jwks(&fetched.body, &self.allowed).map_err(|e| format!("{uri}: {e}"))?;
         tracing::debug!(issuer = %self.issuer, usable = keys.len(), skipped, "JWKS fetched");
         Ok((keys, fetched.max_age))
     }
@@ -299,7 +336,7 @@ fn in_backoff(st: &RemoteState, now: Instant) -> bool {
 /// Where an issuer's keys come from.
 pub(crate) enum KeySource {
     Fixed(Arc<KeySnapshot>),
-    Remote(RemoteKeySet),
+    Remote(Box<RemoteKeySet>),
 }
 
 impl KeySource {
@@ -314,7 +351,12 @@ impl KeySource {
     pub(crate) async fn after_miss(&self, seen: &KeySnapshot) -> Option<Arc<KeySnapshot>> {
         match self {
             Self::Fixed(_) => None,
-            Self::Remote(r) => match r.refresh(RefreshCause::UnknownKey { seen_generation: seen.generation }).await {
+            Self::Remote(r) => match r
+                .refresh(RefreshCause::UnknownKey {
+                    seen_generation: seen.generation,
+                })
+                .await
+            {
                 Ok(s) if s.generation != seen.generation => Some(s),
                 _ => None,
             },

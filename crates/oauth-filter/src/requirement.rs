@@ -31,7 +31,11 @@ impl Requirement {
         S: Into<String>,
     {
         let v: Vec<String> = scopes.into_iter().map(Into::into).collect();
-        if v.is_empty() { Self::Authenticated } else { Self::AllOf(v) }
+        if v.is_empty() {
+            Self::Authenticated
+        } else {
+            Self::AllOf(v)
+        }
     }
 
     /// At least one scope must be granted. An empty list is [`Requirement::Authenticated`].
@@ -41,7 +45,11 @@ impl Requirement {
         S: Into<String>,
     {
         let v: Vec<String> = scopes.into_iter().map(Into::into).collect();
-        if v.is_empty() { Self::Authenticated } else { Self::AnyOf(v) }
+        if v.is_empty() {
+            Self::Authenticated
+        } else {
+            Self::AnyOf(v)
+        }
     }
 
     /// True when `granted` satisfies this requirement (exact, case-sensitive matches).

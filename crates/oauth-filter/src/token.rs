@@ -26,7 +26,10 @@ pub struct ExtractionPolicy {
 
 impl Default for ExtractionPolicy {
     fn default() -> Self {
-        Self { max_token_len: 16 * 1024, dangerous_allow_query_token: false }
+        Self {
+            max_token_len: 16 * 1024,
+            dangerous_allow_query_token: false,
+        }
     }
 }
 
@@ -43,7 +46,9 @@ fn is_b64token(t: &[u8]) -> bool {
     let body_end = t.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
     let (body, pad) = t.split_at(body_end);
     !body.is_empty()
-        && body.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
+        && body.iter().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
         && pad.iter().all(|b| *b == b'=')
 }
 
@@ -95,7 +100,11 @@ impl<'a> RequestParts<'a> {
             Some(value) => header_token(value, policy)?,
             None => None,
         };
-        let from_query = if policy.dangerous_allow_query_token { self.query_token(policy)? } else { None };
+        let from_query = if policy.dangerous_allow_query_token {
+            self.query_token(policy)?
+        } else {
+            None
+        };
         match (from_header, from_query) {
             (Some(_), Some(_)) => Err(AuthError::MultipleTokens),
             (Some(t), None) | (None, Some(t)) => Ok(Some(t)),
@@ -104,10 +113,14 @@ impl<'a> RequestParts<'a> {
     }
 
     fn query_token(&self, policy: &ExtractionPolicy) -> Result<Option<&'a str>, AuthError> {
-        let Some(query) = self.query else { return Ok(None) };
+        let Some(query) = self.query else {
+            return Ok(None);
+        };
         let mut found = None;
         for pair in query.split('&') {
-            let Some(value) = pair.strip_prefix("access_token=") else { continue };
+            let Some(value) = pair.strip_prefix("access_token=") else {
+                continue;
+            };
             if found.is_some() {
                 return Err(AuthError::MultipleTokens);
             }
@@ -125,7 +138,10 @@ impl<'a> RequestParts<'a> {
     }
 }
 
-fn header_token<'a>(value: &'a [u8], policy: &ExtractionPolicy) -> Result<Option<&'a str>, AuthError> {
+fn header_token<'a>(
+    value: &'a [u8],
+    policy: &ExtractionPolicy,
+) -> Result<Option<&'a str>, AuthError> {
     // The size cap comes first: nothing longer is looked at.
     if value.len() > policy.max_token_len + "Bearer ".len() + 2 {
         return Err(AuthError::TokenTooLarge);
@@ -133,7 +149,11 @@ fn header_token<'a>(value: &'a [u8], policy: &ExtractionPolicy) -> Result<Option
     let value = value.trim_ascii();
     let Some(space) = value.iter().position(|b| *b == b' ') else {
         // A lone "Bearer" is a malformed bearer header; any other lone scheme is not ours.
-        return if value.eq_ignore_ascii_case(b"bearer") { Err(AuthError::MalformedAuthorizationHeader) } else { Ok(None) };
+        return if value.eq_ignore_ascii_case(b"bearer") {
+            Err(AuthError::MalformedAuthorizationHeader)
+        } else {
+            Ok(None)
+        };
     };
     let (scheme, rest) = value.split_at(space);
     if !scheme.eq_ignore_ascii_case(b"bearer") {
@@ -147,7 +167,9 @@ fn header_token<'a>(value: &'a [u8], policy: &ExtractionPolicy) -> Result<Option
         return Err(AuthError::MalformedAuthorizationHeader);
     }
     // is_b64token admits ASCII only, so this cannot fail; mapping keeps it panic-free.
-    std::str::from_utf8(token).map(Some).map_err(|_| AuthError::MalformedAuthorizationHeader)
+    std::str::from_utf8(token)
+        .map(Some)
+        .map_err(|_| AuthError::MalformedAuthorizationHeader)
 }
 
 #[cfg(test)]
@@ -155,12 +177,20 @@ mod tests {
     use super::*;
 
     fn one(h: &[u8]) -> Result<Option<&str>, AuthError> {
-        RequestParts::new().authorization(h).bearer_token(&ExtractionPolicy::default())
+        RequestParts::new()
+            .authorization(h)
+            .bearer_token(&ExtractionPolicy::default())
     }
 
     #[test]
     fn scheme_is_case_insensitive() {
-        for h in [&b"Bearer t"[..], b"bearer t", b"BEARER t", b"bEaReR   t", b"  Bearer t  "] {
+        for h in [
+            &b"Bearer t"[..],
+            b"bearer t",
+            b"BEARER t",
+            b"bEaReR   t",
+            b"  Bearer t  ",
+        ] {
             assert_eq!(one(h), Ok(Some("t")), "{:?}", String::from_utf8_lossy(h));
         }
     }
@@ -169,40 +199,73 @@ mod tests {
     fn other_schemes_are_no_credentials() {
         assert_eq!(one(b"Basic dXNlcjpwYXNz"), Ok(None));
         assert_eq!(one(b"DPoPx t"), Ok(None));
-        assert_eq!(RequestParts::new().bearer_token(&ExtractionPolicy::default()), Ok(None));
+        assert_eq!(
+            RequestParts::new().bearer_token(&ExtractionPolicy::default()),
+            Ok(None)
+        );
     }
 
     #[test]
     fn malformed_bearer_values_are_invalid_requests() {
-        for h in [&b"Bearer"[..], b"Bearer ", b"Bearer a b", b"Bearer a,b", b"Bearer \"t\"", b"Bearer t\xff", b"Bearer ==", b"Bearer a=b"] {
-            assert_eq!(one(h), Err(AuthError::MalformedAuthorizationHeader), "{:?}", String::from_utf8_lossy(h));
+        for h in [
+            &b"Bearer"[..],
+            b"Bearer ",
+            b"Bearer a b",
+            b"Bearer a,b",
+            b"Bearer \"t\"",
+            b"Bearer t\xff",
+            b"Bearer ==",
+            b"Bearer a=b",
+        ] {
+            assert_eq!(
+                one(h),
+                Err(AuthError::MalformedAuthorizationHeader),
+                "{:?}",
+                String::from_utf8_lossy(h)
+            );
         }
         assert_eq!(one(b"Bearer abc=="), Ok(Some("abc==")));
     }
 
     #[test]
     fn size_cap_is_checked_first() {
-        let policy = ExtractionPolicy { max_token_len: 10, ..Default::default() };
+        let policy = ExtractionPolicy {
+            max_token_len: 10,
+            ..Default::default()
+        };
         let ok = RequestParts::new().authorization(b"Bearer 0123456789");
         assert_eq!(ok.bearer_token(&policy), Ok(Some("0123456789")));
         let long = RequestParts::new().authorization(b"Bearer 01234567890");
         assert_eq!(long.bearer_token(&policy), Err(AuthError::TokenTooLarge));
         let huge = vec![b'"'; 100_000];
-        assert_eq!(RequestParts::new().authorization(&huge).bearer_token(&policy), Err(AuthError::TokenTooLarge));
+        assert_eq!(
+            RequestParts::new()
+                .authorization(&huge)
+                .bearer_token(&policy),
+            Err(AuthError::TokenTooLarge)
+        );
     }
 
     #[test]
     fn query_tokens_only_when_enabled_and_never_with_a_header() {
         let off = ExtractionPolicy::default();
-        let on = ExtractionPolicy { dangerous_allow_query_token: true, ..Default::default() };
+        let on = ExtractionPolicy {
+            dangerous_allow_query_token: true,
+            ..Default::default()
+        };
         let q = RequestParts::new().query(Some("a=1&access_token=tok"));
         assert_eq!(q.bearer_token(&off), Ok(None));
         assert_eq!(q.bearer_token(&on), Ok(Some("tok")));
-        let both = RequestParts::new().authorization(b"Bearer tok").query(Some("access_token=tok"));
+        let both = RequestParts::new()
+            .authorization(b"Bearer tok")
+            .query(Some("access_token=tok"));
         assert_eq!(both.bearer_token(&on), Err(AuthError::MultipleTokens));
         let twice = RequestParts::new().query(Some("access_token=a&access_token=b"));
         assert_eq!(twice.bearer_token(&on), Err(AuthError::MultipleTokens));
         let encoded = RequestParts::new().query(Some("access_token=a%20b"));
-        assert_eq!(encoded.bearer_token(&on), Err(AuthError::MalformedAuthorizationHeader));
+        assert_eq!(
+            encoded.bearer_token(&on),
+            Err(AuthError::MalformedAuthorizationHeader)
+        );
     }
 }

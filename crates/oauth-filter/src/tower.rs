@@ -62,9 +62,13 @@ pub struct JsonErrorResponder;
 impl<B: From<Bytes>> ErrorResponder<B> for JsonErrorResponder {
     fn respond(&self, rejection: &Rejection) -> Response<B> {
         let mut response = Response::new(B::from(rejection.json_body()));
-        *response.status_mut() = StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        *response.status_mut() =
+            StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
         apply_challenge_headers(rejection, response.headers_mut());
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         response
     }
 }
@@ -72,7 +76,10 @@ impl<B: From<Bytes>> ErrorResponder<B> for JsonErrorResponder {
 /// Sets `WWW-Authenticate`, `Retry-After` and `Cache-Control: no-store` for a rejection; for
 /// custom responders that keep the standard headers.
 pub fn apply_challenge_headers(rejection: &Rejection, headers: &mut http::HeaderMap) {
-    if let Some(v) = rejection.www_authenticate().and_then(|v| HeaderValue::from_str(&v).ok()) {
+    if let Some(v) = rejection
+        .www_authenticate()
+        .and_then(|v| HeaderValue::from_str(&v).ok())
+    {
         headers.insert(header::WWW_AUTHENTICATE, v);
     }
     if let Some(secs) = rejection.retry_after() {
@@ -97,7 +104,10 @@ pub struct OAuthLayer<R = JsonErrorResponder> {
 
 impl<R> std::fmt::Debug for OAuthLayer<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuthLayer").field("filter", &self.filter).field("mode", &self.mode).finish_non_exhaustive()
+        f.debug_struct("OAuthLayer")
+            .field("filter", &self.filter)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
     }
 }
 
@@ -105,10 +115,18 @@ impl OAuthFilter {
     /// A layer that requires a valid token meeting `requirement`. `[]` means any valid token.
     pub fn require(&self, requirement: impl Into<Requirement>) -> OAuthLayer {
         let requirement = requirement.into();
-        if let Some(bad) = requirement.scopes().iter().find(|s| s.is_empty() || s.bytes().any(|b| !(0x21..=0x7e).contains(&b) || b == b'"' || b == b'\\')) {
+        if let Some(bad) = requirement.scopes().iter().find(|s| {
+            s.is_empty()
+                || s.bytes()
+                    .any(|b| !(0x21..=0x7e).contains(&b) || b == b'"' || b == b'\\')
+        }) {
             tracing::warn!(scope = %bad.escape_default(), "requirement scope is not an RFC 6749 scope-token; it will never be granted");
         }
-        OAuthLayer { filter: self.clone(), mode: Mode::Require(Arc::new(requirement)), responder: JsonErrorResponder }
+        OAuthLayer {
+            filter: self.clone(),
+            mode: Mode::Require(Arc::new(requirement)),
+            responder: JsonErrorResponder,
+        }
     }
 
     /// A layer that requires any valid token.
@@ -119,21 +137,32 @@ impl OAuthFilter {
     /// A layer for optional authentication: no token passes (handlers see `Option<AccessToken>`
     /// as `None`); a token that is present must be valid.
     pub fn optional(&self) -> OAuthLayer {
-        OAuthLayer { filter: self.clone(), mode: Mode::Optional, responder: JsonErrorResponder }
+        OAuthLayer {
+            filter: self.clone(),
+            mode: Mode::Optional,
+            responder: JsonErrorResponder,
+        }
     }
 }
 
 impl<R> OAuthLayer<R> {
     /// Replaces the answer to rejected requests (the seed's custom error handlers).
     pub fn with_responder<R2>(self, responder: R2) -> OAuthLayer<R2> {
-        OAuthLayer { filter: self.filter, mode: self.mode, responder }
+        OAuthLayer {
+            filter: self.filter,
+            mode: self.mode,
+            responder,
+        }
     }
 }
 
 impl<S, R: Clone> tower_layer::Layer<S> for OAuthLayer<R> {
     type Service = OAuthService<S, R>;
     fn layer(&self, inner: S) -> Self::Service {
-        OAuthService { inner, layer: self.clone() }
+        OAuthService {
+            inner,
+            layer: self.clone(),
+        }
     }
 }
 
@@ -146,7 +175,9 @@ pub struct OAuthService<S, R = JsonErrorResponder> {
 
 impl<S, R> std::fmt::Debug for OAuthService<S, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OAuthService").field("layer", &self.layer).finish_non_exhaustive()
+        f.debug_struct("OAuthService")
+            .field("layer", &self.layer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -155,7 +186,10 @@ pub type OAuthFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
 impl<S, R, ReqBody, ResBody> tower_service::Service<Request<ReqBody>> for OAuthService<S, R>
 where
-    S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S: tower_service::Service<Request<ReqBody>, Response = Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send,
     R: ErrorResponder<ResBody> + Clone + Send + Sync + 'static,
     ReqBody: Send + 'static,
@@ -189,7 +223,11 @@ where
                 }
                 Ok(None) => inner.call(Request::from_parts(head, body)).await,
                 Err(error) => {
-                    tracing::debug!(reason = error.reason_code(), status = error.status(), "request rejected");
+                    tracing::debug!(
+                        reason = error.reason_code(),
+                        status = error.status(),
+                        "request rejected"
+                    );
                     let rejection = layer.filter.reject(error, requirement.as_deref());
                     Ok(layer.responder.respond(&rejection))
                 }
@@ -199,11 +237,19 @@ where
 }
 
 /// `Ok(Some)`: let through with this token; `Ok(None)`: let through anonymously (optional mode).
-async fn decide(filter: &OAuthFilter, head: &http::request::Parts, requirement: Option<&Requirement>) -> Result<Option<AccessToken>, AuthError> {
+async fn decide(
+    filter: &OAuthFilter,
+    head: &http::request::Parts,
+    requirement: Option<&Requirement>,
+) -> Result<Option<AccessToken>, AuthError> {
     let token = match head.extensions.get::<AccessToken>() {
         // Verified by an outer layer of this very filter.
         Some(t) if t.verified_by() == filter.id() => Some(t.clone()),
-        _ => filter.authenticate(&RequestParts::from_http_parts(head)).await?,
+        _ => {
+            filter
+                .authenticate(&RequestParts::from_http_parts(head))
+                .await?
+        }
     };
     match (token, requirement) {
         (Some(t), Some(r)) => filter.authorize(&t, r).map(|()| Some(t)),

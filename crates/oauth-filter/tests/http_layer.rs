@@ -1,6 +1,13 @@
 //! The tower layer and axum extractors over real HTTP on loopback: every answer's status,
 //! `WWW-Authenticate`, body, and proof that a rejected request never reached the handler.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 mod common;
 
 use axum::Router;
@@ -52,14 +59,29 @@ fn app(filter: &OAuthFilter, hits: &Hits) -> Router {
         Response::builder()
             .status(r.status())
             .header("x-custom", "yes")
-            .body(axum::body::Body::from(format!("custom {}", r.error().reason_code())))
+            .body(axum::body::Body::from(format!(
+                "custom {}",
+                r.error().reason_code()
+            )))
             .unwrap()
     });
     Router::new()
-        .route("/hello_world", get(who.clone()).route_layer(filter.require(["read"])))
-        .route("/any", get(who.clone()).route_layer(filter.require([] as [&str; 0])))
-        .route("/either", get(who.clone()).route_layer(filter.require(Requirement::any_of(["admin", "write"]))))
-        .route("/both", get(who.clone()).route_layer(filter.require(["read", "write"])))
+        .route(
+            "/hello_world",
+            get(who.clone()).route_layer(filter.require(["read"])),
+        )
+        .route(
+            "/any",
+            get(who.clone()).route_layer(filter.require([] as [&str; 0])),
+        )
+        .route(
+            "/either",
+            get(who.clone()).route_layer(filter.require(Requirement::any_of(["admin", "write"]))),
+        )
+        .route(
+            "/both",
+            get(who.clone()).route_layer(filter.require(["read", "write"])),
+        )
         .route("/custom", get(who.clone()).route_layer(custom))
         .route("/optional", get(maybe).route_layer(filter.optional()))
         .route("/unprotected", get(who))
@@ -77,24 +99,48 @@ async fn setup() -> Setup {
     let filter = filter_for(&issuer);
     let hits = Hits::default();
     let addr = serve(app(&filter, &hits)).await;
-    Setup { issuer, addr, hits, http: reqwest::Client::new() }
+    Setup {
+        issuer,
+        addr,
+        hits,
+        http: reqwest::Client::new(),
+    }
 }
 
 impl Setup {
-    async fn get(&self, path: &str, auth: &[&str]) -> (StatusCode, Option<String>, reqwest::header::HeaderMap, String) {
+    async fn get(
+        &self,
+        path: &str,
+        auth: &[&str],
+    ) -> (
+        StatusCode,
+        Option<String>,
+        reqwest::header::HeaderMap,
+        String,
+    ) {
         let mut req = self.http.get(format!("http://{}{path}", self.addr));
         for a in auth {
             req = req.header("authorization", *a);
         }
         let resp = req.send().await.unwrap();
         let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
-        let www = resp.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+        let www = resp
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
         let headers = resp.headers().clone();
         (status, www, headers, resp.text().await.unwrap())
     }
 
     /// Asserts a rejection and that the handler did not run.
-    async fn rejected(&self, path: &str, auth: &[&str], status: u16, www: Option<&str>, error: &str) {
+    async fn rejected(
+        &self,
+        path: &str,
+        auth: &[&str],
+        status: u16,
+        www: Option<&str>,
+        error: &str,
+    ) {
         let before = self.hits.get();
         let (s, w, headers, body) = self.get(path, auth).await;
         assert_eq!(s.as_u16(), status, "{path} {auth:?}: {body}");
@@ -104,7 +150,11 @@ impl Setup {
         assert!(body["error_description"].is_string());
         assert_eq!(headers.get("cache-control").unwrap(), "no-store");
         assert_eq!(headers.get("content-type").unwrap(), "application/json");
-        assert_eq!(self.hits.get(), before, "handler ran for a rejected request");
+        assert_eq!(
+            self.hits.get(),
+            before,
+            "handler ran for a rejected request"
+        );
     }
 }
 
@@ -113,7 +163,10 @@ const INVALID: &str = r#"Bearer realm="api", error="invalid_token", error_descri
 #[tokio::test]
 async fn the_seed_hello_world_answers() {
     let s = setup().await;
-    let good = format!("Bearer {}", s.issuer.mint().scope("read").claim("custom", 7).sign());
+    let good = format!(
+        "Bearer {}",
+        s.issuer.mint().scope("read").claim("custom", 7).sign()
+    );
     let (status, www, _, body) = s.get("/hello_world", &[&good]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(www, None);
@@ -127,7 +180,14 @@ async fn the_seed_hello_world_answers() {
     assert!(body["exp"].as_u64().unwrap() > 0);
     assert_eq!(s.hits.get(), 1);
 
-    s.rejected("/hello_world", &[], 401, Some(r#"Bearer realm="api""#), "unauthorized").await;
+    s.rejected(
+        "/hello_world",
+        &[],
+        401,
+        Some(r#"Bearer realm="api""#),
+        "unauthorized",
+    )
+    .await;
     let no_scope = format!("Bearer {}", s.issuer.mint().scope("write").sign());
     s.rejected(
         "/hello_world",
@@ -137,29 +197,86 @@ async fn the_seed_hello_world_answers() {
         "insufficient_scope",
     )
     .await;
-    let expired = format!("Bearer {}", s.issuer.mint().scope("read").expires_in_secs(-3600).sign());
-    s.rejected("/hello_world", &[&expired], 401, Some(&format!("{INVALID}\"the token has expired\"")), "invalid_token").await;
+    let expired = format!(
+        "Bearer {}",
+        s.issuer.mint().scope("read").expires_in_secs(-3600).sign()
+    );
+    s.rejected(
+        "/hello_world",
+        &[&expired],
+        401,
+        Some(&format!("{INVALID}\"the token has expired\"")),
+        "invalid_token",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn bad_requests_and_bad_tokens() {
     let s = setup().await;
     let good = format!("Bearer {}", s.issuer.mint().scope("read").sign());
-    let bad_req = Some(r#"Bearer realm="api", error="invalid_request", error_description="more than one Authorization header""#);
-    s.rejected("/hello_world", &[&good, &good], 400, bad_req, "invalid_request").await;
+    let bad_req = Some(
+        r#"Bearer realm="api", error="invalid_request", error_description="more than one Authorization header""#,
+    );
+    s.rejected(
+        "/hello_world",
+        &[&good, &good],
+        400,
+        bad_req,
+        "invalid_request",
+    )
+    .await;
     s.rejected("/hello_world", &["Bearer a b"], 400, Some(r#"Bearer realm="api", error="invalid_request", error_description="malformed Bearer authorization header""#), "invalid_request").await;
     s.rejected("/hello_world", &["Bearer"], 400, Some(r#"Bearer realm="api", error="invalid_request", error_description="malformed Bearer authorization header""#), "invalid_request").await;
-    s.rejected("/hello_world", &["Basic dXNlcjpwYXNz"], 401, Some(r#"Bearer realm="api""#), "unauthorized").await;
-    s.rejected("/hello_world", &["Bearer garbage"], 401, Some(&format!("{INVALID}\"the token is malformed\"")), "invalid_token").await;
+    s.rejected(
+        "/hello_world",
+        &["Basic dXNlcjpwYXNz"],
+        401,
+        Some(r#"Bearer realm="api""#),
+        "unauthorized",
+    )
+    .await;
+    s.rejected(
+        "/hello_world",
+        &["Bearer garbage"],
+        401,
+        Some(&format!("{INVALID}\"the token is malformed\"")),
+        "invalid_token",
+    )
+    .await;
     let huge = format!("Bearer {}", "a".repeat(20 * 1024));
-    s.rejected("/hello_world", &[&huge], 401, Some(&format!("{INVALID}\"the token is too large\"")), "invalid_token").await;
+    s.rejected(
+        "/hello_world",
+        &[&huge],
+        401,
+        Some(&format!("{INVALID}\"the token is too large\"")),
+        "invalid_token",
+    )
+    .await;
     // Query tokens are off by default: the request has no credentials.
     let token = s.issuer.mint().scope("read").sign();
-    s.rejected(&format!("/hello_world?access_token={token}"), &[], 401, Some(r#"Bearer realm="api""#), "unauthorized").await;
+    s.rejected(
+        &format!("/hello_world?access_token={token}"),
+        &[],
+        401,
+        Some(r#"Bearer realm="api""#),
+        "unauthorized",
+    )
+    .await;
     // Descriptions never echo the token.
-    let marker = s.issuer.mint().scope("read").claim("sub", "SECRET-MARKER").expires_in_secs(-999).sign();
+    let marker = s
+        .issuer
+        .mint()
+        .scope("read")
+        .claim("sub", "SECRET-MARKER")
+        .expires_in_secs(-999)
+        .sign();
     let (_, www, _, body) = s.get("/hello_world", &[&format!("Bearer {marker}")]).await;
-    assert!(!www.unwrap().contains("SECRET") && !body.contains("SECRET") && !body.contains(&marker[..20]));
+    assert!(
+        !www.unwrap().contains("SECRET")
+            && !body.contains("SECRET")
+            && !body.contains(&marker[..20])
+    );
 }
 
 #[tokio::test]
@@ -172,7 +289,14 @@ async fn requirement_shapes() {
     s.rejected("/either", &[&t("read")], 403, Some(r#"Bearer realm="api", error="insufficient_scope", error_description="the token lacks the required scope", scope="admin write""#), "insufficient_scope").await;
     assert_eq!(s.get("/both", &[&t("write read")]).await.0, 200);
     s.rejected("/both", &[&t("read")], 403, Some(r#"Bearer realm="api", error="insufficient_scope", error_description="the token lacks the required scope", scope="read write""#), "insufficient_scope").await;
-    s.rejected("/any", &[], 401, Some(r#"Bearer realm="api""#), "unauthorized").await;
+    s.rejected(
+        "/any",
+        &[],
+        401,
+        Some(r#"Bearer realm="api""#),
+        "unauthorized",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -185,7 +309,14 @@ async fn optional_authentication() {
     assert_eq!((status.as_u16(), body.as_str()), (200, "hello alice"));
     // A token that is present must be valid.
     let bad = format!("Bearer {}", s.issuer.mint().expires_in_secs(-3600).sign());
-    s.rejected("/optional", &[&bad], 401, Some(&format!("{INVALID}\"the token has expired\"")), "invalid_token").await;
+    s.rejected(
+        "/optional",
+        &[&bad],
+        401,
+        Some(&format!("{INVALID}\"the token has expired\"")),
+        "invalid_token",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -193,7 +324,10 @@ async fn custom_responder_and_unprotected_extractor() {
     let s = setup().await;
     let before = s.hits.get();
     let (status, www, headers, body) = s.get("/custom", &[]).await;
-    assert_eq!((status.as_u16(), body.as_str()), (401, "custom missing_token"));
+    assert_eq!(
+        (status.as_u16(), body.as_str()),
+        (401, "custom missing_token")
+    );
     assert_eq!(headers.get("x-custom").unwrap(), "yes");
     assert_eq!(www, None, "a custom responder owns the whole response");
     let good = format!("Bearer {}", s.issuer.mint().scope("read").sign());
@@ -208,17 +342,30 @@ async fn custom_responder_and_unprotected_extractor() {
 async fn keys_unavailable_is_503_and_fail_closed() {
     let issuer = TestIssuer::start().await;
     let port = closed_port().await;
-    let filter = OAuthFilter::with_jwks(&format!("http://127.0.0.1:{port}/jwks"), issuer.issuer(), "api").unwrap();
+    let filter = OAuthFilter::with_jwks(
+        &format!("http://127.0.0.1:{port}/jwks"),
+        issuer.issuer(),
+        "api",
+    )
+    .unwrap();
     let hits = Hits::default();
     let addr = serve(app(&filter, &hits)).await;
-    let s = Setup { issuer, addr, hits, http: reqwest::Client::new() };
+    let s = Setup {
+        issuer,
+        addr,
+        hits,
+        http: reqwest::Client::new(),
+    };
     let good = format!("Bearer {}", s.issuer.mint().scope("read").sign());
     let before = s.hits.get();
     let (status, www, headers, body) = s.get("/hello_world", &[&good]).await;
     assert_eq!(status, 503);
     assert_eq!(www, None);
     assert_eq!(headers.get("retry-after").unwrap(), "5");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"], "temporarily_unavailable");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"],
+        "temporarily_unavailable"
+    );
     assert_eq!(s.hits.get(), before);
     // Optional routes fail closed too when a token is present.
     assert_eq!(s.get("/optional", &[&good]).await.0, 503);
@@ -232,7 +379,11 @@ async fn nested_layers_and_a_foreign_filter() {
     let other_issuer = TestIssuer::start().await;
     let other = filter_for(&other_issuer);
     let app = Router::new()
-        .route("/inner", get(|t: AccessToken| async move { t.subject().unwrap_or("").to_owned() }).route_layer(filter.require(["read"])))
+        .route(
+            "/inner",
+            get(|t: AccessToken| async move { t.subject().unwrap_or("").to_owned() })
+                .route_layer(filter.require(["read"])),
+        )
         .layer(filter.layer());
     let foreign = Router::new()
         .route("/x", get(|| async { "ok" }).route_layer(other.layer()))
@@ -242,10 +393,24 @@ async fn nested_layers_and_a_foreign_filter() {
     let http = reqwest::Client::new();
     let get = |a: SocketAddr, p: &'static str, tok: String| {
         let http = http.clone();
-        async move { http.get(format!("http://{a}{p}")).bearer_auth(tok).send().await.unwrap().status().as_u16() }
+        async move {
+            http.get(format!("http://{a}{p}"))
+                .bearer_auth(tok)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
     };
-    assert_eq!(get(addr, "/inner", issuer.mint().scope("read").sign()).await, 200);
-    assert_eq!(get(addr, "/inner", issuer.mint().scope("other").sign()).await, 403);
+    assert_eq!(
+        get(addr, "/inner", issuer.mint().scope("read").sign()).await,
+        200
+    );
+    assert_eq!(
+        get(addr, "/inner", issuer.mint().scope("other").sign()).await,
+        403
+    );
     // A token verified by one filter is not trusted by another filter's layer.
     assert_eq!(get(faddr, "/x", issuer.mint().sign()).await, 401);
 }

@@ -3,6 +3,13 @@
 //! `scripts/test.sh` does). Tokens come from its token endpoint (client credentials with resource
 //! indicators), keys through discovery, requests through a protected axum app over real HTTP.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 mod common;
 
 use axum::Router;
@@ -45,21 +52,31 @@ async fn start_provider() -> Provider {
     })
     .await
     .expect("oidc-provider did not start in 30 s");
-    Provider { issuer: ready, _child: child }
+    Provider {
+        issuer: ready,
+        _child: child,
+    }
 }
 
 async fn token(http: &reqwest::Client, issuer: &str, resource: &str, scope: &str) -> String {
     let resp: Value = http
         .post(format!("{issuer}/token"))
         .basic_auth("interop-client", Some("interop-client-secret"))
-        .form(&[("grant_type", "client_credentials"), ("scope", scope), ("resource", resource)])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", scope),
+            ("resource", resource),
+        ])
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    resp["access_token"].as_str().unwrap_or_else(|| panic!("no token: {resp}")).to_owned()
+    resp["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {resp}"))
+        .to_owned()
 }
 
 #[tokio::test]
@@ -79,7 +96,12 @@ async fn real_authorization_server_tokens() {
     let app = Router::new().route(
         "/hello_world",
         get(|t: AccessToken| async move {
-            format!("{} {} {}", t.client_id().unwrap_or("-"), t.subject().unwrap_or("-"), t.scopes())
+            format!(
+                "{} {} {}",
+                t.client_id().unwrap_or("-"),
+                t.subject().unwrap_or("-"),
+                t.scopes()
+            )
         })
         .route_layer(filter.require(["read"])),
     );
@@ -87,9 +109,17 @@ async fn real_authorization_server_tokens() {
     let call = |tok: String| {
         let http = http.clone();
         async move {
-            let r = http.get(format!("http://{addr}/hello_world")).bearer_auth(tok).send().await.unwrap();
+            let r = http
+                .get(format!("http://{addr}/hello_world"))
+                .bearer_auth(tok)
+                .send()
+                .await
+                .unwrap();
             let status = r.status().as_u16();
-            let www = r.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+            let www = r
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
             (status, www, r.text().await.unwrap())
         }
     };
@@ -97,7 +127,10 @@ async fn real_authorization_server_tokens() {
     for (resource, alg) in [("rs256", "RS256"), ("es256", "ES256"), ("eddsa", "EdDSA")] {
         let resource = format!("https://api.example/{resource}");
         let t = token(&http, &provider.issuer, &resource, "read").await;
-        let header: Value = serde_json::from_slice(&oauth_filter::jose::base64url::decode(t.split('.').next().unwrap()).unwrap()).unwrap();
+        let header: Value = serde_json::from_slice(
+            &oauth_filter::jose::base64url::decode(t.split('.').next().unwrap()).unwrap(),
+        )
+        .unwrap();
         assert_eq!(header["alg"], alg);
         assert_eq!(header["typ"], "at+jwt");
         let (status, _, body) = call(t).await;
@@ -118,11 +151,21 @@ async fn real_authorization_server_tokens() {
     assert!(www.unwrap().contains(r#"error="invalid_token""#));
 
     // An opaque token is not a JWT this filter can verify.
-    let t = token(&http, &provider.issuer, "https://api.example/opaque", "read").await;
+    let t = token(
+        &http,
+        &provider.issuer,
+        "https://api.example/opaque",
+        "read",
+    )
+    .await;
     assert_eq!(call(t).await.0, 401);
 
     // A filter configured for the wrong issuer string (trailing slash) never trusts these keys.
-    let wrong = OAuthFilter::with_discovery(&format!("{}/", provider.issuer), "https://api.example/rs256").unwrap();
+    let wrong = OAuthFilter::with_discovery(
+        &format!("{}/", provider.issuer),
+        "https://api.example/rs256",
+    )
+    .unwrap();
     let t = token(&http, &provider.issuer, "https://api.example/rs256", "read").await;
     assert!(wrong.verify(&t).await.is_err());
 }

@@ -1,6 +1,13 @@
 //! Key sets against a live test issuer: rotation, unknown-kid floods, last-known-good keys,
 //! `Cache-Control`, faults, and discovery.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 mod common;
 
 use common::{fast_filter, filter_for, short_policy};
@@ -68,7 +75,11 @@ async fn unknown_kid_flood_costs_at_most_one_fetch_per_cooldown() {
     for r in futures_util::future::join_all(tasks).await {
         assert_eq!(r.unwrap().unwrap_err(), AuthError::UnknownKey);
     }
-    assert_eq!(issuer2.jwks_requests(), 2, "one refresh for the whole flood");
+    assert_eq!(
+        issuer2.jwks_requests(),
+        2,
+        "one refresh for the whole flood"
+    );
 }
 
 #[tokio::test]
@@ -78,15 +89,26 @@ async fn last_known_good_keys_survive_a_failing_refresh() {
     let filter = fast_filter(&issuer, short_policy());
     let token = issuer.mint().sign();
     assert!(filter.verify(&token).await.is_ok());
-    for fault in [Fault::Status(500), Fault::Garbage, Fault::Down, Fault::Huge(600 * 1024)] {
+    for fault in [
+        Fault::Status(500),
+        Fault::Garbage,
+        Fault::Down,
+        Fault::Huge(600 * 1024),
+    ] {
         issuer.set_fault(fault.clone());
         tokio::time::sleep(Duration::from_millis(250)).await; // past the failure backoff
         let before = issuer.jwks_requests();
         for _ in 0..50 {
-            assert!(filter.verify(&token).await.is_ok(), "{fault:?}: keys wiped by a failed refresh");
+            assert!(
+                filter.verify(&token).await.is_ok(),
+                "{fault:?}: keys wiped by a failed refresh"
+            );
         }
         let attempts = issuer.jwks_requests() - before;
-        assert!(attempts <= 1, "{fault:?}: {attempts} fetches while backing off");
+        assert!(
+            attempts <= 1,
+            "{fault:?}: {attempts} fetches while backing off"
+        );
     }
     issuer.set_fault(Fault::None);
 }
@@ -101,7 +123,10 @@ async fn stale_keys_stop_serving_after_max_stale() {
     assert!(filter.verify(&token).await.is_ok());
     issuer.set_fault(Fault::Status(503));
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(filter.verify(&token).await.unwrap_err(), AuthError::KeysUnavailable);
+    assert_eq!(
+        filter.verify(&token).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
     // Recovery without restart.
     issuer.set_fault(Fault::None);
     tokio::time::sleep(Duration::from_millis(250)).await;
@@ -114,9 +139,15 @@ async fn down_at_start_then_recovers() {
     issuer.set_fault(Fault::Down);
     let filter = fast_filter(&issuer, short_policy());
     let token = issuer.mint().sign();
-    assert_eq!(filter.verify(&token).await.unwrap_err(), AuthError::KeysUnavailable);
+    assert_eq!(
+        filter.verify(&token).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
     // Backing off: no new attempt right away.
-    assert_eq!(filter.verify(&token).await.unwrap_err(), AuthError::KeysUnavailable);
+    assert_eq!(
+        filter.verify(&token).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
     issuer.set_fault(Fault::None);
     tokio::time::sleep(Duration::from_millis(250)).await;
     assert!(filter.verify(&token).await.is_ok());
@@ -138,11 +169,18 @@ async fn cache_control_max_age_is_honoured_within_bounds() {
     // A long max-age is capped by the upper bound; a short one raised by the lower bound.
     let issuer = TestIssuer::start().await;
     issuer.set_jwks_max_age(Some(0));
-    let bounded = fast_filter(&issuer, short_policy().max_age_bounds(Duration::from_secs(60), Duration::from_secs(120)));
+    let bounded = fast_filter(
+        &issuer,
+        short_policy().max_age_bounds(Duration::from_secs(60), Duration::from_secs(120)),
+    );
     let token = issuer.mint().sign();
     assert!(bounded.verify(&token).await.is_ok());
     assert!(bounded.verify(&token).await.is_ok());
-    assert_eq!(issuer.jwks_requests(), 1, "max-age 0 raised to the 60 s floor");
+    assert_eq!(
+        issuer.jwks_requests(),
+        1,
+        "max-age 0 raised to the 60 s floor"
+    );
 }
 
 #[tokio::test]
@@ -156,7 +194,10 @@ async fn a_removed_key_is_rejected_once_the_set_is_refreshed() {
     issuer.rotate(SigningAlg::RS256).unwrap();
     issuer.remove_key(&old_kid);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(filter.verify(&old).await.unwrap_err(), AuthError::UnknownKey);
+    assert_eq!(
+        filter.verify(&old).await.unwrap_err(),
+        AuthError::UnknownKey
+    );
 }
 
 #[tokio::test]
@@ -166,32 +207,52 @@ async fn slow_redirecting_and_oversized_key_sets_fail_closed() {
     issuer.set_fault(Fault::Slow(Duration::from_secs(5)));
     let filter = OAuthFilter::builder()
         .http(HttpClientConfig::default().timeout(Duration::from_millis(300)))
-        .jwt_issuer(JwtIssuer::new(issuer.issuer()).audience("api").jwks_url(issuer.jwks_url()))
+        .jwt_issuer(
+            JwtIssuer::new(issuer.issuer())
+                .audience("api")
+                .jwks_url(issuer.jwks_url()),
+        )
         .build()
         .unwrap();
     let started = Instant::now();
-    assert_eq!(filter.verify(&issuer.mint().sign()).await.unwrap_err(), AuthError::KeysUnavailable);
-    assert!(started.elapsed() < Duration::from_secs(3), "timeout not applied: {:?}", started.elapsed());
+    assert_eq!(
+        filter.verify(&issuer.mint().sign()).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "timeout not applied: {:?}",
+        started.elapsed()
+    );
 
     // Redirect: not followed.
     let elsewhere = TestIssuer::start().await;
     let issuer = TestIssuer::start().await;
     issuer.set_fault(Fault::Redirect(elsewhere.jwks_url()));
     let filter = filter_for(&issuer);
-    assert_eq!(filter.verify(&issuer.mint().sign()).await.unwrap_err(), AuthError::KeysUnavailable);
+    assert_eq!(
+        filter.verify(&issuer.mint().sign()).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
     assert_eq!(elsewhere.requests(), 0, "a redirect was followed");
 
     // Oversized body: refused.
     let issuer = TestIssuer::start().await;
     issuer.set_fault(Fault::Huge(600 * 1024));
     let filter = filter_for(&issuer);
-    assert_eq!(filter.verify(&issuer.mint().sign()).await.unwrap_err(), AuthError::KeysUnavailable);
+    assert_eq!(
+        filter.verify(&issuer.mint().sign()).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
 
     // TLS is really used for https: a plain-HTTP server does not pass as a TLS one.
     let issuer = TestIssuer::start().await;
     let https = format!("https://{}/jwks", issuer.addr());
     let filter = OAuthFilter::with_jwks(&https, issuer.issuer(), "api").unwrap();
-    assert_eq!(filter.verify(&issuer.mint().sign()).await.unwrap_err(), AuthError::KeysUnavailable);
+    assert_eq!(
+        filter.verify(&issuer.mint().sign()).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
 }
 
 #[tokio::test]
@@ -206,7 +267,10 @@ async fn discovery_finds_the_keys_and_refuses_a_mixed_up_issuer() {
     let issuer = TestIssuer::start().await;
     issuer.set_metadata_issuer(Some("https://evil.example"));
     let filter = OAuthFilter::with_discovery(issuer.issuer(), "api").unwrap();
-    assert_eq!(filter.verify(&issuer.mint().sign()).await.unwrap_err(), AuthError::KeysUnavailable);
+    assert_eq!(
+        filter.verify(&issuer.mint().sign()).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
     assert_eq!(issuer.jwks_requests(), 0);
 
     // A trailing slash is a different issuer (exact match).
@@ -214,7 +278,10 @@ async fn discovery_finds_the_keys_and_refuses_a_mixed_up_issuer() {
     let slash = format!("{}/", issuer.issuer());
     issuer.set_metadata_issuer(Some(&slash));
     let filter = OAuthFilter::with_discovery(issuer.issuer(), "api").unwrap();
-    assert_eq!(filter.verify(&issuer.mint().sign()).await.unwrap_err(), AuthError::KeysUnavailable);
+    assert_eq!(
+        filter.verify(&issuer.mint().sign()).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
 }
 
 #[tokio::test]
@@ -222,11 +289,18 @@ async fn discovery_tolerates_a_server_that_is_down_at_start() {
     let issuer = TestIssuer::start().await;
     issuer.set_fault(Fault::Status(500));
     let filter = OAuthFilter::builder()
-        .jwt_issuer(JwtIssuer::new(issuer.issuer()).audience("api").jwks_policy(JwksPolicy::default().failure_backoff(Duration::from_millis(100))))
+        .jwt_issuer(
+            JwtIssuer::new(issuer.issuer())
+                .audience("api")
+                .jwks_policy(JwksPolicy::default().failure_backoff(Duration::from_millis(100))),
+        )
         .build()
         .unwrap();
     let token = issuer.mint().sign();
-    assert_eq!(filter.verify(&token).await.unwrap_err(), AuthError::KeysUnavailable);
+    assert_eq!(
+        filter.verify(&token).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
     issuer.set_fault(Fault::None);
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(filter.verify(&token).await.is_ok());

@@ -6,6 +6,13 @@
 //! the vector's JWK. The only deviations are listed in `JOSE_DEVIATIONS` with their reason, and
 //! the test fails if the list and reality differ in either direction.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use oauth_filter::jose::{self, Algorithm, VerifyingKey, base64url};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -20,7 +27,8 @@ fn vectors_dir() -> PathBuf {
 
 fn load(name: &str) -> Value {
     let path = vectors_dir().join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 
@@ -31,19 +39,31 @@ const JOSE_DEVIATIONS: &[(&str, u64, &str)] = &[
         346,
         "RFC 7520 Figure 20: the JWK says alg PS256, the token PS384; a key is bound to its JWK alg (RFC 7517 §4.4, our one-algorithm-per-key invariant)",
     ),
-    ("json_web_signature_test.json", 350, "same as 346, with key_ops"),
+    (
+        "json_web_signature_test.json",
+        350,
+        "same as 346, with key_ops",
+    ),
     (
         "json_web_signature_test.json",
         347,
         "RFC 7520 Figure 27: the JWK says alg ES521, which is not a registered algorithm (ES512 is); a key with an unknown alg is unusable",
     ),
-    ("json_web_signature_test.json", 351, "same as 347, with key_ops"),
+    (
+        "json_web_signature_test.json",
+        351,
+        "same as 347, with key_ops",
+    ),
     (
         "json_web_signature_test.json",
         367,
         "the vector's JWS is byte-identical to tcId 357, which is valid; the padding its comment names is absent, so both results cannot hold",
     ),
-    ("json_web_signature_test.json", 370, "byte-identical to tcId 357 (valid), as 367"),
+    (
+        "json_web_signature_test.json",
+        370,
+        "byte-identical to tcId 357 (valid), as 367",
+    ),
     (
         "json_web_signature_test.json",
         372,
@@ -57,9 +77,19 @@ const JOSE_DEVIATIONS: &[(&str, u64, &str)] = &[
 ];
 
 const ALL_ALGS: [Algorithm; 13] = [
-    Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::PS384, Algorithm::PS512,
-    Algorithm::ES256, Algorithm::ES384, Algorithm::ES512, Algorithm::EdDSA,
-    Algorithm::HS256, Algorithm::HS384, Algorithm::HS512,
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::ES512,
+    Algorithm::EdDSA,
+    Algorithm::HS256,
+    Algorithm::HS384,
+    Algorithm::HS512,
 ];
 
 /// Keys from a group, mapped the way our configuration API takes them:
@@ -69,7 +99,10 @@ const ALL_ALGS: [Algorithm; 13] = [
 /// - otherwise: a JWK set. Symmetric keys in it are skipped (never taken from a JWKS), as is any
 ///   key failing the JWK rules.
 fn group_keys(group: &Map<String, Value>) -> Vec<VerifyingKey> {
-    let source = group.get("public").or_else(|| group.get("private")).expect("group has keys");
+    let source = group
+        .get("public")
+        .or_else(|| group.get("private"))
+        .expect("group has keys");
     let jwks: Vec<&Map<String, Value>> = match source.get("keys") {
         Some(Value::Array(keys)) => keys.iter().map(|k| k.as_object().unwrap()).collect(),
         _ => vec![source.as_object().unwrap()],
@@ -91,14 +124,20 @@ fn group_keys(group: &Map<String, Value>) -> Vec<VerifyingKey> {
             .collect();
         configured.unwrap_or_default()
     } else {
-        jwks.into_iter().filter_map(|jwk| VerifyingKey::from_jwk(jwk, &ALL_ALGS).ok()).collect()
+        jwks.into_iter()
+            .filter_map(|jwk| VerifyingKey::from_jwk(jwk, &ALL_ALGS).ok())
+            .collect()
     }
 }
 
 fn jose_accepts(jws: &Value, keys: &[VerifyingKey]) -> bool {
     // JSON serialization is never accepted: only compact JWS strings are tokens.
-    let Some(compact) = jws.as_str() else { return false };
-    let Ok(parsed) = jose::parse_compact(compact) else { return false };
+    let Some(compact) = jws.as_str() else {
+        return false;
+    };
+    let Ok(parsed) = jose::parse_compact(compact) else {
+        return false;
+    };
     parsed.verify_with_any(keys).is_ok() && parsed.payload().is_ok()
 }
 
@@ -113,7 +152,11 @@ fn run_jose_file(name: &str) -> (usize, BTreeSet<(String, u64)>) {
         if tests.iter().any(|t| t.get("jwe").is_some()) {
             for t in tests {
                 if let Some(Value::String(jwe)) = t.get("jwe") {
-                    assert!(jose::parse_compact(jwe).is_err(), "{name} tcId {} JWE parsed as JWS", t["tcId"]);
+                    assert!(
+                        jose::parse_compact(jwe).is_err(),
+                        "{name} tcId {} JWE parsed as JWS",
+                        t["tcId"]
+                    );
                 }
             }
             continue;
@@ -135,19 +178,32 @@ fn run_jose_file(name: &str) -> (usize, BTreeSet<(String, u64)>) {
 fn jose_vectors() {
     let mut total = 0;
     let mut mismatches = BTreeSet::new();
-    for file in ["json_web_signature_test.json", "json_web_key_test.json", "json_web_crypto_test.json"] {
+    for file in [
+        "json_web_signature_test.json",
+        "json_web_key_test.json",
+        "json_web_crypto_test.json",
+    ] {
         let (n, m) = run_jose_file(file);
         println!("{file}: {n} JWS vectors checked");
         total += n;
         mismatches.extend(m);
     }
-    let expected: BTreeSet<(String, u64)> = JOSE_DEVIATIONS.iter().map(|(f, id, _)| ((*f).to_owned(), *id)).collect();
-    assert_eq!(mismatches, expected, "Wycheproof JOSE results differ from the listed deviations");
+    let expected: BTreeSet<(String, u64)> = JOSE_DEVIATIONS
+        .iter()
+        .map(|(f, id, _)| ((*f).to_owned(), *id))
+        .collect();
+    assert_eq!(
+        mismatches, expected,
+        "Wycheproof JOSE results differ from the listed deviations"
+    );
     assert!(total > 450, "too few JOSE vectors: {total}");
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 /// Raw signature vectors: (file, algorithm). Every group's key comes from its JWK.
@@ -197,9 +253,14 @@ fn signature_vectors() {
             };
             // The vector's JWK names the algorithm family; bind it to the one under test.
             jwk.insert("alg".into(), Value::from(alg.name()));
-            let key = VerifyingKey::from_jwk(&jwk, &[*alg]).unwrap_or_else(|e| panic!("{file}: key rejected: {e}"));
+            let key = VerifyingKey::from_jwk(&jwk, &[*alg])
+                .unwrap_or_else(|e| panic!("{file}: key rejected: {e}"));
             for t in group["tests"].as_array().unwrap() {
-                let ok = key.verify(*alg, &hex(t["msg"].as_str().unwrap()), &hex(t["sig"].as_str().unwrap()));
+                let ok = key.verify(
+                    *alg,
+                    &hex(t["msg"].as_str().unwrap()),
+                    &hex(t["sig"].as_str().unwrap()),
+                );
                 match t["result"].as_str().unwrap() {
                     "valid" => {
                         valid += 1;
@@ -217,7 +278,9 @@ fn signature_vectors() {
                 }
             }
         }
-        println!("{file}: {valid} valid, {invalid} invalid, {acceptable} acceptable (either result allowed)");
+        println!(
+            "{file}: {valid} valid, {invalid} invalid, {acceptable} acceptable (either result allowed)"
+        );
         assert!(failures.is_empty(), "{file}: vectors failed: {failures:?}");
         assert!(valid > 0 && invalid > 0, "{file}: vectors missing");
     }
@@ -231,5 +294,8 @@ fn rsa_jwk_components_match_the_vectors_der() {
     let jwk = group["keyJwk"].as_object().unwrap();
     let n = base64url::decode(jwk["n"].as_str().unwrap()).unwrap();
     let asn = hex(group["publicKeyAsn"].as_str().unwrap());
-    assert!(asn.windows(n.len()).any(|w| w == n.as_slice()), "modulus not found in the DER");
+    assert!(
+        asn.windows(n.len()).any(|w| w == n.as_slice()),
+        "modulus not found in the DER"
+    );
 }

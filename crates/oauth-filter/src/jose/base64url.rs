@@ -39,7 +39,9 @@ mod tests {
 
     #[test]
     fn rejects_non_canonical_forms() {
-        for bad in ["Zm9v=", "Zm9v==", "Zm+v", "Zm/v", "Zm 9v", "Zm9v\n", "Z", "Zm9vYh", "Zg=", "Zh"] {
+        for bad in [
+            "Zm9v=", "Zm9v==", "Zm+v", "Zm/v", "Zm 9v", "Zm9v\n", "Z", "Zm9vYh", "Zg=", "Zh",
+        ] {
             assert!(decode(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(decode("").unwrap(), b"");

@@ -117,10 +117,19 @@ mod tests {
     #[test]
     fn rejects_duplicates_at_any_depth() {
         assert_eq!(parse_object(br#"{"a":1,"a":1}"#), Err(JsonError::Invalid));
-        assert_eq!(parse_object(br#"{"x":{"a":1,"a":2}}"#), Err(JsonError::Invalid));
-        assert_eq!(parse_object(br#"{"x":[{"a":1,"a":2}]}"#), Err(JsonError::Invalid));
+        assert_eq!(
+            parse_object(br#"{"x":{"a":1,"a":2}}"#),
+            Err(JsonError::Invalid)
+        );
+        assert_eq!(
+            parse_object(br#"{"x":[{"a":1,"a":2}]}"#),
+            Err(JsonError::Invalid)
+        );
         // Escaped spelling of the same name is the same name.
-        assert_eq!(parse_object(br#"{"alg":1,"\u0061lg":2}"#), Err(JsonError::Invalid));
+        assert_eq!(
+            parse_object(br#"{"alg":1,"\u0061lg":2}"#),
+            Err(JsonError::Invalid)
+        );
     }
 
     #[test]

@@ -51,7 +51,7 @@ impl std::error::Error for KeyRejected {}
 enum Material {
     /// One parsed key per algorithm this key may verify.
     Asymmetric(Vec<(Algorithm, ParsedPublicKey)>),
-    Hmac(Algorithm, hmac::Key),
+    Hmac(Algorithm, Box<hmac::Key>),
 }
 
 /// A key that verifies JWS signatures, bound to the algorithms it may be used with.
@@ -108,7 +108,9 @@ impl VerifyingKey {
             }
         }
         if let Some(ops) = jwk.get("key_ops") {
-            let ops = ops.as_array().ok_or(KeyRejected("key_ops is not an array"))?;
+            let ops = ops
+                .as_array()
+                .ok_or(KeyRejected("key_ops is not an array"))?;
             if !ops.iter().any(|op| op.as_str() == Some("verify")) {
                 return Err(KeyRejected("key_ops does not include verify"));
             }
@@ -167,19 +169,31 @@ impl VerifyingKey {
                 }
                 parse_each(&algorithms, &x)?
             }
-            KeyFamily::Hmac => return Err(KeyRejected("symmetric keys are never taken from a JWK set")),
+            KeyFamily::Hmac => {
+                return Err(KeyRejected("symmetric keys are never taken from a JWK set"));
+            }
         };
-        Ok(Self { kid, material: Material::Asymmetric(parsed) })
+        Ok(Self {
+            kid,
+            material: Material::Asymmetric(parsed),
+        })
     }
 
     /// An HMAC key from a configured shared secret. The secret must be at least as long as the
     /// hash output (RFC 7518 §3.2): 32, 48 or 64 bytes.
-    pub fn from_shared_secret(alg: Algorithm, secret: &[u8], kid: Option<String>) -> Result<Self, KeyRejected> {
+    pub fn from_shared_secret(
+        alg: Algorithm,
+        secret: &[u8],
+        kid: Option<String>,
+    ) -> Result<Self, KeyRejected> {
         let hmac_alg = alg.hmac().ok_or(KeyRejected("not an HMAC algorithm"))?;
         if secret.len() < alg.min_hmac_key_len() {
             return Err(KeyRejected("shared secret is shorter than the hash output"));
         }
-        Ok(Self { kid, material: Material::Hmac(alg, hmac::Key::new(hmac_alg, secret)) })
+        Ok(Self {
+            kid,
+            material: Material::Hmac(alg, Box::new(hmac::Key::new(hmac_alg, secret))),
+        })
     }
 
     /// The key's `kid`, if it has one.
@@ -215,11 +229,16 @@ impl VerifyingKey {
     }
 }
 
-fn parse_each(algorithms: &[Algorithm], bytes: &[u8]) -> Result<Vec<(Algorithm, ParsedPublicKey)>, KeyRejected> {
+fn parse_each(
+    algorithms: &[Algorithm],
+    bytes: &[u8],
+) -> Result<Vec<(Algorithm, ParsedPublicKey)>, KeyRejected> {
     algorithms
         .iter()
         .map(|alg| {
-            let v = alg.verification().ok_or(KeyRejected("not an asymmetric algorithm"))?;
+            let v = alg
+                .verification()
+                .ok_or(KeyRejected("not an asymmetric algorithm"))?;
             ParsedPublicKey::new(v, bytes)
                 .map(|k| (*alg, k))
                 .map_err(|_| KeyRejected("public key is invalid for its curve"))
@@ -227,7 +246,10 @@ fn parse_each(algorithms: &[Algorithm], bytes: &[u8]) -> Result<Vec<(Algorithm, 
         .collect()
 }
 
-fn rsa_keys(jwk: &Map<String, Value>, algorithms: &[Algorithm]) -> Result<Vec<(Algorithm, ParsedPublicKey)>, KeyRejected> {
+fn rsa_keys(
+    jwk: &Map<String, Value>,
+    algorithms: &[Algorithm],
+) -> Result<Vec<(Algorithm, ParsedPublicKey)>, KeyRejected> {
     let n_raw = required_bytes(jwk, "n")?;
     let e_raw = required_bytes(jwk, "e")?;
     let n = strip_leading_zeros(&n_raw);
@@ -244,13 +266,17 @@ fn rsa_keys(jwk: &Map<String, Value>, algorithms: &[Algorithm]) -> Result<Vec<(A
         return Err(KeyRejected("RSA exponent is invalid"));
     }
     if is_roca_modulus(n) {
-        return Err(KeyRejected("RSA modulus has the ROCA (CVE-2017-15361) fingerprint"));
+        return Err(KeyRejected(
+            "RSA modulus has the ROCA (CVE-2017-15361) fingerprint",
+        ));
     }
     let components = RsaPublicKeyComponents { n, e };
     algorithms
         .iter()
         .map(|alg| {
-            let params = alg.rsa_parameters().ok_or(KeyRejected("not an RSA algorithm"))?;
+            let params = alg
+                .rsa_parameters()
+                .ok_or(KeyRejected("not an RSA algorithm"))?;
             components
                 .to_parsed_public_key(params)
                 .map(|k| (*alg, k))
@@ -269,7 +295,9 @@ const ROCA_PRIMES: [u32; 38] = [
 
 fn is_roca_modulus(n_be: &[u8]) -> bool {
     ROCA_PRIMES.iter().all(|&p| {
-        let residue = n_be.iter().fold(0u32, |acc, b| (acc * 256 + u32::from(*b)) % p);
+        let residue = n_be
+            .iter()
+            .fold(0u32, |acc, b| (acc * 256 + u32::from(*b)) % p);
         let generator = 65537 % p;
         let mut x = 1u32;
         for _ in 0..p {
@@ -305,20 +333,51 @@ mod tests {
         let key = VerifyingKey::from_jwk(&ok, &Algorithm::DEFAULT_ASYMMETRIC).unwrap();
         assert_eq!(key.algorithms(), vec![Algorithm::ES256]);
         let cases = [
-            (json!({"kty":"EC","crv":"P-256","x":P256.0,"y":P256.1,"use":"enc"}), "use is not sig"),
-            (json!({"kty":"EC","crv":"P-256","x":P256.0,"y":P256.1,"key_ops":["encrypt"]}), "key_ops does not include verify"),
-            (json!({"kty":"EC","crv":"P-256","x":P256.0,"y":P256.1,"alg":"ES384"}), "alg does not fit the key type or curve"),
-            (json!({"kty":"EC","crv":"P-256","x":P256.0,"y":P256.1,"alg":"ES224"}), "unsupported alg"),
-            (json!({"kty":"EC","crv":"P-384","x":P256.0,"y":P256.1}), "EC coordinate has the wrong length"),
-            (json!({"kty":"EC","crv":"P-256","x":P256.0,"y":"UI8exy-C06a7DUnjIdENkxeFtHM4-l_41LqEw9nVgnw"}), "public key is invalid for its curve"),
-            (json!({"kty":"EC","crv":"secp256k1","x":P256.0,"y":P256.1}), "unsupported curve"),
-            (json!({"kty":"EC","crv":"P-256","x":P256.0}), "a required JWK member is missing"),
-            (json!({"kty":"EC","crv":"P-256","x":P256.0,"y":1}), "a JWK member has the wrong type"),
-            (json!({"kty":"oct","k":"AAAA"}), "symmetric keys are never taken from a JWK set"),
+            (
+                json!({"kty":"EC","crv":"P-256","x":P256.0,"y":P256.1,"use":"enc"}),
+                "use is not sig",
+            ),
+            (
+                json!({"kty":"EC","crv":"P-256","x":P256.0,"y":P256.1,"key_ops":["encrypt"]}),
+                "key_ops does not include verify",
+            ),
+            (
+                json!({"kty":"EC","crv":"P-256","x":P256.0,"y":P256.1,"alg":"ES384"}),
+                "alg does not fit the key type or curve",
+            ),
+            (
+                json!({"kty":"EC","crv":"P-256","x":P256.0,"y":P256.1,"alg":"ES224"}),
+                "unsupported alg",
+            ),
+            (
+                json!({"kty":"EC","crv":"P-384","x":P256.0,"y":P256.1}),
+                "EC coordinate has the wrong length",
+            ),
+            (
+                json!({"kty":"EC","crv":"P-256","x":P256.0,"y":"UI8exy-C06a7DUnjIdENkxeFtHM4-l_41LqEw9nVgnw"}),
+                "public key is invalid for its curve",
+            ),
+            (
+                json!({"kty":"EC","crv":"secp256k1","x":P256.0,"y":P256.1}),
+                "unsupported curve",
+            ),
+            (
+                json!({"kty":"EC","crv":"P-256","x":P256.0}),
+                "a required JWK member is missing",
+            ),
+            (
+                json!({"kty":"EC","crv":"P-256","x":P256.0,"y":1}),
+                "a JWK member has the wrong type",
+            ),
+            (
+                json!({"kty":"oct","k":"AAAA"}),
+                "symmetric keys are never taken from a JWK set",
+            ),
             (json!({"crv":"P-256","x":P256.0,"y":P256.1}), "missing kty"),
         ];
         for (jwk, reason) in cases {
-            let err = VerifyingKey::from_jwk(&obj(jwk.clone()), &Algorithm::DEFAULT_ASYMMETRIC).unwrap_err();
+            let err = VerifyingKey::from_jwk(&obj(jwk.clone()), &Algorithm::DEFAULT_ASYMMETRIC)
+                .unwrap_err();
             assert_eq!(err.reason(), reason, "{jwk}");
         }
         // Allowed list narrower than the key: no algorithm fits.
@@ -334,17 +393,32 @@ mod tests {
         let e = |b: &[u8]| base64url::encode(b);
         let ok = obj(json!({"kty":"RSA","n":n2048,"e":e(&[1,0,1])}));
         let key = VerifyingKey::from_jwk(&ok, &Algorithm::DEFAULT_ASYMMETRIC).unwrap();
-        assert_eq!(key.algorithms().len(), 6, "RSA key without alg serves every allowed RSA alg");
+        assert_eq!(
+            key.algorithms().len(),
+            6,
+            "RSA key without alg serves every allowed RSA alg"
+        );
         for (n, ex, reason) in [
-            (&n1024, e(&[1, 0, 1]), "RSA modulus is shorter than 2048 bits"),
-            (&n_huge, e(&[1, 0, 1]), "RSA modulus is longer than 8192 bits"),
+            (
+                &n1024,
+                e(&[1, 0, 1]),
+                "RSA modulus is shorter than 2048 bits",
+            ),
+            (
+                &n_huge,
+                e(&[1, 0, 1]),
+                "RSA modulus is longer than 8192 bits",
+            ),
             (&n2048, e(&[1]), "RSA exponent is invalid"),
             (&n2048, e(&[0, 1]), "RSA exponent is invalid"),
             (&n2048, e(&[1, 0, 0]), "RSA exponent is invalid"),
             (&n2048, e(&[]), "RSA exponent is invalid"),
         ] {
-            let err = VerifyingKey::from_jwk(&obj(json!({"kty":"RSA","n":n,"e":ex})), &Algorithm::DEFAULT_ASYMMETRIC)
-                .unwrap_err();
+            let err = VerifyingKey::from_jwk(
+                &obj(json!({"kty":"RSA","n":n,"e":ex})),
+                &Algorithm::DEFAULT_ASYMMETRIC,
+            )
+            .unwrap_err();
             assert_eq!(err.reason(), reason);
         }
     }
@@ -355,8 +429,16 @@ mod tests {
         assert!(VerifyingKey::from_shared_secret(Algorithm::HS256, &[7; 32], None).is_ok());
         assert!(VerifyingKey::from_shared_secret(Algorithm::HS512, &[7; 63], None).is_err());
         assert!(VerifyingKey::from_shared_secret(Algorithm::RS256, &[7; 64], None).is_err());
-        let k = VerifyingKey::from_shared_secret(Algorithm::HS256, b"0123456789abcdef0123456789abcdef", None).unwrap();
-        assert!(!format!("{k:?}").contains("0123"), "Debug must not print the secret");
+        let k = VerifyingKey::from_shared_secret(
+            Algorithm::HS256,
+            b"0123456789abcdef0123456789abcdef",
+            None,
+        )
+        .unwrap();
+        assert!(
+            !format!("{k:?}").contains("0123"),
+            "Debug must not print the secret"
+        );
     }
 
     #[test]

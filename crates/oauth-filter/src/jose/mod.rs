@@ -130,11 +130,21 @@ pub fn parse_compact(token: &str) -> Result<CompactJws<'_>, JoseError> {
         return Err(JoseError::Malformed);
     }
     // Validate the payload encoding now so that garbage is refused before any cryptography.
-    if !payload_b64.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if !payload_b64
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         return Err(JoseError::Malformed);
     }
-    let signing_input = token.get(..header_b64.len() + 1 + payload_b64.len()).ok_or(JoseError::Malformed)?;
-    Ok(CompactJws { signing_input, header: JwsHeader { alg, kid, typ }, payload_b64, signature })
+    let signing_input = token
+        .get(..header_b64.len() + 1 + payload_b64.len())
+        .ok_or(JoseError::Malformed)?;
+    Ok(CompactJws {
+        signing_input,
+        header: JwsHeader { alg, kid, typ },
+        payload_b64,
+        signature,
+    })
 }
 
 impl CompactJws<'_> {
@@ -153,7 +163,11 @@ impl CompactJws<'_> {
         if !key.fits(self.header.alg) {
             return Err(JoseError::UnknownKey);
         }
-        if key.verify(self.header.alg, self.signing_input.as_bytes(), &self.signature) {
+        if key.verify(
+            self.header.alg,
+            self.signing_input.as_bytes(),
+            &self.signature,
+        ) {
             Ok(())
         } else {
             Err(JoseError::BadSignature)
@@ -185,7 +199,11 @@ impl CompactJws<'_> {
                         return Ok(());
                     }
                 }
-                Err(if tried { JoseError::BadSignature } else { JoseError::UnknownKey })
+                Err(if tried {
+                    JoseError::BadSignature
+                } else {
+                    JoseError::UnknownKey
+                })
             }
         }
     }

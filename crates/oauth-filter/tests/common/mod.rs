@@ -1,5 +1,5 @@
 //! Shared helpers for the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)]
 
 use oauth_filter::{JwksPolicy, JwtIssuer, OAuthFilter};
 use oauth_filter_testkit::TestIssuer;
@@ -7,19 +7,24 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// A filter trusting `issuer` through its JWKS URL.
-pub fn filter_for(issuer: &TestIssuer) -> OAuthFilter {
+pub(crate) fn filter_for(issuer: &TestIssuer) -> OAuthFilter {
     OAuthFilter::with_jwks(&issuer.jwks_url(), issuer.issuer(), issuer.audience()).unwrap()
 }
 
 /// A filter with a short cooldown and backoff, for refresh tests.
-pub fn fast_filter(issuer: &TestIssuer, policy: JwksPolicy) -> OAuthFilter {
+pub(crate) fn fast_filter(issuer: &TestIssuer, policy: JwksPolicy) -> OAuthFilter {
     OAuthFilter::builder()
-        .jwt_issuer(JwtIssuer::new(issuer.issuer()).audience(issuer.audience()).jwks_url(issuer.jwks_url()).jwks_policy(policy))
+        .jwt_issuer(
+            JwtIssuer::new(issuer.issuer())
+                .audience(issuer.audience())
+                .jwks_url(issuer.jwks_url())
+                .jwks_policy(policy),
+        )
         .build()
         .unwrap()
 }
 
-pub fn short_policy() -> JwksPolicy {
+pub(crate) fn short_policy() -> JwksPolicy {
     JwksPolicy::default()
         .cooldown(Duration::from_millis(300))
         .failure_backoff(Duration::from_millis(200))
@@ -27,7 +32,7 @@ pub fn short_policy() -> JwksPolicy {
 }
 
 /// Serves an axum router on a free loopback port.
-pub async fn serve(app: axum::Router) -> SocketAddr {
+pub(crate) async fn serve(app: axum::Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -35,7 +40,7 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
 }
 
 /// A port with nothing listening.
-pub async fn closed_port() -> u16 {
+pub(crate) async fn closed_port() -> u16 {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     l.local_addr().unwrap().port()
 }
