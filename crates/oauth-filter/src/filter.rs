@@ -235,7 +235,7 @@ fn remote(
     http: &HttpClientConfig,
     allowed: Vec<crate::jose::Algorithm>,
 ) -> KeySource {
-    KeySource::Remote(Box::new(RemoteKeySet::new(
+    KeySource::Remote(Arc::new(RemoteKeySet::new(
         cfg.issuer.clone(),
         location,
         fetcher.clone(),

@@ -216,7 +216,7 @@ impl RemoteKeySet {
     }
 
     /// The keys to verify with now, fetching if nothing fresh is cached.
-    pub(crate) async fn current(&self) -> Result<Arc<KeySnapshot>, AuthError> {
+    pub(crate) async fn current(self: &Arc<Self>) -> Result<Arc<KeySnapshot>, AuthError> {
         let now = Instant::now();
         let decided = self.read(|st| match &st.snapshot {
             Some(s) if s.is_fresh(now) => Some(Ok(s.clone())),
@@ -231,7 +231,19 @@ impl RemoteKeySet {
     }
 
     /// Refreshes (single-flight): concurrent callers wait for one fetch and share its result.
-    pub(crate) async fn refresh(&self, cause: RefreshCause) -> Result<Arc<KeySnapshot>, AuthError> {
+    /// The work runs in its own task, so a caller that goes away (a client disconnecting) does
+    /// not cancel a fetch that others are waiting for, nor cause a new one.
+    pub(crate) async fn refresh(
+        self: &Arc<Self>,
+        cause: RefreshCause,
+    ) -> Result<Arc<KeySnapshot>, AuthError> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move { this.refresh_now(cause).await })
+            .await
+            .unwrap_or(Err(AuthError::KeysUnavailable))
+    }
+
+    async fn refresh_now(&self, cause: RefreshCause) -> Result<Arc<KeySnapshot>, AuthError> {
         let _guard = self.refresh_lock.lock().await;
         let now = Instant::now();
         // Re-check under the lock: another task may have just done the work.
@@ -264,10 +276,11 @@ impl RemoteKeySet {
         if let Some(r) = shortcut {
             return r;
         }
+        // Record the attempt before fetching, so the cooldown counts it whatever happens next.
+        self.write(|st| st.last_attempt = Some(now));
         let result = self.fetch().await;
         let now = Instant::now();
         self.write(|st| {
-            st.last_attempt = Some(now);
             match result {
                 Ok((keys, max_age)) => {
                     st.generation += 1;
@@ -336,7 +349,7 @@ fn in_backoff(st: &RemoteState, now: Instant) -> bool {
 /// Where an issuer's keys come from.
 pub(crate) enum KeySource {
     Fixed(Arc<KeySnapshot>),
-    Remote(Box<RemoteKeySet>),
+    Remote(Arc<RemoteKeySet>),
 }
 
 impl KeySource {

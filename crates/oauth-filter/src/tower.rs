@@ -268,7 +268,11 @@ mod tests {
     use tower::{ServiceBuilder, ServiceExt, service_fn};
 
     async fn echo(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
-        let who = req.extensions().get::<AccessToken>().and_then(|t| t.subject().map(str::to_owned)).unwrap_or_default();
+        let who = req
+            .extensions()
+            .get::<AccessToken>()
+            .and_then(|t| t.subject().map(str::to_owned))
+            .unwrap_or_default();
         Ok(Response::new(Full::new(Bytes::from(who))))
     }
 
@@ -284,18 +288,32 @@ mod tests {
     async fn protects_a_plain_tower_service_without_axum() {
         let issuer = TestIssuer::start().await;
         let filter = OAuthFilter::with_jwks(&issuer.jwks_url(), issuer.issuer(), "api").unwrap();
-        let svc = ServiceBuilder::new().layer(filter.require(["read"])).service(service_fn(echo));
+        let svc = ServiceBuilder::new()
+            .layer(filter.require(["read"]))
+            .service(service_fn(echo));
 
-        let good = format!("Bearer {}", issuer.mint().scope("read").subject("alice").sign());
+        let good = format!(
+            "Bearer {}",
+            issuer.mint().scope("read").subject("alice").sign()
+        );
         let resp = svc.clone().oneshot(request(Some(&good))).await.unwrap();
         assert_eq!(resp.status(), 200);
-        assert_eq!(resp.into_body().collect().await.unwrap().to_bytes(), "alice");
+        assert_eq!(
+            resp.into_body().collect().await.unwrap().to_bytes(),
+            "alice"
+        );
 
         let resp = svc.clone().oneshot(request(None)).await.unwrap();
         assert_eq!(resp.status(), 401);
-        assert_eq!(resp.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"api\"");
+        assert_eq!(
+            resp.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"api\""
+        );
         let body = resp.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap()["error"], "unauthorized");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()["error"],
+            "unauthorized"
+        );
 
         let no_scope = format!("Bearer {}", issuer.mint().sign());
         let resp = svc.oneshot(request(Some(&no_scope))).await.unwrap();

@@ -305,3 +305,27 @@ async fn discovery_tolerates_a_server_that_is_down_at_start() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(filter.verify(&token).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_cancelled_refresh_still_counts_against_the_cooldown() {
+    // Regression: the attempt used to be recorded only when the fetch completed, so callers that
+    // went away mid-fetch could trigger fetch after fetch.
+    let issuer = TestIssuer::start().await;
+    let filter = filter_for(&issuer); // 30 s cooldown
+    assert!(filter.verify(&issuer.mint().sign()).await.is_ok());
+    assert_eq!(issuer.jwks_requests(), 1);
+    // Past freshness is not needed: unknown kids within the cooldown never fetch. Make the
+    // server slow and use a fresh filter whose first fetch is cancelled.
+    issuer.set_fault(Fault::Slow(Duration::from_millis(500)));
+    let fresh = filter_for(&issuer);
+    for i in 0..5 {
+        let t = issuer.mint().header("kid", format!("gone-{i}")).sign();
+        let _ = tokio::time::timeout(Duration::from_millis(50), fresh.verify(&t)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        issuer.jwks_requests(),
+        2,
+        "cancelled callers caused extra fetches"
+    );
+}

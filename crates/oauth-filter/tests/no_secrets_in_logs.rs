@@ -1,7 +1,12 @@
 //! No token, signature or shared secret ever reaches the logs, at any level, across every
 //! rejection path and the happy path.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
@@ -35,7 +40,11 @@ impl<'a> MakeWriter<'a> for Captured {
 #[tokio::test]
 async fn logs_never_contain_tokens_or_secrets() {
     let captured = Captured::default();
-    let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::TRACE).with_writer(captured.clone()).with_ansi(false).finish();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(captured.clone())
+        .with_ansi(false)
+        .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let issuer = TestIssuer::start().await;
@@ -49,10 +58,21 @@ async fn logs_never_contain_tokens_or_secrets() {
         )
         .build()
         .unwrap();
-    let down = OAuthFilter::with_jwks(&format!("http://127.0.0.1:{}/jwks", closed_port().await), issuer.issuer(), "api").unwrap();
+    let down = OAuthFilter::with_jwks(
+        &format!("http://127.0.0.1:{}/jwks", closed_port().await),
+        issuer.issuer(),
+        "api",
+    )
+    .unwrap();
     let app = axum::Router::new()
-        .route("/r", axum::routing::get(|| async { "ok" }).route_layer(filter.require(["read"])))
-        .route("/d", axum::routing::get(|| async { "ok" }).route_layer(down.require(["read"])));
+        .route(
+            "/r",
+            axum::routing::get(|| async { "ok" }).route_layer(filter.require(["read"])),
+        )
+        .route(
+            "/d",
+            axum::routing::get(|| async { "ok" }).route_layer(down.require(["read"])),
+        );
     let addr = serve(app).await;
 
     let tokens = vec![
@@ -61,23 +81,47 @@ async fn logs_never_contain_tokens_or_secrets() {
         issuer.mint().expires_in_secs(-999).sign(),
         issuer.mint().audience("other").sign(),
         issuer.mint().header("kid", "unknown").sign(),
-        issuer.mint().header("alg", "none").sign_with(|_| vec![1, 2, 3]),
-        issuer.mint().header("alg", "HS256").header("kid", "hs").sign_hmac(&secret),
-        issuer.mint().header("alg", "HS256").header("kid", "hs").sign_hmac(b"wrong-secret-wrong-secret-wrong-secret"),
+        issuer
+            .mint()
+            .header("alg", "none")
+            .sign_with(|_| vec![1, 2, 3]),
+        issuer
+            .mint()
+            .header("alg", "HS256")
+            .header("kid", "hs")
+            .sign_hmac(&secret),
+        issuer
+            .mint()
+            .header("alg", "HS256")
+            .header("kid", "hs")
+            .sign_hmac(b"wrong-secret-wrong-secret-wrong-secret"),
         issuer.mint().claim("exp", "soon").sign(),
         format!("{}x", issuer.mint().sign()),
     ];
     let http = reqwest::Client::new();
     for t in &tokens {
         for path in ["/r", "/d"] {
-            let _ = http.get(format!("http://{addr}{path}")).bearer_auth(t).send().await.unwrap();
+            let _ = http
+                .get(format!("http://{addr}{path}"))
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap();
         }
     }
     issuer.set_fault(Fault::Garbage);
-    let _ = http.get(format!("http://{addr}/r")).bearer_auth(&tokens[4]).send().await.unwrap();
+    let _ = http
+        .get(format!("http://{addr}/r"))
+        .bearer_auth(&tokens[4])
+        .send()
+        .await
+        .unwrap();
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("request rejected"), "the test must see the rejection logs: {logs}");
+    assert!(
+        logs.contains("request rejected"),
+        "the test must see the rejection logs: {logs}"
+    );
     for t in &tokens {
         for part in t.split('.').filter(|p| p.len() >= 16) {
             assert!(!logs.contains(part), "a token segment reached the logs");

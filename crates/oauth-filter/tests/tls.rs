@@ -1,7 +1,12 @@
 //! TLS to the authorization server: certificates are verified (rustls on aws-lc-rs); a custom CA
 //! bundle is honoured; the explicitly dangerous opt-out accepts an unknown certificate.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use bytes::Bytes;
 use hyper::service::service_fn;
@@ -26,7 +31,10 @@ fn pki(name: &str) -> Pki {
     ca_params.distinguished_name.push(DnType::CommonName, name);
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
     let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_owned()]).unwrap().signed_by(&leaf_key, &ca).unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
     Pki {
         ca_pem: ca.pem(),
         chain: vec![leaf.der().clone()],
@@ -36,7 +44,10 @@ fn pki(name: &str) -> Pki {
 
 /// Serves `jwks` over HTTPS on a free loopback port; returns the JWKS URL.
 async fn https_jwks(pki: &Pki, jwks: serde_json::Value) -> String {
-    let config = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(pki.chain.clone(), pki.key.clone_key()).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(pki.chain.clone(), pki.key.clone_key())
+        .unwrap();
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -47,12 +58,18 @@ async fn https_jwks(pki: &Pki, jwks: serde_json::Value) -> String {
             let acceptor = acceptor.clone();
             let body = body.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let svc = service_fn(move |_req| {
                     let body = body.clone();
-                    async move { Ok::<_, Infallible>(hyper::Response::new(http_body_util::Full::new(body))) }
+                    async move {
+                        Ok::<_, Infallible>(hyper::Response::new(http_body_util::Full::new(body)))
+                    }
                 });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), svc).await;
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
             });
         }
     });
@@ -60,7 +77,15 @@ async fn https_jwks(pki: &Pki, jwks: serde_json::Value) -> String {
 }
 
 fn filter(issuer: &TestIssuer, jwks_url: &str, http: HttpClientConfig) -> OAuthFilter {
-    OAuthFilter::builder().http(http).jwt_issuer(JwtIssuer::new(issuer.issuer()).audience("api").jwks_url(jwks_url)).build().unwrap()
+    OAuthFilter::builder()
+        .http(http)
+        .jwt_issuer(
+            JwtIssuer::new(issuer.issuer())
+                .audience("api")
+                .jwks_url(jwks_url),
+        )
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -72,18 +97,36 @@ async fn certificates_are_verified() {
 
     // Unknown CA (system roots only): refused, fail closed.
     let default = filter(&issuer, &url, HttpClientConfig::default());
-    assert_eq!(default.verify(&token).await.unwrap_err(), AuthError::KeysUnavailable);
+    assert_eq!(
+        default.verify(&token).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
 
     // Our CA bundle: accepted.
-    let trusted = filter(&issuer, &url, HttpClientConfig::default().ca_certificates_pem(ours.ca_pem.clone()));
+    let trusted = filter(
+        &issuer,
+        &url,
+        HttpClientConfig::default().ca_certificates_pem(ours.ca_pem.clone()),
+    );
     assert!(trusted.verify(&token).await.is_ok());
 
     // Another CA's bundle: refused.
     let other = pki("another CA");
-    let wrong = filter(&issuer, &url, HttpClientConfig::default().ca_certificates_pem(other.ca_pem));
-    assert_eq!(wrong.verify(&token).await.unwrap_err(), AuthError::KeysUnavailable);
+    let wrong = filter(
+        &issuer,
+        &url,
+        HttpClientConfig::default().ca_certificates_pem(other.ca_pem),
+    );
+    assert_eq!(
+        wrong.verify(&token).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
 
     // The dangerous opt-out: any certificate.
-    let dangerous = filter(&issuer, &url, HttpClientConfig::default().dangerous_accept_invalid_certs(true));
+    let dangerous = filter(
+        &issuer,
+        &url,
+        HttpClientConfig::default().dangerous_accept_invalid_certs(true),
+    );
     assert!(dangerous.verify(&token).await.is_ok());
 }
