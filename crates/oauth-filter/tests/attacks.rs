@@ -99,12 +99,11 @@ async fn hs256_keyed_with_the_public_key_is_refused() {
     // Even with HS256 enabled through a shared secret, the public key is not that secret.
     let secret = b"0123456789abcdef0123456789abcdef".to_vec();
     let hs = OAuthFilter::builder()
-        .jwt_issuer(
-            JwtIssuer::new(issuer.issuer())
-                .audience("api")
-                .jwks_url(issuer.jwks_url())
-                .dangerous_hmac_secret(Algorithm::HS256, None, secret.clone()),
-        )
+        .jwt_issuer(common::jwt_issuer(&issuer).dangerous_hmac_secret(
+            Algorithm::HS256,
+            None,
+            secret.clone(),
+        ))
         .build()
         .unwrap();
     let rsa = issuer.key_for(SigningAlg::RS256).unwrap();
@@ -453,11 +452,7 @@ async fn time_claims_edges() {
     }
     let strict = OAuthFilter::builder()
         .leeway(std::time::Duration::ZERO)
-        .jwt_issuer(
-            JwtIssuer::new(issuer.issuer())
-                .audience("api")
-                .jwks_url(issuer.jwks_url()),
-        )
+        .jwt_issuer(common::jwt_issuer(&issuer))
         .build()
         .unwrap();
     assert_eq!(
@@ -469,11 +464,7 @@ async fn time_claims_edges() {
     );
     let too_lenient = OAuthFilter::builder()
         .leeway(std::time::Duration::from_secs(301))
-        .jwt_issuer(
-            JwtIssuer::new(issuer.issuer())
-                .audience("api")
-                .jwks_url(issuer.jwks_url()),
-        )
+        .jwt_issuer(common::jwt_issuer(&issuer))
         .build()
         .unwrap_err();
     assert_eq!(too_lenient.key(), "leeway");
@@ -594,12 +585,7 @@ async fn keys_stay_bound_to_their_issuer() {
 async fn algorithm_allow_list_and_typ() {
     let issuer = TestIssuer::start().await;
     let es_only = OAuthFilter::builder()
-        .jwt_issuer(
-            JwtIssuer::new(issuer.issuer())
-                .audience("api")
-                .jwks_url(issuer.jwks_url())
-                .algorithms([Algorithm::ES256]),
-        )
+        .jwt_issuer(common::jwt_issuer(&issuer).algorithms([Algorithm::ES256]))
         .build()
         .unwrap();
     assert_eq!(
@@ -640,12 +626,7 @@ async fn algorithm_allow_list_and_typ() {
             .is_ok()
     );
     let strict = OAuthFilter::builder()
-        .jwt_issuer(
-            JwtIssuer::new(issuer.issuer())
-                .audience("api")
-                .jwks_url(issuer.jwks_url())
-                .strict_rfc9068(true),
-        )
+        .jwt_issuer(common::jwt_issuer(&issuer).strict_rfc9068(true))
         .build()
         .unwrap();
     assert!(strict.verify(&issuer.mint().sign()).await.is_ok());

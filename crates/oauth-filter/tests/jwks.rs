@@ -207,11 +207,7 @@ async fn slow_redirecting_and_oversized_key_sets_fail_closed() {
     issuer.set_fault(Fault::Slow(Duration::from_secs(5)));
     let filter = OAuthFilter::builder()
         .http(HttpClientConfig::default().timeout(Duration::from_millis(300)))
-        .jwt_issuer(
-            JwtIssuer::new(issuer.issuer())
-                .audience("api")
-                .jwks_url(issuer.jwks_url()),
-        )
+        .jwt_issuer(common::jwt_issuer(&issuer))
         .build()
         .unwrap();
     let started = Instant::now();

@@ -11,7 +11,7 @@
 mod common;
 
 use common::{closed_port, serve};
-use oauth_filter::{Algorithm, JwtIssuer, OAuthFilter};
+use oauth_filter::{Algorithm, OAuthFilter};
 use oauth_filter_testkit::{Fault, TestIssuer};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -50,12 +50,11 @@ async fn logs_never_contain_tokens_or_secrets() {
     let issuer = TestIssuer::start().await;
     let secret = b"SHARED-SECRET-0123456789abcdefghijklmnop".to_vec();
     let filter = OAuthFilter::builder()
-        .jwt_issuer(
-            JwtIssuer::new(issuer.issuer())
-                .audience("api")
-                .jwks_url(issuer.jwks_url())
-                .dangerous_hmac_secret(Algorithm::HS256, Some("hs"), secret.clone()),
-        )
+        .jwt_issuer(common::jwt_issuer(&issuer).dangerous_hmac_secret(
+            Algorithm::HS256,
+            Some("hs"),
+            secret.clone(),
+        ))
         .build()
         .unwrap();
     let down = OAuthFilter::with_jwks(

@@ -11,15 +11,17 @@ pub(crate) fn filter_for(issuer: &TestIssuer) -> OAuthFilter {
     OAuthFilter::with_jwks(&issuer.jwks_url(), issuer.issuer(), issuer.audience()).unwrap()
 }
 
+/// The issuer's configuration: its issuer string, audience `api`, its JWKS URL.
+pub(crate) fn jwt_issuer(issuer: &TestIssuer) -> JwtIssuer {
+    JwtIssuer::new(issuer.issuer())
+        .audience(issuer.audience())
+        .jwks_url(issuer.jwks_url())
+}
+
 /// A filter with a short cooldown and backoff, for refresh tests.
 pub(crate) fn fast_filter(issuer: &TestIssuer, policy: JwksPolicy) -> OAuthFilter {
     OAuthFilter::builder()
-        .jwt_issuer(
-            JwtIssuer::new(issuer.issuer())
-                .audience(issuer.audience())
-                .jwks_url(issuer.jwks_url())
-                .jwks_policy(policy),
-        )
+        .jwt_issuer(jwt_issuer(issuer).jwks_policy(policy))
         .build()
         .unwrap()
 }
