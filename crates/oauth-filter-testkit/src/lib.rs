@@ -26,7 +26,10 @@ mod keys;
 mod server;
 
 pub use keys::{SigningAlg, SigningKey};
-pub use server::{Fault, TestIssuer, TestIssuerBuilder};
+pub use server::{
+    Fault, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, RawResponse, TestIssuer,
+    TestIssuerBuilder,
+};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -45,6 +48,62 @@ pub fn now_secs() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// Builds one opaque token and registers it with the issuer's introspection endpoint. Start from
+/// [`TestIssuer::opaque`].
+pub struct OpaqueTokenBuilder<'a> {
+    issuer: &'a TestIssuer,
+    response: Map<String, Value>,
+}
+
+impl<'a> OpaqueTokenBuilder<'a> {
+    pub(crate) fn new(issuer: &'a TestIssuer) -> Self {
+        let now = now_secs();
+        let mut response = Map::new();
+        response.insert("active".into(), json!(true));
+        response.insert("iss".into(), json!(issuer.issuer()));
+        response.insert("aud".into(), json!(issuer.audience()));
+        response.insert("sub".into(), json!("user-1"));
+        response.insert("client_id".into(), json!("test-client"));
+        response.insert("token_type".into(), json!("Bearer"));
+        response.insert("iat".into(), json!(now));
+        response.insert("exp".into(), json!(now + 300));
+        Self { issuer, response }
+    }
+    /// Sets `scope`.
+    pub fn scope(self, scope: &str) -> Self {
+        self.member("scope", scope)
+    }
+    /// Sets `sub`.
+    pub fn subject(self, sub: &str) -> Self {
+        self.member("sub", sub)
+    }
+    /// Sets `exp` to now plus `secs`.
+    pub fn expires_in_secs(self, secs: i64) -> Self {
+        self.member("exp", now_secs() + secs)
+    }
+    /// Sets any member of the introspection response (including `active`).
+    pub fn member(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.response.insert(name.into(), value.into());
+        self
+    }
+    /// Removes a member.
+    pub fn without_member(mut self, name: &str) -> Self {
+        self.response.remove(name);
+        self
+    }
+    /// Registers the token and returns it.
+    pub fn issue(self) -> String {
+        let token = format!(
+            "opaque-{:016x}{:016x}",
+            keys::random_u64(),
+            keys::random_u64()
+        );
+        self.issuer
+            .register_opaque(token.clone(), Value::Object(self.response));
+        token
+    }
 }
 
 /// Builds one token. Start from [`TestIssuer::mint`]; every default can be replaced or removed.

@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -36,9 +37,39 @@ pub enum Fault {
     Redirect(String),
 }
 
+/// A raw introspection answer, replacing the real one (for response-shape tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    /// A 200 JSON answer with this body.
+    pub fn json(body: &str) -> Self {
+        Self {
+            status: 200,
+            content_type: Some("application/json".into()),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+}
+
+/// Client credentials the introspection endpoint accepts.
+pub const INTROSPECTION_CLIENT_ID: &str = "resource-server";
+/// Secret of [`INTROSPECTION_CLIENT_ID`]; has characters that RFC 6749 §2.3.1 form-encodes.
+pub const INTROSPECTION_CLIENT_SECRET: &str = "s3cret:with+special %chars";
+
 struct State {
     issuer: String,
     audience: String,
+    opaque: RwLock<HashMap<String, Value>>,
+    introspection_override: RwLock<Option<RawResponse>>,
+    introspection_requests: AtomicUsize,
     keys: RwLock<Vec<Arc<SigningKey>>>,
     fault: RwLock<Fault>,
     jwks_max_age: RwLock<Option<u64>>,
@@ -161,6 +192,9 @@ impl TestIssuerBuilder {
             fault: RwLock::new(Fault::None),
             jwks_max_age: RwLock::new(None),
             metadata_issuer: RwLock::new(None),
+            opaque: RwLock::new(HashMap::new()),
+            introspection_override: RwLock::new(None),
+            introspection_requests: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
             jwks_requests: AtomicUsize::new(0),
             metadata_requests: AtomicUsize::new(0),
@@ -244,6 +278,35 @@ impl TestIssuer {
     /// Sends `Cache-Control: max-age` with the JWKS.
     pub fn set_jwks_max_age(&self, secs: Option<u64>) {
         write(&self.state.jwks_max_age, |m| *m = secs);
+    }
+    /// The introspection endpoint (RFC 7662). It accepts [`INTROSPECTION_CLIENT_ID`] /
+    /// [`INTROSPECTION_CLIENT_SECRET`] by `client_secret_basic` or `client_secret_post`.
+    pub fn introspection_url(&self) -> String {
+        format!("{}/introspect", self.state.issuer)
+    }
+    /// An opaque token builder: `issuer.opaque().scope("read").issue()` registers an active
+    /// token and returns it.
+    pub fn opaque(&self) -> crate::OpaqueTokenBuilder<'_> {
+        crate::OpaqueTokenBuilder::new(self)
+    }
+    pub(crate) fn register_opaque(&self, token: String, response: Value) {
+        write(&self.state.opaque, |m| {
+            m.insert(token, response);
+        });
+    }
+    /// Revokes an opaque token: introspection says `{"active": false}` from now on.
+    pub fn revoke(&self, token: &str) {
+        write(&self.state.opaque, |m| {
+            m.remove(token);
+        });
+    }
+    /// Answers every introspection request with this raw response (or the real answer again).
+    pub fn set_introspection_response(&self, response: Option<RawResponse>) {
+        write(&self.state.introspection_override, |o| *o = response);
+    }
+    /// Introspection requests received so far.
+    pub fn introspection_requests(&self) -> usize {
+        self.state.introspection_requests.load(Ordering::SeqCst)
     }
     /// Publishes this `issuer` in the metadata instead of the real one (mix-up tests).
     pub fn set_metadata_issuer(&self, issuer: Option<&str>) {
@@ -338,6 +401,10 @@ async fn answer(req: Request<Incoming>, state: &State, base: &str) -> Response<F
     let path = req.uri().path().to_owned();
     let rel = path.strip_prefix(base).unwrap_or("");
     let is_jwks = rel == "/jwks";
+    let is_introspection = rel == "/introspect";
+    if is_introspection {
+        state.introspection_requests.fetch_add(1, Ordering::SeqCst);
+    }
     let is_metadata = rel == "/.well-known/openid-configuration"
         || path == format!("/.well-known/oauth-authorization-server{base}");
     if is_jwks {
@@ -391,6 +458,9 @@ async fn answer(req: Request<Incoming>, state: &State, base: &str) -> Response<F
         }
         return r;
     }
+    if is_introspection {
+        return introspect(req, state).await;
+    }
     if is_metadata {
         let iss = &state.issuer;
         let published = read(&state.metadata_issuer).unwrap_or_else(|| iss.clone());
@@ -400,10 +470,92 @@ async fn answer(req: Request<Incoming>, state: &State, base: &str) -> Response<F
                 "issuer": published,
                 "jwks_uri": format!("{iss}/jwks"),
                 "token_endpoint": format!("{iss}/token"),
+                "introspection_endpoint": format!("{iss}/introspect"),
                 "response_types_supported": ["token"],
                 "grant_types_supported": ["client_credentials"],
             }),
         );
     }
     json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"}))
+}
+
+fn form_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={s}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// RFC 7662 §2: authenticated POST with `token`; RFC 6749 §2.3.1 credentials.
+async fn introspect(req: Request<Incoming>, state: &State) -> Response<Full<Bytes>> {
+    use http_body_util::BodyExt;
+    if req.method() != http::Method::POST {
+        return json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"error": "invalid_request"}),
+        );
+    }
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(b).ok()
+        })
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|pair| {
+            pair.split_once(':')
+                .map(|(id, secret)| (form_decode(id), form_decode(secret)))
+        });
+    let body = match req.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": "invalid_request"}),
+            );
+        }
+    };
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let posted = match (form.get("client_id"), form.get("client_secret")) {
+        (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+        _ => None,
+    };
+    let authenticated = match (basic, posted) {
+        (Some(creds), None) | (None, Some(creds)) => {
+            creds.0 == INTROSPECTION_CLIENT_ID && creds.1 == INTROSPECTION_CLIENT_SECRET
+        }
+        _ => false,
+    };
+    if !authenticated {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            &json!({"error": "invalid_client"}),
+        );
+    }
+    if let Some(raw) = read(&state.introspection_override) {
+        let mut r = Response::new(Full::new(Bytes::from(raw.body)));
+        *r.status_mut() =
+            StatusCode::from_u16(raw.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if let Some(ct) = raw
+            .content_type
+            .and_then(|c| http::HeaderValue::from_str(&c).ok())
+        {
+            r.headers_mut().insert(header::CONTENT_TYPE, ct);
+        }
+        return r;
+    }
+    let Some(token) = form.get("token") else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"error": "invalid_request"}),
+        );
+    };
+    let known = read(&state.opaque).get(token).cloned();
+    json_response(
+        StatusCode::OK,
+        &known.unwrap_or_else(|| json!({"active": false})),
+    )
 }

@@ -70,6 +70,8 @@ impl fmt::Debug for Scopes {
 pub enum TokenKind {
     /// A JWT verified locally with the issuer's keys.
     Jwt,
+    /// A token resolved through RFC 7662 introspection.
+    Introspected,
 }
 
 /// The facts of a verified access token. Cheap to clone. The raw token is not kept.
@@ -83,7 +85,7 @@ pub(crate) struct TokenFacts {
     pub(crate) client_id: Option<String>,
     pub(crate) scopes: Scopes,
     pub(crate) audiences: Vec<String>,
-    pub(crate) expires_at: f64,
+    pub(crate) expires_at: Option<f64>,
     pub(crate) issued_at: Option<f64>,
     pub(crate) jwt_id: Option<String>,
     pub(crate) claims: Map<String, Value>,
@@ -129,9 +131,14 @@ impl AccessToken {
     pub fn audiences(&self) -> &[String] {
         &self.0.audiences
     }
-    /// When the token expires (`exp`).
-    pub fn expires_at(&self) -> SystemTime {
-        to_system_time(self.0.expires_at)
+    /// When the token expires (`exp`): always set for JWTs; for introspected tokens, when the
+    /// introspection response states it.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.0.expires_at.map(to_system_time)
+    }
+
+    pub(crate) fn exp_secs(&self) -> Option<f64> {
+        self.0.expires_at
     }
     /// When the token was issued (`iat`), if stated.
     pub fn issued_at(&self) -> Option<SystemTime> {
@@ -141,7 +148,8 @@ impl AccessToken {
     pub fn jwt_id(&self) -> Option<&str> {
         self.0.jwt_id.as_deref()
     }
-    /// Every claim of the token.
+    /// Every claim of the token; for introspected tokens, every member of the introspection
+    /// response.
     pub fn claims(&self) -> &Map<String, Value> {
         &self.0.claims
     }

@@ -168,6 +168,8 @@ mod tests {
             AuthError::InsufficientScope,
             AuthError::KeysUnavailable,
             AuthError::NotProtected,
+            AuthError::InactiveToken,
+            AuthError::IntrospectionUnavailable,
         ];
         for e in all {
             assert!(is_attribute_text(e.description()), "{e:?}");

@@ -57,10 +57,15 @@ pub enum AuthError {
     MissingClaim(&'static str),
     /// A claim has the wrong type (for example a date given as a string).
     InvalidClaim(&'static str),
+    /// The introspection endpoint says the token is not active (or answered 204).
+    InactiveToken,
     /// The token is valid but lacks the scopes the route requires: 403.
     InsufficientScope,
     /// The issuer's keys could not be obtained and none are cached: 503, fail closed.
     KeysUnavailable,
+    /// The introspection endpoint could not be reached or answered something other than a
+    /// JSON introspection response: 503, fail closed.
+    IntrospectionUnavailable,
     /// A handler asked for an [`AccessToken`](crate::AccessToken) on a route that no OAuth
     /// layer protects: 500, the handler does not run.
     NotProtected,
@@ -75,7 +80,7 @@ impl AuthError {
             | Self::MultipleTokens
             | Self::MalformedAuthorizationHeader => 400,
             Self::InsufficientScope => 403,
-            Self::KeysUnavailable => 503,
+            Self::KeysUnavailable | Self::IntrospectionUnavailable => 503,
             Self::NotProtected => 500,
             _ => 401,
         }
@@ -114,8 +119,10 @@ impl AuthError {
             Self::WrongTokenType => "the token is not an access token",
             Self::MissingClaim(_) => "the token lacks a required claim",
             Self::InvalidClaim(_) => "the token has an invalid claim",
+            Self::InactiveToken => "the token is not active",
             Self::InsufficientScope => "the token lacks the required scope",
             Self::KeysUnavailable => "the authorization server's keys are unavailable",
+            Self::IntrospectionUnavailable => "the token introspection service is unavailable",
             Self::NotProtected => "the route is not protected by an OAuth layer",
         }
     }
@@ -143,8 +150,10 @@ impl AuthError {
             Self::WrongTokenType => "wrong_token_type",
             Self::MissingClaim(_) => "missing_claim",
             Self::InvalidClaim(_) => "invalid_claim",
+            Self::InactiveToken => "inactive_token",
             Self::InsufficientScope => "insufficient_scope",
             Self::KeysUnavailable => "keys_unavailable",
+            Self::IntrospectionUnavailable => "introspection_unavailable",
             Self::NotProtected => "not_protected",
         }
     }

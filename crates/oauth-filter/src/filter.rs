@@ -17,6 +17,7 @@ use crate::access_token::AccessToken;
 use crate::challenge::{Rejection, is_attribute_text};
 use crate::error::{AuthError, ConfigError};
 use crate::http::HttpClientConfig;
+use crate::introspection::{Introspection, Introspector};
 use crate::jose::{self, JoseError, VerifyingKey, json};
 use crate::jwt::{IssuerVerifier, JwtIssuer, KeysConfig};
 use crate::keys::{JwksLocation, KeySnapshot, KeySource, RemoteKeySet, parse_jwks};
@@ -25,6 +26,7 @@ use crate::token::{ExtractionPolicy, RequestParts};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The filter: trusted issuers, their keys, and the request policy. Cheap to clone.
@@ -34,7 +36,9 @@ pub struct OAuthFilter {
 }
 
 struct FilterInner {
+    id: usize,
     issuers: HashMap<String, IssuerVerifier>,
+    introspector: Option<Introspector>,
     realm: String,
     extraction: ExtractionPolicy,
     leeway: f64,
@@ -56,6 +60,7 @@ impl std::fmt::Debug for OAuthFilter {
 #[derive(Debug, Clone, Default)]
 pub struct OAuthFilterBuilder {
     issuers: Vec<JwtIssuer>,
+    introspection: Option<Introspection>,
     realm: Option<String>,
     extraction: ExtractionPolicy,
     leeway: Option<Duration>,
@@ -69,6 +74,13 @@ impl OAuthFilterBuilder {
     /// Trusts JWT access tokens from this issuer. Several issuers may be added.
     pub fn jwt_issuer(mut self, issuer: JwtIssuer) -> Self {
         self.issuers.push(issuer);
+        self
+    }
+    /// Resolve tokens through RFC 7662 introspection. With JWT issuers configured too, this is
+    /// hybrid mode: a compact JWS whose `iss` is a configured JWT issuer is verified locally,
+    /// every other token is introspected.
+    pub fn introspection(mut self, introspection: Introspection) -> Self {
+        self.introspection = Some(introspection);
         self
     }
     /// The `realm` of challenges (default `api`).
@@ -101,12 +113,13 @@ impl OAuthFilterBuilder {
     /// first use, so the filter starts even when the authorization server is down (requests then
     /// get 503 until it is reachable).
     pub fn build(self) -> Result<OAuthFilter, ConfigError> {
-        if self.issuers.is_empty() {
+        if self.issuers.is_empty() && self.introspection.is_none() {
             return Err(ConfigError::new(
                 "issuers",
-                "at least one trusted issuer is required",
+                "at least one trusted issuer or an introspection endpoint is required",
             ));
         }
+        let id = NEXT_FILTER_ID.fetch_add(1, Ordering::Relaxed);
         let realm = self.realm.unwrap_or_else(|| String::from("api"));
         if realm.is_empty() || !is_attribute_text(&realm) {
             return Err(ConfigError::new(
@@ -217,9 +230,15 @@ impl OAuthFilterBuilder {
                 },
             );
         }
+        let introspector = match self.introspection {
+            Some(i) => Some(i.build(&self.http, &fetcher, leeway.as_secs_f64(), id)?),
+            None => None,
+        };
         Ok(OAuthFilter {
             inner: Arc::new(FilterInner {
+                id,
                 issuers,
+                introspector,
                 realm,
                 extraction: self.extraction,
                 leeway: leeway.as_secs_f64(),
@@ -245,6 +264,20 @@ fn remote(
     )))
 }
 
+/// Identifies each filter, so a layer never trusts a token another filter verified.
+static NEXT_FILTER_ID: AtomicUsize = AtomicUsize::new(1);
+
+/// Where a token goes.
+enum Route<'t, 'f> {
+    Jwt(
+        jose::CompactJws<'t>,
+        serde_json::Map<String, Value>,
+        &'f IssuerVerifier,
+    ),
+    Introspect,
+    Reject(AuthError),
+}
+
 fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -265,6 +298,17 @@ impl OAuthFilter {
             .build()
     }
 
+    /// The seed's `configure_with_opaque(introspection_url, client_id, client_secret)`.
+    pub fn with_introspection(
+        endpoint: &str,
+        client_id: &str,
+        client_secret: &str,
+    ) -> Result<Self, ConfigError> {
+        Self::builder()
+            .introspection(Introspection::new(endpoint, client_id, client_secret))
+            .build()
+    }
+
     /// Keys found through discovery of `issuer` (RFC 8414 / OpenID), fetched on first use.
     pub fn with_discovery(issuer: &str, audience: &str) -> Result<Self, ConfigError> {
         Self::builder()
@@ -273,7 +317,7 @@ impl OAuthFilter {
     }
 
     pub(crate) fn id(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
+        self.inner.id
     }
 
     /// The challenge realm.
@@ -286,22 +330,55 @@ impl OAuthFilter {
         Rejection::new(error, &self.inner.realm, requirement)
     }
 
-    /// Verifies a token string: structure, issuer, key, signature, claims.
+    /// Verifies a token string: a JWT from a configured issuer locally (structure, key,
+    /// signature, claims); any other token through introspection when it is configured.
     pub async fn verify(&self, token: &str) -> Result<AccessToken, AuthError> {
         if token.len() > self.inner.extraction.max_token_len {
             return Err(AuthError::TokenTooLarge);
         }
-        let jws = jose::parse_compact(token)?;
-        let claims = json::parse_object(&jws.payload()?).map_err(|_| AuthError::MalformedToken)?;
-        let issuer = match claims.get("iss") {
-            Some(Value::String(iss)) => self
-                .inner
-                .issuers
-                .get(iss)
-                .ok_or(AuthError::UnknownIssuer)?,
-            Some(_) => return Err(AuthError::InvalidClaim("iss")),
-            None => return Err(AuthError::MissingClaim("iss")),
+        match self.route(token) {
+            Route::Jwt(jws, claims, issuer) => self.verify_jwt(&jws, claims, issuer).await,
+            Route::Introspect => match &self.inner.introspector {
+                Some(i) => i.introspect(token).await,
+                None => Err(AuthError::MalformedToken),
+            },
+            Route::Reject(e) => Err(e),
+        }
+    }
+
+    fn route<'t>(&self, token: &'t str) -> Route<'t, '_> {
+        let introspect = self.inner.introspector.is_some();
+        let parsed = jose::parse_compact(token)
+            .map_err(AuthError::from)
+            .and_then(|jws| {
+                let claims =
+                    json::parse_object(&jws.payload()?).map_err(|_| AuthError::MalformedToken)?;
+                Ok((jws, claims))
+            });
+        let (jws, claims) = match parsed {
+            Ok(p) => p,
+            Err(_) if introspect => return Route::Introspect,
+            Err(e) => return Route::Reject(e),
         };
+        let issuer = match claims.get("iss") {
+            Some(Value::String(iss)) => self.inner.issuers.get(iss),
+            _ => None,
+        };
+        match (issuer, claims.get("iss")) {
+            (Some(issuer), _) => Route::Jwt(jws, claims, issuer),
+            (None, _) if introspect => Route::Introspect,
+            (None, Some(Value::String(_))) => Route::Reject(AuthError::UnknownIssuer),
+            (None, Some(_)) => Route::Reject(AuthError::InvalidClaim("iss")),
+            (None, None) => Route::Reject(AuthError::MissingClaim("iss")),
+        }
+    }
+
+    async fn verify_jwt(
+        &self,
+        jws: &jose::CompactJws<'_>,
+        claims: serde_json::Map<String, Value>,
+        issuer: &IssuerVerifier,
+    ) -> Result<AccessToken, AuthError> {
         let alg = jws.header().alg;
         if !issuer.algorithms.contains(&alg) {
             return Err(AuthError::UnsupportedAlgorithm);

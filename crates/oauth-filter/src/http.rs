@@ -192,7 +192,7 @@ pub(crate) struct HttpFetcher {
 
 impl HttpFetcher {
     pub(crate) async fn get_json(&self, url: &Url) -> Result<Fetched, FetchError> {
-        let mut resp = self
+        let resp = self
             .client
             .get(url.clone())
             .header(http::header::ACCEPT, "application/json")
@@ -214,6 +214,54 @@ impl HttpFetcher {
             .get(http::header::CACHE_CONTROL)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_max_age);
+        let body = self.read_capped(resp).await?;
+        let body = json::parse_object(&body).map_err(|_| FetchError::NotJson)?;
+        Ok(Fetched { body, max_age })
+    }
+
+    /// POSTs a form and returns the status, `Content-Type` and body (size-capped).
+    pub(crate) async fn post_form(
+        &self,
+        url: &Url,
+        form: &[(&str, &str)],
+        authorization: Option<&str>,
+    ) -> Result<(u16, Option<String>, Vec<u8>), FetchError> {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut req = self
+            .client
+            .post(url.clone())
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        if let Some(auth) = authorization {
+            req = req.header(http::header::AUTHORIZATION, auth);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| FetchError::Transport(error_chain(&e)))?;
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = self.read_capped(resp).await?;
+        Ok((status, content_type, body))
+    }
+
+    async fn read_capped(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, FetchError> {
+        if resp
+            .content_length()
+            .is_some_and(|n| n > self.max_bytes as u64)
+        {
+            return Err(FetchError::TooLarge);
+        }
         let mut body = Vec::new();
         while let Some(chunk) = resp
             .chunk()
@@ -225,8 +273,7 @@ impl HttpFetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        let body = json::parse_object(&body).map_err(|_| FetchError::NotJson)?;
-        Ok(Fetched { body, max_age })
+        Ok(body)
     }
 }
 

@@ -248,7 +248,7 @@ impl IssuerVerifier {
             client_id,
             scopes,
             audiences,
-            expires_at: exp,
+            expires_at: Some(exp),
             issued_at: iat,
             jwt_id,
             claims,

@@ -27,6 +27,9 @@
 //! - JWT access tokens (RFC 7519 / RFC 9068) verified with keys from each trusted issuer's JWKS
 //!   (by URL or discovery), kept per issuer, refreshed on unknown `kid` with a cooldown, served
 //!   last-known-good when the issuer is down ([`keys`]).
+//! - Opaque tokens resolved by RFC 7662 introspection, with a bounded cache, request coalescing
+//!   and (feature `redis`) a cache shared across instances; hybrid JWT + introspection mode
+//!   ([`introspection`]).
 //! - Scope requirements per route or for everything ([`Requirement`]); the handler receives the
 //!   [`AccessToken`].
 //! - Answers: 401 bare challenge (no token), 401 `invalid_token`, 403 `insufficient_scope` with
@@ -70,6 +73,7 @@ pub mod discovery;
 pub mod error;
 pub mod filter;
 pub mod http;
+pub mod introspection;
 pub mod jose;
 pub mod jwt;
 pub mod keys;
@@ -82,6 +86,9 @@ pub use challenge::Rejection;
 pub use error::{AuthError, ConfigError};
 pub use filter::{OAuthFilter, OAuthFilterBuilder};
 pub use http::HttpClientConfig;
+#[cfg(feature = "redis")]
+pub use introspection::RedisCache;
+pub use introspection::{ClientAuth, ClientSecret, Introspection};
 pub use jose::Algorithm;
 pub use jwt::JwtIssuer;
 pub use keys::JwksPolicy;

@@ -40,7 +40,7 @@ fn app(filter: &OAuthFilter, hits: &Hits) -> Router {
                 "sub": token.subject(), "client_id": token.client_id(), "iss": token.issuer(),
                 "aud": token.audiences(), "scopes": token.scopes().iter().collect::<Vec<_>>(),
                 "custom": token.claim("custom"),
-                "exp": token.expires_at().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
+                "exp": token.expires_at().unwrap().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
             }))
         }
     };

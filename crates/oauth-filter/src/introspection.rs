@@ -1,0 +1,604 @@
+//! Opaque tokens: RFC 7662 introspection with a bounded cache, request coalescing and, with the
+//! `redis` feature, a cache shared by a fleet of instances.
+//!
+//! ```
+//! use oauth_filter::{Introspection, OAuthFilter};
+//! use std::time::Duration;
+//! // The seed's configure_with_opaque(introspection_url, client_id, client_secret):
+//! let filter = OAuthFilter::with_introspection("https://idp.example/introspect", "api-client", "s3cret")?;
+//! // Or with every knob:
+//! let filter = OAuthFilter::builder()
+//!     .introspection(
+//!         Introspection::new("https://idp.example/introspect", "api-client", "s3cret")
+//!             .issuer("https://idp.example")
+//!             .audience("https://api.example")
+//!             .max_cache_ttl(Duration::from_secs(30)), // the revocation window
+//!     )
+//!     .build()?;
+//! # Ok::<(), oauth_filter::ConfigError>(())
+//! ```
+//!
+//! What is checked: only a JSON `"active": true` is active; `false`, `"true"`, `1`, a missing
+//! `active` and HTTP 204 are inactive (401). When present, `iss` must equal the configured issuer,
+//! `aud` must contain a configured audience, `exp` must be in the future and `nbf` not (with the
+//! filter's leeway). Any other status, a body that is not a strict JSON object, a member of the
+//! wrong type, a timeout or a refused connection gives 503: fail closed, and distinguishable from
+//! a bad token.
+//!
+//! The cache holds the verified facts of a response (an [`AccessToken`](crate::AccessToken)), never
+//! an authorization decision: every request is still checked against its route's requirement
+//! (CVE-2021-32701). Keys are SHA-256 hashes of the token. An active entry lives
+//! `min(exp − now, max_cache_ttl)`: `max_cache_ttl` is the revocation window, how long a revoked
+//! token may still be accepted. Inactive answers live `inactive_cache_ttl`, so a flood of bad
+//! tokens does not hammer the authorization server. Errors are never cached. Concurrent requests
+//! with the same uncached token make one call, and at most `max_concurrent_requests` calls are in
+//! flight at once.
+
+use crate::access_token::{AccessToken, Scopes, TokenFacts, TokenKind};
+use crate::discovery;
+use crate::error::{AuthError, ConfigError};
+use crate::http::{HttpClientConfig, HttpFetcher};
+use crate::jose::json;
+use aws_lc_rs::digest;
+use serde_json::{Map, Value};
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use url::Url;
+
+#[cfg(feature = "redis")]
+mod shared;
+#[cfg(feature = "redis")]
+pub use shared::RedisCache;
+
+/// A client secret that never prints.
+#[derive(Clone)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
+}
+
+impl fmt::Display for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How the API authenticates to the introspection endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuth {
+    /// HTTP Basic with form-urlencoded credentials (the default).
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the request body.
+    ClientSecretPost,
+}
+
+#[derive(Debug, Clone)]
+enum Endpoint {
+    Url(String),
+    Discover(String),
+}
+
+/// Introspection settings: the seed's `configure_with_opaque`.
+#[derive(Debug, Clone)]
+pub struct Introspection {
+    endpoint: Endpoint,
+    client_id: String,
+    client_secret: ClientSecret,
+    auth: ClientAuth,
+    issuer: Option<String>,
+    audiences: Vec<String>,
+    max_cache_ttl: Duration,
+    inactive_cache_ttl: Duration,
+    cache_capacity: u64,
+    max_concurrent_requests: usize,
+    #[cfg(feature = "redis")]
+    redis: Option<RedisCache>,
+}
+
+/// The longest revocation window accepted.
+pub const MAX_CACHE_TTL: Duration = Duration::from_secs(3600);
+
+impl Introspection {
+    /// Introspect at `endpoint`, authenticating as `client_id` / `client_secret`.
+    pub fn new(
+        endpoint: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        Self {
+            endpoint: Endpoint::Url(endpoint.into()),
+            client_id: client_id.into(),
+            client_secret: ClientSecret::new(client_secret),
+            auth: ClientAuth::default(),
+            issuer: None,
+            audiences: Vec::new(),
+            max_cache_ttl: Duration::from_secs(60),
+            inactive_cache_ttl: Duration::from_secs(5),
+            cache_capacity: 100_000,
+            max_concurrent_requests: 64,
+            #[cfg(feature = "redis")]
+            redis: None,
+        }
+    }
+    /// Find the endpoint through discovery of `issuer` (RFC 8414 / OpenID); `iss` in responses
+    /// must then equal `issuer` when present.
+    pub fn discover(
+        issuer: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: impl Into<String>,
+    ) -> Self {
+        let issuer = issuer.into();
+        let mut s = Self::new(String::new(), client_id, client_secret);
+        s.endpoint = Endpoint::Discover(issuer.clone());
+        s.issuer = Some(issuer);
+        s
+    }
+    /// Authenticate with `client_secret_post` instead of `client_secret_basic`.
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.auth = auth;
+        self
+    }
+    /// When a response has `iss`, it must equal this.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+    /// When a response has `aud`, it must contain one of the configured audiences.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+    /// Longest time an active answer is reused: the revocation window (default 60 s, at most
+    /// 1 h). Zero disables caching of active answers.
+    pub fn max_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.max_cache_ttl = ttl;
+        self
+    }
+    /// How long an inactive answer is reused (default 5 s, at most `max_cache_ttl`).
+    pub fn inactive_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.inactive_cache_ttl = ttl;
+        self
+    }
+    /// Most entries kept in memory (default 100,000).
+    pub fn cache_capacity(mut self, entries: u64) -> Self {
+        self.cache_capacity = entries;
+        self
+    }
+    /// Most introspection calls in flight at once (default 64); more wait, within the timeout.
+    pub fn max_concurrent_requests(mut self, n: usize) -> Self {
+        self.max_concurrent_requests = n;
+        self
+    }
+    /// Share results with other instances through Redis.
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, cache: RedisCache) -> Self {
+        self.redis = Some(cache);
+        self
+    }
+
+    pub(crate) fn build(
+        self,
+        http: &HttpClientConfig,
+        fetcher: &HttpFetcher,
+        leeway: f64,
+        filter_id: usize,
+    ) -> Result<Introspector, ConfigError> {
+        let endpoint = match &self.endpoint {
+            Endpoint::Url(u) => EndpointState::Known(http.check_url("introspection.endpoint", u)?),
+            Endpoint::Discover(issuer) => {
+                let issuer_url = http.check_url("introspection.issuer", issuer)?;
+                EndpointState::Discover {
+                    issuer: issuer.clone(),
+                    issuer_url,
+                    found: tokio::sync::Mutex::new(None),
+                }
+            }
+        };
+        if self.client_id.is_empty() {
+            return Err(ConfigError::new(
+                "introspection.client_id",
+                "must not be empty",
+            ));
+        }
+        if self.client_secret.expose().is_empty() {
+            return Err(ConfigError::new(
+                "introspection.client_secret",
+                "must not be empty",
+            ));
+        }
+        if self.audiences.iter().any(String::is_empty) {
+            return Err(ConfigError::new(
+                "introspection.audience",
+                "must not be empty",
+            ));
+        }
+        if self.max_cache_ttl > MAX_CACHE_TTL {
+            return Err(ConfigError::new(
+                "introspection.max_cache_ttl",
+                "must be at most 3600 seconds (it is the revocation window)",
+            ));
+        }
+        if self.inactive_cache_ttl > self.max_cache_ttl {
+            return Err(ConfigError::new(
+                "introspection.inactive_cache_ttl",
+                "must not exceed max_cache_ttl",
+            ));
+        }
+        if self.max_concurrent_requests == 0 {
+            return Err(ConfigError::new(
+                "introspection.max_concurrent_requests",
+                "must be positive",
+            ));
+        }
+        let authorization = match self.auth {
+            ClientAuth::ClientSecretBasic => Some(basic_authorization(
+                &self.client_id,
+                self.client_secret.expose(),
+            )),
+            ClientAuth::ClientSecretPost => None,
+        };
+        let cache = moka::future::Cache::builder()
+            .max_capacity(self.cache_capacity)
+            .expire_after(EntryExpiry)
+            .build();
+        Ok(Introspector {
+            endpoint,
+            fetcher: fetcher.clone(),
+            http: http.clone(),
+            client_id: self.client_id,
+            client_secret: self.client_secret,
+            authorization,
+            issuer: self.issuer,
+            audiences: self.audiences,
+            max_cache_ttl: self.max_cache_ttl,
+            inactive_cache_ttl: self.inactive_cache_ttl,
+            cache,
+            limiter: Semaphore::new(self.max_concurrent_requests),
+            wait_limit: http.timeout,
+            leeway,
+            filter_id,
+            #[cfg(feature = "redis")]
+            shared: match self.redis {
+                Some(r) => Some(r.build()?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// RFC 6749 §2.3.1: each credential form-urlencoded, then `id:secret` in base64.
+fn basic_authorization(client_id: &str, secret: &str) -> String {
+    use base64::Engine;
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let pair = format!("{}:{}", enc(client_id), enc(secret));
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+enum EndpointState {
+    Known(Url),
+    Discover {
+        issuer: String,
+        issuer_url: Url,
+        found: tokio::sync::Mutex<Option<Url>>,
+    },
+}
+
+/// What a response said about a token.
+#[derive(Clone)]
+enum Outcome {
+    Active(AccessToken),
+    Rejected(AuthError),
+}
+
+#[derive(Clone)]
+struct CacheEntry {
+    outcome: Outcome,
+    ttl: Duration,
+}
+
+struct EntryExpiry;
+
+impl moka::Expiry<[u8; 32], CacheEntry> for EntryExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &CacheEntry,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// The runtime introspection client.
+pub(crate) struct Introspector {
+    endpoint: EndpointState,
+    fetcher: HttpFetcher,
+    http: HttpClientConfig,
+    client_id: String,
+    client_secret: ClientSecret,
+    authorization: Option<String>,
+    issuer: Option<String>,
+    audiences: Vec<String>,
+    max_cache_ttl: Duration,
+    inactive_cache_ttl: Duration,
+    cache: moka::future::Cache<[u8; 32], CacheEntry>,
+    limiter: Semaphore,
+    wait_limit: Duration,
+    leeway: f64,
+    filter_id: usize,
+    #[cfg(feature = "redis")]
+    shared: Option<shared::SharedCache>,
+}
+
+pub(crate) fn token_hash(token: &str) -> [u8; 32] {
+    let d = digest::digest(&digest::SHA256, token.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Introspector {
+    /// Resolves a token: from the cache, else (once for concurrent callers) from the shared cache
+    /// or the authorization server.
+    pub(crate) async fn introspect(&self, token: &str) -> Result<AccessToken, AuthError> {
+        let key = token_hash(token);
+        let entry = self
+            .cache
+            .try_get_with(key, self.resolve(token, key))
+            .await
+            .map_err(|e: Arc<AuthError>| (*e).clone())?;
+        match entry.outcome {
+            // Belt and braces: an entry never outlives exp, and exp is checked on every hit.
+            Outcome::Active(t)
+                if t.exp_secs()
+                    .is_some_and(|exp| unix_now() >= exp + self.leeway) =>
+            {
+                Err(AuthError::Expired)
+            }
+            Outcome::Active(t) => Ok(t),
+            Outcome::Rejected(e) => Err(e),
+        }
+    }
+
+    async fn resolve(&self, token: &str, key: [u8; 32]) -> Result<CacheEntry, AuthError> {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            if let Some(answer) = shared.get(&key).await {
+                match self.judge(answer.as_ref(), unix_now()) {
+                    Ok(entry) => return Ok(entry),
+                    Err(e) => tracing::warn!(error = %e, "ignoring an unusable shared cache entry"),
+                }
+            }
+        }
+        let answer = self.call(token).await?;
+        let entry = self.judge(answer.as_ref(), unix_now())?;
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            shared.put(&key, answer.as_ref(), entry.ttl).await;
+        }
+        #[cfg(not(feature = "redis"))]
+        let _ = key;
+        Ok(entry)
+    }
+
+    async fn endpoint(&self) -> Result<Url, AuthError> {
+        match &self.endpoint {
+            EndpointState::Known(u) => Ok(u.clone()),
+            EndpointState::Discover {
+                issuer,
+                issuer_url,
+                found,
+            } => {
+                let mut found = found.lock().await;
+                if let Some(u) = found.as_ref() {
+                    return Ok(u.clone());
+                }
+                let meta = discovery::discover(&self.fetcher, &self.http, issuer, issuer_url)
+                    .await
+                    .map_err(|e| {
+                        tracing::warn!(error = %e, "introspection endpoint discovery failed");
+                        AuthError::IntrospectionUnavailable
+                    })?;
+                let url = meta.introspection_endpoint.ok_or_else(|| {
+                    tracing::warn!("the metadata has no usable introspection_endpoint");
+                    AuthError::IntrospectionUnavailable
+                })?;
+                *found = Some(url.clone());
+                Ok(url)
+            }
+        }
+    }
+
+    /// One call to the authorization server. `Ok(None)`: HTTP 204 (inactive).
+    async fn call(&self, token: &str) -> Result<Option<Map<String, Value>>, AuthError> {
+        let _permit = tokio::time::timeout(self.wait_limit, self.limiter.acquire())
+            .await
+            .map_err(|_| {
+                tracing::warn!("too many introspection calls in flight; request refused");
+                AuthError::IntrospectionUnavailable
+            })?
+            .map_err(|_| AuthError::IntrospectionUnavailable)?;
+        let url = self.endpoint().await?;
+        let mut form = vec![("token", token), ("token_type_hint", "access_token")];
+        if self.authorization.is_none() {
+            form.push(("client_id", &self.client_id));
+            form.push(("client_secret", self.client_secret.expose()));
+        }
+        let (status, _content_type, body) = self
+            .fetcher
+            .post_form(&url, &form, self.authorization.as_deref())
+            .await
+            .map_err(|e| {
+                tracing::warn!(endpoint = %url, error = %e, "introspection call failed");
+                AuthError::IntrospectionUnavailable
+            })?;
+        match status {
+            200 => json::parse_object(&body).map(Some).map_err(|_| {
+                tracing::warn!(endpoint = %url, "introspection response is not a strict JSON object");
+                AuthError::IntrospectionUnavailable
+            }),
+            204 => Ok(None),
+            other => {
+                tracing::warn!(endpoint = %url, status = other, "introspection endpoint answered with an error status");
+                Err(AuthError::IntrospectionUnavailable)
+            }
+        }
+    }
+
+    /// Validates an introspection answer into a cache entry.
+    fn judge(
+        &self,
+        answer: Option<&Map<String, Value>>,
+        now: f64,
+    ) -> Result<CacheEntry, AuthError> {
+        let rejected = |e| CacheEntry {
+            outcome: Outcome::Rejected(e),
+            ttl: self.inactive_cache_ttl,
+        };
+        let Some(doc) = answer else {
+            return Ok(rejected(AuthError::InactiveToken));
+        };
+        // RFC 7662 §2.2: only the JSON boolean true means active.
+        if doc.get("active") != Some(&Value::Bool(true)) {
+            return Ok(rejected(AuthError::InactiveToken));
+        }
+        let malformed = |member: &str| {
+            tracing::warn!(member, "introspection response member has the wrong type");
+            AuthError::IntrospectionUnavailable
+        };
+        let string = |name: &str| match doc.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(malformed(name)),
+        };
+        let date = |name: &str| match doc.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .filter(|f| f.is_finite())
+                .map(Some)
+                .ok_or_else(|| malformed(name)),
+            Some(_) => Err(malformed(name)),
+        };
+        let iss = string("iss")?;
+        let exp = date("exp")?;
+        let nbf = date("nbf")?;
+        let iat = date("iat")?;
+        let scope = string("scope")?;
+        let audiences: Vec<String> = match doc.get("aud") {
+            None => Vec::new(),
+            Some(Value::String(s)) => vec![s.clone()],
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_owned)
+                        .ok_or_else(|| malformed("aud"))
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => return Err(malformed("aud")),
+        };
+        if let (Some(expected), Some(got)) = (&self.issuer, &iss) {
+            if expected != got {
+                return Ok(rejected(AuthError::UnknownIssuer));
+            }
+        }
+        if !self.audiences.is_empty()
+            && doc.contains_key("aud")
+            && !audiences.iter().any(|a| self.audiences.contains(a))
+        {
+            return Ok(rejected(AuthError::AudienceMismatch));
+        }
+        if exp.is_some_and(|exp| now >= exp + self.leeway) {
+            return Ok(rejected(AuthError::Expired));
+        }
+        if nbf.is_some_and(|nbf| nbf > now + self.leeway) {
+            return Ok(rejected(AuthError::NotYetValid));
+        }
+        let ttl = match exp {
+            Some(exp) => self
+                .max_cache_ttl
+                .min(Duration::try_from_secs_f64((exp - now).max(0.0)).unwrap_or(Duration::ZERO)),
+            None => self.max_cache_ttl,
+        };
+        let facts = TokenFacts {
+            kind: TokenKind::Introspected,
+            issuer: iss.or_else(|| self.issuer.clone()).unwrap_or_default(),
+            subject: string("sub")?,
+            client_id: string("client_id")?,
+            scopes: scope
+                .as_deref()
+                .map(Scopes::from_space_separated)
+                .unwrap_or_default(),
+            audiences,
+            expires_at: exp,
+            issued_at: iat,
+            jwt_id: string("jti")?,
+            claims: doc.clone(),
+            verified_by: self.filter_id,
+        };
+        Ok(CacheEntry {
+            outcome: Outcome::Active(AccessToken::new(facts)),
+            ttl,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_encoded_first() {
+        // RFC 6749 §2.3.1 example characters: space, colon, plus, percent.
+        let h = basic_authorization("my client", "p@ss:w+rd%");
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(h.strip_prefix("Basic ").unwrap())
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(decoded).unwrap(),
+            "my+client:p%40ss%3Aw%2Brd%25"
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = ClientSecret::new("hunter2");
+        assert!(!format!("{s:?} {s}").contains("hunter2"));
+        let cfg = Introspection::new("https://i/introspect", "id", "hunter2");
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn token_hash_is_sha256() {
+        let h = token_hash("abc");
+        assert_eq!(h[..4], [0xba, 0x78, 0x16, 0xbf]);
+    }
+}
