@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
 # Runs every test of the project: unit, integration (real HTTP on loopback), Wycheproof vectors,
-# interop against a real authorization server (oidc-provider from npm), doc tests, the demo.
+# interop against a real authorization server (oidc-provider from npm), the shared Redis cache
+# against a real redis-server, doc tests, the demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The Redis tests start and stop their own redis-server on a free loopback port; it must exist.
+if ! command -v redis-server >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "redis-server is missing: install Debian's redis-server package" >&2
+    exit 1
+  fi
+fi
 
 # The interop tests start oidc-provider themselves; it must be installed (pinned by the lock file).
 npm ci --prefix interop/oidc-provider --no-audit --no-fund --loglevel=error
 
-cargo test --workspace --locked
+cargo test --workspace --all-features --locked

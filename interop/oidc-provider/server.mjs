@@ -5,6 +5,7 @@
 //   https://api.example/rs256, /es256, /eddsa   JWT access tokens (RFC 9068 at+jwt)
 //   https://api.example/other                   JWT, another audience
 //   https://api.example/opaque                  opaque tokens (for introspection)
+//   https://api.example/opaque-short            opaque tokens living 2 seconds
 // Introspection and revocation are enabled. The server prints one line `READY <issuer>` on stdout
 // once it listens. Port: $PORT, or a free one.
 import { createServer } from 'node:http';
@@ -24,6 +25,7 @@ const RESOURCES = {
   'https://api.example/eddsa': { format: 'jwt', alg: 'EdDSA' },
   'https://api.example/other': { format: 'jwt', alg: 'RS256' },
   'https://api.example/opaque': { format: 'opaque' },
+  'https://api.example/opaque-short': { format: 'opaque', ttl: 2 },
 };
 const TTL = Number(process.env.ACCESS_TOKEN_TTL || 300);
 
@@ -73,7 +75,7 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
         getResourceServerInfo: (ctx, resourceIndicator) => {
           const rs = RESOURCES[resourceIndicator];
           if (!rs) throw new errors.InvalidTarget();
-          const info = { scope: 'read write', audience: resourceIndicator, accessTokenTTL: TTL, accessTokenFormat: rs.format };
+          const info = { scope: 'read write', audience: resourceIndicator, accessTokenTTL: rs.ttl || TTL, accessTokenFormat: rs.format };
           if (rs.format === 'jwt') info.jwt = { sign: { alg: rs.alg } };
           return info;
         },

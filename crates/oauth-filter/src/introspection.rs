@@ -25,7 +25,7 @@
 //! wrong type, a timeout or a refused connection gives 503: fail closed, and distinguishable from
 //! a bad token.
 //!
-//! The cache holds the verified facts of a response (an [`AccessToken`](crate::AccessToken)), never
+//! The cache holds the verified facts of a response (an [`AccessToken`]), never
 //! an authorization decision: every request is still checked against its route's requirement
 //! (CVE-2021-32701). Keys are SHA-256 hashes of the token. An active entry lives
 //! `min(exp − now, max_cache_ttl)`: `max_cache_ttl` is the revocation window, how long a revoked
@@ -104,7 +104,7 @@ pub struct Introspection {
     issuer: Option<String>,
     audiences: Vec<String>,
     max_cache_ttl: Duration,
-    inactive_cache_ttl: Duration,
+    inactive_cache_ttl: Option<Duration>,
     cache_capacity: u64,
     max_concurrent_requests: usize,
     #[cfg(feature = "redis")]
@@ -129,7 +129,7 @@ impl Introspection {
             issuer: None,
             audiences: Vec::new(),
             max_cache_ttl: Duration::from_secs(60),
-            inactive_cache_ttl: Duration::from_secs(5),
+            inactive_cache_ttl: None,
             cache_capacity: 100_000,
             max_concurrent_requests: 64,
             #[cfg(feature = "redis")]
@@ -170,9 +170,10 @@ impl Introspection {
         self.max_cache_ttl = ttl;
         self
     }
-    /// How long an inactive answer is reused (default 5 s, at most `max_cache_ttl`).
+    /// How long an inactive answer is reused (default 5 s or `max_cache_ttl` if shorter; at
+    /// most `max_cache_ttl`).
     pub fn inactive_cache_ttl(mut self, ttl: Duration) -> Self {
-        self.inactive_cache_ttl = ttl;
+        self.inactive_cache_ttl = Some(ttl);
         self
     }
     /// Most entries kept in memory (default 100,000).
@@ -234,7 +235,10 @@ impl Introspection {
                 "must be at most 3600 seconds (it is the revocation window)",
             ));
         }
-        if self.inactive_cache_ttl > self.max_cache_ttl {
+        let inactive_cache_ttl = self
+            .inactive_cache_ttl
+            .unwrap_or(Duration::from_secs(5).min(self.max_cache_ttl));
+        if inactive_cache_ttl > self.max_cache_ttl {
             return Err(ConfigError::new(
                 "introspection.inactive_cache_ttl",
                 "must not exceed max_cache_ttl",
@@ -267,7 +271,7 @@ impl Introspection {
             issuer: self.issuer,
             audiences: self.audiences,
             max_cache_ttl: self.max_cache_ttl,
-            inactive_cache_ttl: self.inactive_cache_ttl,
+            inactive_cache_ttl,
             cache,
             limiter: Semaphore::new(self.max_concurrent_requests),
             wait_limit: http.timeout,

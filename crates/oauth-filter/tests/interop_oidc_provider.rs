@@ -15,7 +15,7 @@ mod common;
 use axum::Router;
 use axum::routing::get;
 use common::serve;
-use oauth_filter::{AccessToken, JwtIssuer, OAuthFilter};
+use oauth_filter::{AccessToken, Introspection, JwtIssuer, OAuthFilter, TokenKind};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -168,4 +168,131 @@ async fn real_authorization_server_tokens() {
     .unwrap();
     let t = token(&http, &provider.issuer, "https://api.example/rs256", "read").await;
     assert!(wrong.verify(&t).await.is_err());
+}
+
+async fn revoke(http: &reqwest::Client, issuer: &str, token: &str) {
+    let status = http
+        .post(format!("{issuer}/token/revocation"))
+        .basic_auth("interop-client", Some("interop-client-secret"))
+        .form(&[("token", token), ("token_type_hint", "access_token")])
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn real_authorization_server_opaque_tokens() {
+    let provider = start_provider().await;
+    let http = reqwest::Client::new();
+    // Endpoint by discovery; the API's own client credentials; a 1 s revocation window.
+    let filter = OAuthFilter::builder()
+        .introspection(
+            Introspection::discover(
+                &provider.issuer,
+                "resource-server",
+                "resource-server-secret",
+            )
+            .audience("https://api.example/opaque")
+            .audience("https://api.example/opaque-short")
+            .max_cache_ttl(std::time::Duration::from_secs(1)),
+        )
+        .build()
+        .unwrap();
+    let app =
+        Router::new().route(
+            "/hello_world",
+            get(|t: AccessToken| async move {
+                format!("{} {}", t.client_id().unwrap_or("-"), t.scopes())
+            })
+            .route_layer(filter.require(["read"])),
+        );
+    let addr = serve(app).await;
+    let call = |tok: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(format!("http://{addr}/hello_world"))
+                .bearer_auth(tok)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let opaque = "https://api.example/opaque";
+
+    let good = token(&http, &provider.issuer, opaque, "read").await;
+    assert_eq!(good.split('.').count(), 1, "an opaque token");
+    assert_eq!(
+        call(good.clone()).await,
+        (200, String::from("interop-client read"))
+    );
+    assert_eq!(
+        call(token(&http, &provider.issuer, opaque, "write").await)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        call(String::from("not-a-token-the-server-issued")).await.0,
+        401
+    );
+
+    // Revoked before first use.
+    let t = token(&http, &provider.issuer, opaque, "read").await;
+    revoke(&http, &provider.issuer, &t).await;
+    assert_eq!(call(t).await.0, 401);
+
+    // Revoked after use: 401 once the revocation window has passed.
+    revoke(&http, &provider.issuer, &good).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(call(good).await.0, 401);
+
+    // Expired (a 2 s token).
+    let short = token(
+        &http,
+        &provider.issuer,
+        "https://api.example/opaque-short",
+        "read",
+    )
+    .await;
+    assert_eq!(call(short.clone()).await.0, 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2300)).await;
+    assert_eq!(call(short).await.0, 401);
+}
+
+#[tokio::test]
+async fn real_authorization_server_hybrid_mode() {
+    let provider = start_provider().await;
+    let http = reqwest::Client::new();
+    let filter = OAuthFilter::builder()
+        .jwt_issuer(
+            JwtIssuer::new(&provider.issuer)
+                .audience("https://api.example/rs256")
+                .strict_rfc9068(true),
+        )
+        .introspection(
+            Introspection::discover(
+                &provider.issuer,
+                "resource-server",
+                "resource-server-secret",
+            )
+            .audience("https://api.example/opaque"),
+        )
+        .build()
+        .unwrap();
+    let jwt = token(&http, &provider.issuer, "https://api.example/rs256", "read").await;
+    assert_eq!(filter.verify(&jwt).await.unwrap().kind(), TokenKind::Jwt);
+    let opaque = token(
+        &http,
+        &provider.issuer,
+        "https://api.example/opaque",
+        "read",
+    )
+    .await;
+    let t = filter.verify(&opaque).await.unwrap();
+    assert_eq!(t.kind(), TokenKind::Introspected);
+    assert_eq!(t.client_id(), Some("interop-client"));
 }

@@ -478,4 +478,50 @@ async fn configuration_errors_name_the_key() {
             key
         );
     }
+    // Regression: a short window alone is valid; the inactive TTL follows it down.
+    let short =
+        Introspection::new("https://i/introspect", "a", "b").max_cache_ttl(Duration::from_secs(1));
+    assert!(OAuthFilter::builder().introspection(short).build().is_ok());
+}
+
+#[tokio::test]
+async fn answers_through_the_http_layer() {
+    let issuer = TestIssuer::start().await;
+    let f = filter(config(&issuer));
+    let app = axum::Router::new().route(
+        "/r",
+        axum::routing::get(|| async { "ok" }).route_layer(f.require(["read"])),
+    );
+    let addr = common::serve(app).await;
+    let http = reqwest::Client::new();
+    let get = |tok: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(format!("http://{addr}/r"))
+                .bearer_auth(tok)
+                .send()
+                .await
+                .unwrap();
+            let www = r
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let retry = r.headers().get("retry-after").is_some();
+            (r.status().as_u16(), www, retry)
+        }
+    };
+    assert_eq!(get(issuer.opaque().scope("read").issue()).await.0, 200);
+    let (status, www, _) = get(issuer.opaque().scope("other").issue()).await;
+    assert_eq!(status, 403);
+    assert!(www.unwrap().contains(r#"scope="read""#));
+    let (status, www, _) = get(String::from("unknown")).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        www.unwrap(),
+        r#"Bearer realm="api", error="invalid_token", error_description="the token is not active""#
+    );
+    issuer.set_fault(Fault::Status(500));
+    let (status, www, retry) = get(issuer.opaque().scope("read").issue()).await;
+    assert_eq!((status, www, retry), (503, None, true));
 }

@@ -1,0 +1,248 @@
+//! The shared introspection cache against a real Redis server (Debian's `redis-server`), which
+//! this test starts on a free loopback port and stops at the end. Needs the `redis` feature.
+
+#![cfg(feature = "redis")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use oauth_filter::{AuthError, Introspection, OAuthFilter, RedisCache};
+use oauth_filter_testkit::{INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestIssuer};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct RedisServer {
+    child: Child,
+    port: u16,
+}
+
+impl RedisServer {
+    async fn start() -> Self {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "redis-server must be installed (scripts/test.sh installs Debian's redis-server)",
+            );
+        // Owned from here on: Drop kills and reaps it whatever happens.
+        let server = Self { child, port };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not start");
+    }
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+    async fn client(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+const KEY: &[u8] = b"integrity key shared by every instance of the fleet";
+
+fn instance(issuer: &TestIssuer, redis_url: &str, key: &[u8]) -> OAuthFilter {
+    OAuthFilter::builder()
+        .introspection(
+            Introspection::new(
+                issuer.introspection_url(),
+                INTROSPECTION_CLIENT_ID,
+                INTROSPECTION_CLIENT_SECRET,
+            )
+            .max_cache_ttl(Duration::from_secs(30))
+            .redis(RedisCache::new(redis_url, key.to_vec()).timeout(Duration::from_millis(200))),
+        )
+        .build()
+        .unwrap()
+}
+
+async fn keys(conn: &mut redis::aio::MultiplexedConnection) -> Vec<String> {
+    redis::cmd("KEYS")
+        .arg("oauth-filter:introspection:*")
+        .query_async(conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn instances_share_answers_through_redis() {
+    let redis = RedisServer::start().await;
+    let issuer = TestIssuer::start().await;
+    let a = instance(&issuer, &redis.url(), KEY);
+    let b = instance(&issuer, &redis.url(), KEY);
+    let token = issuer.opaque().scope("read").expires_in_secs(120).issue();
+
+    assert!(a.verify(&token).await.is_ok());
+    assert_eq!(issuer.introspection_requests(), 1);
+    let t = b.verify(&token).await.unwrap();
+    assert!(t.scopes().contains("read"));
+    assert_eq!(
+        issuer.introspection_requests(),
+        1,
+        "instance B answered from Redis"
+    );
+
+    // Keys are token hashes, never tokens; the expiry is no later than the token's.
+    let mut conn = redis.client().await;
+    let stored = keys(&mut conn).await;
+    assert_eq!(stored.len(), 1);
+    assert!(
+        !stored[0].contains(&token) && stored[0].len() == "oauth-filter:introspection:".len() + 64
+    );
+    let value: Vec<u8> = redis::cmd("GET")
+        .arg(&stored[0])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&value).contains(&token));
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&stored[0])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(pttl > 0 && pttl <= 30_000, "pttl {pttl}");
+
+    // Inactive answers are shared too (briefly).
+    assert_eq!(
+        a.verify("unknown-token").await.unwrap_err(),
+        AuthError::InactiveToken
+    );
+    assert_eq!(
+        b.verify("unknown-token").await.unwrap_err(),
+        AuthError::InactiveToken
+    );
+    assert_eq!(issuer.introspection_requests(), 2);
+}
+
+#[tokio::test]
+async fn tampered_or_foreign_entries_are_ignored() {
+    let redis = RedisServer::start().await;
+    let issuer = TestIssuer::start().await;
+    let a = instance(&issuer, &redis.url(), KEY);
+    let token = issuer.opaque().issue();
+    assert!(a.verify(&token).await.is_ok());
+    let mut conn = redis.client().await;
+    let key = keys(&mut conn).await.remove(0);
+
+    // An attacker with write access to Redis turns a revoked token active: the HMAC fails.
+    issuer.revoke(&token);
+    let forged = format!(
+        "AAAA.{}",
+        serde_json::json!({"active": true, "scope": "admin"})
+    );
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg(forged)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let b = instance(&issuer, &redis.url(), KEY);
+    assert_eq!(
+        b.verify(&token).await.unwrap_err(),
+        AuthError::InactiveToken
+    );
+
+    // Another fleet's key: its entries are not trusted here.
+    let other = TestIssuer::start().await;
+    let token2 = other.opaque().issue();
+    let c = instance(
+        &other,
+        &redis.url(),
+        b"a different integrity key, 32+ bytes long",
+    );
+    assert!(c.verify(&token2).await.is_ok());
+    other.revoke(&token2);
+    let d = instance(&other, &redis.url(), KEY);
+    assert_eq!(
+        d.verify(&token2).await.unwrap_err(),
+        AuthError::InactiveToken
+    );
+}
+
+#[tokio::test]
+async fn redis_down_falls_back_and_never_fails_open() {
+    let mut redis = RedisServer::start().await;
+    let issuer = TestIssuer::start().await;
+    let url = redis.url();
+    let a = instance(&issuer, &url, KEY);
+    let good = issuer.opaque().issue();
+    assert!(a.verify(&good).await.is_ok());
+    redis.stop();
+
+    // A fresh instance with Redis gone: the authorization server answers.
+    let b = instance(&issuer, &url, KEY);
+    let before = issuer.introspection_requests();
+    assert!(b.verify(&good).await.is_ok());
+    assert_eq!(issuer.introspection_requests(), before + 1);
+    let revoked = issuer.opaque().issue();
+    issuer.revoke(&revoked);
+    assert_eq!(
+        b.verify(&revoked).await.unwrap_err(),
+        AuthError::InactiveToken
+    );
+    // And an instance that had a connection keeps serving too.
+    let fresh = issuer.opaque().issue();
+    assert!(a.verify(&fresh).await.is_ok());
+}
+
+#[tokio::test]
+async fn redis_configuration_errors() {
+    let short = Introspection::new("https://i/introspect", "a", "b")
+        .redis(RedisCache::new("redis://127.0.0.1/", b"short".to_vec()));
+    assert_eq!(
+        OAuthFilter::builder()
+            .introspection(short)
+            .build()
+            .unwrap_err()
+            .key(),
+        "introspection.redis.integrity_key"
+    );
+    let bad = Introspection::new("https://i/introspect", "a", "b")
+        .redis(RedisCache::new("not-a-url", KEY.to_vec()));
+    assert_eq!(
+        OAuthFilter::builder()
+            .introspection(bad)
+            .build()
+            .unwrap_err()
+            .key(),
+        "introspection.redis.url"
+    );
+}
