@@ -111,6 +111,20 @@ impl Rejection {
         Bytes::from(body.to_string())
     }
 
+    /// The headers every adapter sets on a rejection (lower-case names): `www-authenticate`
+    /// (400/401/403), `retry-after` (503) and `cache-control: no-store`.
+    pub fn challenge_headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = Vec::with_capacity(3);
+        if let Some(v) = self.www_authenticate() {
+            h.push(("www-authenticate", v));
+        }
+        if let Some(secs) = self.retry_after() {
+            h.push(("retry-after", secs.to_string()));
+        }
+        h.push(("cache-control", String::from("no-store")));
+        h
+    }
+
     /// Seconds a client should wait before retrying a 503.
     pub fn retry_after(&self) -> Option<u32> {
         (self.status() == 503).then_some(5)

@@ -437,6 +437,28 @@ impl OAuthFilter {
         }
     }
 
+    /// What an adapter does with a request. `requirement` `None` is optional authentication.
+    /// `verified` is a token already in the request (put there by an outer layer): it is reused
+    /// only if this very filter verified it. `Ok(Some)`: let through with this token;
+    /// `Ok(None)`: let through anonymously (optional mode, no credentials).
+    pub async fn admit(
+        &self,
+        parts: &RequestParts<'_>,
+        verified: Option<&AccessToken>,
+        requirement: Option<&Requirement>,
+    ) -> Result<Option<AccessToken>, AuthError> {
+        let token = match verified {
+            Some(t) if t.verified_by() == self.id() => Some(t.clone()),
+            _ => self.authenticate(parts).await?,
+        };
+        match (token, requirement) {
+            (Some(t), Some(r)) => self.authorize(&t, r).map(|()| Some(t)),
+            (Some(t), None) => Ok(Some(t)),
+            (None, Some(_)) => Err(AuthError::MissingToken),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// The whole pipeline: a token is required, valid, and meets `requirement`.
     pub async fn check(
         &self,

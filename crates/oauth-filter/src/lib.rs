@@ -66,12 +66,15 @@
 )]
 
 pub mod access_token;
+#[cfg(feature = "actix")]
+pub mod actix;
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod challenge;
 pub mod discovery;
 pub mod error;
 pub mod filter;
+pub mod grpc;
 pub mod http;
 pub mod introspection;
 pub mod jose;
@@ -92,6 +95,6 @@ pub use introspection::{ClientAuth, ClientSecret, Introspection};
 pub use jose::Algorithm;
 pub use jwt::JwtIssuer;
 pub use keys::JwksPolicy;
-pub use requirement::Requirement;
+pub use requirement::{PathRequirements, Requirement};
 pub use token::{ExtractionPolicy, RequestParts};
 pub use tower::{ErrorResponder, JsonErrorResponder, OAuthLayer, OAuthService};

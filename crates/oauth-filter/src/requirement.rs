@@ -11,6 +11,7 @@
 //! ```
 
 use crate::access_token::Scopes;
+use std::sync::Arc;
 
 /// A route's requirement. An empty scope list means "a valid token, no scope needed".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,5 +92,66 @@ impl From<Vec<String>> for Requirement {
 impl From<Vec<&str>> for Requirement {
     fn from(scopes: Vec<&str>) -> Self {
         Self::all_of(scopes)
+    }
+}
+
+/// Requirements chosen by request path: exact paths first, then the longest matching prefix,
+/// then the default. Every path has a requirement, so nothing is unprotected by omission.
+///
+/// ```
+/// use oauth_filter::{PathRequirements, Requirement};
+/// let rules = PathRequirements::new(Requirement::Authenticated)
+///     .exact("/grpc.health.v1.Health/Check", ["health:read"])
+///     .prefix("/admin/", ["admin"]);
+/// assert_eq!(rules.for_path("/grpc.health.v1.Health/Check"), &Requirement::all_of(["health:read"]));
+/// assert_eq!(rules.for_path("/admin/users"), &Requirement::all_of(["admin"]));
+/// assert_eq!(rules.for_path("/other"), &Requirement::Authenticated);
+/// ```
+#[derive(Debug, Clone)]
+pub struct PathRequirements {
+    default: Arc<Requirement>,
+    exact: std::collections::HashMap<String, Arc<Requirement>>,
+    prefixes: Vec<(String, Arc<Requirement>)>,
+}
+
+impl PathRequirements {
+    /// Rules whose unmatched paths need `default`.
+    pub fn new(default: impl Into<Requirement>) -> Self {
+        Self {
+            default: Arc::new(default.into()),
+            exact: std::collections::HashMap::new(),
+            prefixes: Vec::new(),
+        }
+    }
+    /// `path` exactly (e.g. a gRPC method, `/package.Service/Method`).
+    pub fn exact(mut self, path: impl Into<String>, requirement: impl Into<Requirement>) -> Self {
+        self.exact.insert(path.into(), Arc::new(requirement.into()));
+        self
+    }
+    /// Every path starting with `prefix` (e.g. a gRPC service, `/package.Service/`).
+    pub fn prefix(
+        mut self,
+        prefix: impl Into<String>,
+        requirement: impl Into<Requirement>,
+    ) -> Self {
+        self.prefixes
+            .push((prefix.into(), Arc::new(requirement.into())));
+        // Longest first, so the most specific prefix wins.
+        self.prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+        self
+    }
+    /// The requirement for `path`.
+    pub fn for_path(&self, path: &str) -> &Requirement {
+        self.shared_for_path(path)
+    }
+
+    pub(crate) fn shared_for_path(&self, path: &str) -> &Arc<Requirement> {
+        if let Some(r) = self.exact.get(path) {
+            return r;
+        }
+        self.prefixes
+            .iter()
+            .find(|(p, _)| path.starts_with(p.as_str()))
+            .map_or(&self.default, |(_, r)| r)
     }
 }

@@ -29,9 +29,8 @@
 
 use crate::access_token::AccessToken;
 use crate::challenge::Rejection;
-use crate::error::AuthError;
 use crate::filter::OAuthFilter;
-use crate::requirement::Requirement;
+use crate::requirement::{PathRequirements, Requirement};
 use crate::token::RequestParts;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
@@ -91,6 +90,7 @@ pub fn apply_challenge_headers(rejection: &Rejection, headers: &mut http::Header
 #[derive(Debug, Clone)]
 enum Mode {
     Require(Arc<Requirement>),
+    PerPath(Arc<PathRequirements>),
     Optional,
 }
 
@@ -132,6 +132,16 @@ impl OAuthFilter {
     /// A layer that requires any valid token.
     pub fn layer(&self) -> OAuthLayer {
         self.require(Requirement::Authenticated)
+    }
+
+    /// A layer whose requirement depends on the request path: per gRPC method, per route
+    /// prefix. Unmatched paths get the rules' default.
+    pub fn require_per_path(&self, rules: PathRequirements) -> OAuthLayer {
+        OAuthLayer {
+            filter: self.clone(),
+            mode: Mode::PerPath(Arc::new(rules)),
+            responder: JsonErrorResponder,
+        }
     }
 
     /// A layer for optional authentication: no token passes (handlers see `Option<AccessToken>`
@@ -211,11 +221,20 @@ where
         Box::pin(async move {
             let requirement = match &layer.mode {
                 Mode::Require(r) => Some(r.clone()),
+                Mode::PerPath(rules) => Some(rules.shared_for_path(req.uri().path()).clone()),
                 Mode::Optional => None,
             };
             // Only the head is borrowed across the await, so bodies need not be `Sync`.
             let (mut head, body) = req.into_parts();
-            let outcome = decide(&layer.filter, &head, requirement.as_deref()).await;
+            let verified = head.extensions.get::<AccessToken>().cloned();
+            let outcome = layer
+                .filter
+                .admit(
+                    &RequestParts::from_http_parts(&head),
+                    verified.as_ref(),
+                    requirement.as_deref(),
+                )
+                .await;
             match outcome {
                 Ok(Some(token)) => {
                     head.extensions.insert(token);
@@ -233,29 +252,6 @@ where
                 }
             }
         })
-    }
-}
-
-/// `Ok(Some)`: let through with this token; `Ok(None)`: let through anonymously (optional mode).
-async fn decide(
-    filter: &OAuthFilter,
-    head: &http::request::Parts,
-    requirement: Option<&Requirement>,
-) -> Result<Option<AccessToken>, AuthError> {
-    let token = match head.extensions.get::<AccessToken>() {
-        // Verified by an outer layer of this very filter.
-        Some(t) if t.verified_by() == filter.id() => Some(t.clone()),
-        _ => {
-            filter
-                .authenticate(&RequestParts::from_http_parts(head))
-                .await?
-        }
-    };
-    match (token, requirement) {
-        (Some(t), Some(r)) => filter.authorize(&t, r).map(|()| Some(t)),
-        (Some(t), None) => Ok(Some(t)),
-        (None, Some(_)) => Err(AuthError::MissingToken),
-        (None, None) => Ok(None),
     }
 }
 

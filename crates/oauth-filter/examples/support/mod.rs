@@ -59,6 +59,7 @@ pub(crate) async fn from_env() -> Result<Setup, Box<dyn std::error::Error>> {
     })
 }
 
+#[allow(dead_code)] // the actix example serves with actix-web
 pub(crate) async fn serve(
     listen: &str,
     app: axum::Router,

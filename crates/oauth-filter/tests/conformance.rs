@@ -1,0 +1,220 @@
+//! One suite, two frameworks: the same requests against an axum app (tower layer) and an
+//! actix-web app (middleware), asserting identical answers: status, `WWW-Authenticate`,
+//! `Content-Type`, `Cache-Control`, `Retry-After` and body.
+
+#![cfg(feature = "actix")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::{closed_port, filter_for};
+use oauth_filter::actix::OAuthMiddleware;
+use oauth_filter::{AccessToken, OAuthFilter, Rejection};
+use oauth_filter_testkit::TestIssuer;
+use std::net::SocketAddr;
+
+fn greet(token: &AccessToken) -> String {
+    format!(
+        "hello {} [{}]",
+        token.subject().unwrap_or("?"),
+        token.scopes()
+    )
+}
+
+fn greet_optional(token: Option<&AccessToken>) -> String {
+    token.map_or_else(|| String::from("hello stranger"), greet)
+}
+
+fn custom_text(r: &Rejection) -> (u16, String) {
+    (r.status(), format!("custom {}", r.error().reason_code()))
+}
+
+async fn axum_app(filter: OAuthFilter, down: OAuthFilter) -> SocketAddr {
+    use axum::routing::get;
+    let custom = filter.require(["read"]).with_responder(|r: &Rejection| {
+        let (status, body) = custom_text(r);
+        http::Response::builder()
+            .status(status)
+            .body(axum::body::Body::from(body))
+            .unwrap()
+    });
+    let app = axum::Router::new()
+        .route(
+            "/hello_world",
+            get(|t: AccessToken| async move { greet(&t) }).route_layer(filter.require(["read"])),
+        )
+        .route(
+            "/any",
+            get(|t: AccessToken| async move { greet(&t) })
+                .route_layer(filter.require([] as [&str; 0])),
+        )
+        .route(
+            "/optional",
+            get(|t: Option<AccessToken>| async move { greet_optional(t.as_ref()) })
+                .route_layer(filter.optional()),
+        )
+        .route(
+            "/custom",
+            get(|t: AccessToken| async move { greet(&t) }).route_layer(custom),
+        )
+        .route(
+            "/down",
+            get(|t: AccessToken| async move { greet(&t) }).route_layer(down.require(["read"])),
+        )
+        .route(
+            "/unprotected",
+            get(|t: AccessToken| async move { greet(&t) }),
+        );
+    common::serve(app).await
+}
+
+fn actix_app(filter: OAuthFilter, down: OAuthFilter) -> SocketAddr {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || {
+                let custom =
+                    OAuthMiddleware::require(&filter, ["read"]).with_responder(|r: &Rejection| {
+                        let (status, body) = custom_text(r);
+                        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+                            .body(body)
+                    });
+                App::new()
+                    .service(
+                        web::resource("/hello_world")
+                            .wrap(OAuthMiddleware::require(&filter, ["read"]))
+                            .to(|t: AccessToken| async move { greet(&t) }),
+                    )
+                    .service(
+                        web::resource("/any")
+                            .wrap(OAuthMiddleware::require(&filter, [] as [&str; 0]))
+                            .to(|t: AccessToken| async move { greet(&t) }),
+                    )
+                    .service(
+                        web::resource("/optional")
+                            .wrap(OAuthMiddleware::optional(&filter))
+                            .to(|t: Option<AccessToken>| async move { greet_optional(t.as_ref()) }),
+                    )
+                    .service(
+                        web::resource("/custom")
+                            .wrap(custom)
+                            .to(|t: AccessToken| async move { greet(&t) }),
+                    )
+                    .service(
+                        web::resource("/down")
+                            .wrap(OAuthMiddleware::require(&down, ["read"]))
+                            .to(|t: AccessToken| async move { greet(&t) }),
+                    )
+                    .service(
+                        web::resource("/unprotected").to(|t: AccessToken| async move { greet(&t) }),
+                    )
+            })
+            .workers(1)
+            .bind(("127.0.0.1", 0))
+            .unwrap();
+            tx.send(server.addrs()[0]).unwrap();
+            server.run().await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Answer {
+    status: u16,
+    www_authenticate: Option<String>,
+    content_type: Option<String>,
+    cache_control: Option<String>,
+    retry_after: Option<String>,
+    body: String,
+}
+
+async fn ask(http: &reqwest::Client, addr: SocketAddr, path: &str, auth: &[String]) -> Answer {
+    let mut req = http.get(format!("http://{addr}{path}"));
+    for a in auth {
+        req = req.header("authorization", a);
+    }
+    let resp = req.send().await.unwrap();
+    let h = |n: &str| {
+        resp.headers()
+            .get(n)
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+    let (www_authenticate, content_type, cache_control, retry_after) = (
+        h("www-authenticate"),
+        h("content-type"),
+        h("cache-control"),
+        h("retry-after"),
+    );
+    Answer {
+        status: resp.status().as_u16(),
+        www_authenticate,
+        content_type,
+        cache_control,
+        retry_after,
+        body: resp.text().await.unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn axum_and_actix_answer_identically() {
+    let issuer = TestIssuer::start().await;
+    let filter = filter_for(&issuer);
+    let port = closed_port().await;
+    let down = OAuthFilter::with_jwks(
+        &format!("http://127.0.0.1:{port}/jwks"),
+        issuer.issuer(),
+        "api",
+    )
+    .unwrap();
+    let axum_addr = axum_app(filter.clone(), down.clone()).await;
+    let actix_addr = actix_app(filter, down);
+    let http = reqwest::Client::new();
+
+    let bearer = |t: String| format!("Bearer {t}");
+    let good = bearer(issuer.mint().scope("read").subject("alice").sign());
+    let no_scope = bearer(issuer.mint().scope("write").sign());
+    let expired = bearer(issuer.mint().scope("read").expires_in_secs(-3600).sign());
+    let cases: Vec<(&str, Vec<String>, u16)> = vec![
+        ("/hello_world", vec![], 401),
+        ("/hello_world", vec![String::from("Bearer not-a-jwt")], 401),
+        ("/hello_world", vec![expired.clone()], 401),
+        ("/hello_world", vec![no_scope.clone()], 403),
+        ("/hello_world", vec![good.clone()], 200),
+        ("/hello_world", vec![good.clone(), good.clone()], 400),
+        ("/hello_world", vec![String::from("Bearer a b")], 400),
+        (
+            "/hello_world",
+            vec![String::from("Basic dXNlcjpwYXNz")],
+            401,
+        ),
+        ("/any", vec![no_scope.clone()], 200),
+        ("/optional", vec![], 200),
+        ("/optional", vec![good.clone()], 200),
+        ("/optional", vec![expired.clone()], 401),
+        ("/custom", vec![], 401),
+        ("/custom", vec![no_scope.clone()], 403),
+        ("/custom", vec![good.clone()], 200),
+        ("/down", vec![good.clone()], 503),
+        // A forgotten middleware fails closed in both.
+        ("/unprotected", vec![good.clone()], 500),
+    ];
+    for (path, auth, status) in cases {
+        let a = ask(&http, axum_addr, path, &auth).await;
+        let b = ask(&http, actix_addr, path, &auth).await;
+        assert_eq!(a.status, status, "axum {path} {auth:?}: {a:?}");
+        // Handler answers and custom responders: each framework sets its own Content-Type for a
+        // String body, so compare status and body; filter answers must match in every header.
+        if a.status == 200 || path == "/custom" {
+            assert_eq!((a.status, &a.body), (b.status, &b.body), "{path}");
+        } else {
+            assert_eq!(a, b, "{path} {auth:?}");
+        }
+    }
+}
