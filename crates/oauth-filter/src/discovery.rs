@@ -64,6 +64,28 @@ pub fn metadata_urls(issuer: &Url) -> [Url; 2] {
     [oidc, rfc8414]
 }
 
+/// Checks a metadata document: `issuer` must equal `issuer` exactly (RFC 8414 §3.3), `jwks_uri`
+/// must be an allowed URL; `introspection_endpoint` is kept when it is one.
+pub fn validate_metadata(
+    doc: &serde_json::Map<String, Value>,
+    issuer: &str,
+    http: &HttpClientConfig,
+) -> Result<Metadata, DiscoveryError> {
+    if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
+        return Err(DiscoveryError::IssuerMismatch);
+    }
+    let jwks_uri = doc
+        .get("jwks_uri")
+        .and_then(Value::as_str)
+        .and_then(|u| http.check_url("jwks_uri", u).ok())
+        .ok_or(DiscoveryError::InvalidJwksUri)?;
+    let introspection_endpoint = doc
+        .get("introspection_endpoint")
+        .and_then(Value::as_str)
+        .and_then(|u| http.check_url("introspection_endpoint", u).ok());
+    Ok(Metadata { jwks_uri, introspection_endpoint })
+}
+
 pub(crate) async fn discover(
     fetcher: &HttpFetcher,
     http: &HttpClientConfig,
@@ -80,22 +102,7 @@ pub(crate) async fn discover(
             }
             Err(e) => return Err(DiscoveryError::Unreachable(format!("{url}: {e}"))),
         };
-        if doc.get("issuer").and_then(Value::as_str) != Some(issuer) {
-            return Err(DiscoveryError::IssuerMismatch);
-        }
-        let jwks_uri = doc
-            .get("jwks_uri")
-            .and_then(Value::as_str)
-            .and_then(|u| http.check_url("jwks_uri", u).ok())
-            .ok_or(DiscoveryError::InvalidJwksUri)?;
-        let introspection_endpoint = doc
-            .get("introspection_endpoint")
-            .and_then(Value::as_str)
-            .and_then(|u| http.check_url("introspection_endpoint", u).ok());
-        return Ok(Metadata {
-            jwks_uri,
-            introspection_endpoint,
-        });
+        return validate_metadata(&doc, issuer, http);
     }
     Err(DiscoveryError::Unreachable(last_error))
 }

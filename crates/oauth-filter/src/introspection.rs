@@ -314,9 +314,16 @@ enum Outcome {
 }
 
 #[derive(Clone)]
-struct CacheEntry {
+pub(crate) struct CacheEntry {
     outcome: Outcome,
     ttl: Duration,
+}
+
+impl CacheEntry {
+    #[cfg(feature = "__fuzz")]
+    pub(crate) fn is_active(&self) -> bool {
+        matches!(self.outcome, Outcome::Active(_))
+    }
 }
 
 struct EntryExpiry;
@@ -476,7 +483,7 @@ impl Introspector {
     }
 
     /// Validates an introspection answer into a cache entry.
-    fn judge(
+    pub(crate) fn judge(
         &self,
         answer: Option<&Map<String, Value>>,
         now: f64,

@@ -74,6 +74,9 @@ pub mod challenge;
 pub mod discovery;
 pub mod error;
 pub mod filter;
+#[cfg(feature = "__fuzz")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod grpc;
 pub mod http;
 pub mod introspection;

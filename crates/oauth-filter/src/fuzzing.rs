@@ -1,0 +1,48 @@
+//! Entry points for the fuzz targets in `fuzz/` (feature `__fuzz`, not part of the API).
+//!
+//! ```
+//! # #[cfg(feature = "__fuzz")] {
+//! oauth_filter::fuzzing::jwks(br#"{"keys":[]}"#);
+//! # }
+//! ```
+
+use crate::discovery;
+use crate::http::HttpClientConfig;
+use crate::introspection::{Introspection, Introspector};
+use crate::jose::{Algorithm, json};
+use std::sync::OnceLock;
+
+/// Parses a JWKS document the way a remote key set does; returns the usable key count.
+pub fn jwks(bytes: &[u8]) -> usize {
+    let Ok(doc) = json::parse_object(bytes) else { return 0 };
+    let mut all = Algorithm::DEFAULT_ASYMMETRIC.to_vec();
+    all.extend([Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]);
+    crate::keys::parse_jwks(&doc, &all).map(|(keys, _)| keys.len()).unwrap_or(0)
+}
+
+fn introspector() -> Option<&'static Introspector> {
+    static I: OnceLock<Option<Introspector>> = OnceLock::new();
+    I.get_or_init(|| {
+        let http = HttpClientConfig::default();
+        let fetcher = http.build().ok()?;
+        Introspection::new("https://as.example/introspect", "rs", "secret")
+            .issuer("https://as.example")
+            .audience("api")
+            .build(&http, &fetcher, 60.0, 0)
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Judges an introspection response body (as if it came with HTTP 200). True when active.
+pub fn introspection_response(bytes: &[u8]) -> bool {
+    let Ok(doc) = json::parse_object(bytes) else { return false };
+    let Some(i) = introspector() else { return false };
+    i.judge(Some(&doc), 1_800_000_000.0).is_ok_and(|e| e.is_active())
+}
+
+/// Validates a discovery metadata document for the issuer `https://as.example`.
+pub fn discovery_metadata(bytes: &[u8]) -> bool {
+    let Ok(doc) = json::parse_object(bytes) else { return false };
+    discovery::validate_metadata(&doc, "https://as.example", &HttpClientConfig::default()).is_ok()
+}
