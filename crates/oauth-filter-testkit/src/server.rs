@@ -75,6 +75,8 @@ struct State {
     jwks_max_age: RwLock<Option<u64>>,
     metadata_issuer: RwLock<Option<String>>,
     requests: AtomicUsize,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
     jwks_requests: AtomicUsize,
     metadata_requests: AtomicUsize,
 }
@@ -196,6 +198,8 @@ impl TestIssuerBuilder {
             introspection_override: RwLock::new(None),
             introspection_requests: AtomicUsize::new(0),
             requests: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
             jwks_requests: AtomicUsize::new(0),
             metadata_requests: AtomicUsize::new(0),
         });
@@ -314,6 +318,10 @@ impl TestIssuer {
             *m = issuer.map(str::to_owned)
         });
     }
+    /// The most requests the issuer was answering at the same moment.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
     /// HTTP requests of any kind received so far.
     pub fn requests(&self) -> usize {
         self.state.requests.load(Ordering::SeqCst)
@@ -393,7 +401,19 @@ async fn handle(
     if read(&state.fault) == Fault::Down {
         return Err(ServerDown);
     }
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    // Decrements even when the client goes away and this future is dropped mid-answer.
+    let _guard = InFlight(&state.in_flight);
     Ok(answer(req, state, base).await)
+}
+
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 async fn answer(req: Request<Incoming>, state: &State, base: &str) -> Response<Full<Bytes>> {

@@ -281,6 +281,8 @@ impl RemoteKeySet {
         let result = self.fetch().await;
         let now = Instant::now();
         self.write(|st| {
+            // Again at completion, so the cooldown runs from the end of a slow fetch.
+            st.last_attempt = Some(now);
             match result {
                 Ok((keys, max_age)) => {
                     st.generation += 1;
