@@ -246,3 +246,42 @@ async fn redis_configuration_errors() {
         "introspection.redis.url"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_mid_run_lets_nothing_in_and_service_continues() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let mut redis = RedisServer::start().await;
+    let issuer = Arc::new(TestIssuer::start().await);
+    let filter = instance(&issuer, &redis.url(), KEY);
+    let revoked = issuer.opaque().issue();
+    issuer.revoke(&revoked);
+    let stop = Arc::new(AtomicBool::new(false));
+    let served_after_kill = Arc::new(AtomicUsize::new(0));
+    let killed = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (issuer, filter, stop, served, killed, revoked) =
+                (issuer.clone(), filter.clone(), stop.clone(), served_after_kill.clone(), killed.clone(), revoked.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let good = issuer.opaque().issue();
+                    assert!(filter.verify(&good).await.is_ok(), "a valid token was refused");
+                    assert_eq!(filter.verify(&revoked).await.unwrap_err(), AuthError::InactiveToken, "a revoked token got in");
+                    if killed.load(Ordering::Relaxed) {
+                        served.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    redis.stop();
+    killed.store(true, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert!(served_after_kill.load(Ordering::Relaxed) > 20, "service did not continue after Redis died");
+}
