@@ -222,6 +222,10 @@ impl TestIssuer {
     pub async fn start() -> Self {
         TestIssuerBuilder::default().start().await
     }
+    /// Like [`TestIssuer::start`], returning an error instead of panicking.
+    pub async fn try_start_default() -> Result<Self, StartError> {
+        TestIssuerBuilder::default().try_start().await
+    }
     /// Options.
     pub fn builder() -> TestIssuerBuilder {
         TestIssuerBuilder::default()
