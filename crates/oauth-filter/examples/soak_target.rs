@@ -22,7 +22,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let issuer = Arc::new(TestIssuer::try_start_default().await?);
     let filter = OAuthFilter::builder()
         .jwt_issuer(JwtIssuer::new(issuer.issuer()).audience("api"))
-        .introspection(Introspection::discover(issuer.issuer(), INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET))
+        .introspection(Introspection::discover(
+            issuer.issuer(),
+            INTROSPECTION_CLIENT_ID,
+            INTROSPECTION_CLIENT_SECRET,
+        ))
         .build()?;
 
     let day = 24 * 3600;
@@ -37,7 +41,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokens.push(issuer.mint().scope("read").expires_in_secs(-600).sign()); // expired: 401
     let forged = issuer.mint().scope("read").expires_in_secs(day).sign();
     tokens.push(format!("{}AAAA", forged.trim_end_matches(|c| c != '.'))); // forged signature: 401
-    tokens.push(issuer.mint().header("kid", "unknown-kid").expires_in_secs(day).sign()); // 401
+    tokens.push(
+        issuer
+            .mint()
+            .header("kid", "unknown-kid")
+            .expires_in_secs(day)
+            .sign(),
+    ); // 401
     let revoked = issuer.opaque().scope("read").issue();
     issuer.revoke(&revoked);
     tokens.push(revoked); // inactive: 401
@@ -45,7 +55,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let stats_issuer = issuer.clone();
     let app = Router::new()
-        .route("/api", get(|| async { "ok" }).route_layer(filter.require(["read"])))
+        .route(
+            "/api",
+            get(|| async { "ok" }).route_layer(filter.require(["read"])),
+        )
         .route(
             "/stats",
             get(move || {

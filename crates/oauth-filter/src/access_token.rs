@@ -87,6 +87,7 @@ pub(crate) struct TokenFacts {
     pub(crate) audiences: Vec<String>,
     pub(crate) expires_at: Option<f64>,
     pub(crate) issued_at: Option<f64>,
+    pub(crate) not_before: Option<f64>,
     pub(crate) jwt_id: Option<String>,
     pub(crate) claims: Map<String, Value>,
     /// Identity of the filter that verified it, so a layer never trusts another filter's work.

@@ -83,7 +83,10 @@ pub fn validate_metadata(
         .get("introspection_endpoint")
         .and_then(Value::as_str)
         .and_then(|u| http.check_url("introspection_endpoint", u).ok());
-    Ok(Metadata { jwks_uri, introspection_endpoint })
+    Ok(Metadata {
+        jwks_uri,
+        introspection_endpoint,
+    })
 }
 
 pub(crate) async fn discover(

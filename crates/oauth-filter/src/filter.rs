@@ -37,8 +37,9 @@ pub struct OAuthFilter {
 
 struct FilterInner {
     id: usize,
-    issuers: HashMap<String, IssuerVerifier>,
+    issuers: HashMap<String, Arc<IssuerVerifier>>,
     introspector: Option<Introspector>,
+    jwt_cache: Option<moka::sync::Cache<[u8; 32], Arc<VerifiedJwt>>>,
     realm: String,
     extraction: ExtractionPolicy,
     leeway: f64,
@@ -61,6 +62,7 @@ impl std::fmt::Debug for OAuthFilter {
 pub struct OAuthFilterBuilder {
     issuers: Vec<JwtIssuer>,
     introspection: Option<Introspection>,
+    jwt_cache_capacity: Option<u64>,
     realm: Option<String>,
     extraction: ExtractionPolicy,
     leeway: Option<Duration>,
@@ -81,6 +83,15 @@ impl OAuthFilterBuilder {
     /// every other token is introspected.
     pub fn introspection(mut self, introspection: Introspection) -> Self {
         self.introspection = Some(introspection);
+        self
+    }
+    /// Entries in the verified-JWT cache (default 10,000; 0 turns it off). A client reusing its
+    /// token then costs a hash and a lookup instead of a signature check. Entries are keyed by
+    /// SHA-256 of the exact token, hold the token's facts (never a decision), never outlive
+    /// `exp`, have their time claims re-checked on every hit, and are dropped when the issuer's
+    /// key set is refreshed. Memory: about 1–2 KiB per entry for typical tokens.
+    pub fn verified_token_cache(mut self, capacity: u64) -> Self {
+        self.jwt_cache_capacity = Some(capacity);
         self
     }
     /// The `realm` of challenges (default `api`).
@@ -220,25 +231,35 @@ impl OAuthFilterBuilder {
             };
             issuers.insert(
                 cfg.issuer.clone(),
-                IssuerVerifier {
+                Arc::new(IssuerVerifier {
                     issuer: cfg.issuer,
                     audiences: cfg.audiences,
                     algorithms: cfg.algorithms,
                     strict_rfc9068: cfg.strict_rfc9068,
                     keys,
                     hmac_keys,
-                },
+                }),
             );
         }
         let introspector = match self.introspection {
             Some(i) => Some(i.build(&self.http, &fetcher, leeway.as_secs_f64(), id)?),
             None => None,
         };
+        let jwt_cache = match self.jwt_cache_capacity.unwrap_or(10_000) {
+            0 => None,
+            capacity => Some(
+                moka::sync::Cache::builder()
+                    .max_capacity(capacity)
+                    .expire_after(UntilExp)
+                    .build(),
+            ),
+        };
         Ok(OAuthFilter {
             inner: Arc::new(FilterInner {
                 id,
                 issuers,
                 introspector,
+                jwt_cache,
                 realm,
                 extraction: self.extraction,
                 leeway: leeway.as_secs_f64(),
@@ -267,12 +288,40 @@ fn remote(
 /// Identifies each filter, so a layer never trusts a token another filter verified.
 static NEXT_FILTER_ID: AtomicUsize = AtomicUsize::new(1);
 
+/// A JWT verified earlier: its facts and what its validity depended on.
+struct VerifiedJwt {
+    token: AccessToken,
+    issuer: Arc<IssuerVerifier>,
+    /// Generation of the key set that verified it; `None` for configured HMAC secrets.
+    key_generation: Option<u64>,
+    exp: f64,
+    nbf: Option<f64>,
+    iat: Option<f64>,
+}
+
+/// Cache entries live until the token's `exp`, never longer.
+struct UntilExp;
+
+impl moka::Expiry<[u8; 32], Arc<VerifiedJwt>> for UntilExp {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &Arc<VerifiedJwt>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(
+            Duration::try_from_secs_f64((value.exp - unix_now()).max(0.0))
+                .unwrap_or(Duration::ZERO),
+        )
+    }
+}
+
 /// Where a token goes.
 enum Route<'t, 'f> {
     Jwt(
         jose::CompactJws<'t>,
         serde_json::Map<String, Value>,
-        &'f IssuerVerifier,
+        &'f Arc<IssuerVerifier>,
     ),
     Introspect,
     Reject(AuthError),
@@ -336,13 +385,58 @@ impl OAuthFilter {
         if token.len() > self.inner.extraction.max_token_len {
             return Err(AuthError::TokenTooLarge);
         }
+        let cache_key = self
+            .inner
+            .jwt_cache
+            .as_ref()
+            .map(|_| crate::introspection::token_hash(token));
+        if let (Some(cache), Some(key)) = (&self.inner.jwt_cache, &cache_key) {
+            if let Some(hit) = cache.get(key) {
+                match self.still_valid(&hit).await {
+                    Ok(true) => return Ok(hit.token.clone()),
+                    // The key set changed since: verify again from scratch.
+                    Ok(false) => cache.invalidate(key),
+                    Err(e) => {
+                        cache.invalidate(key);
+                        return Err(e);
+                    }
+                }
+            }
+        }
         match self.route(token) {
-            Route::Jwt(jws, claims, issuer) => self.verify_jwt(&jws, claims, issuer).await,
+            Route::Jwt(jws, claims, issuer) => {
+                let verified = self.verify_jwt(&jws, claims, issuer).await?;
+                let token = verified.token.clone();
+                if let (Some(cache), Some(key)) = (&self.inner.jwt_cache, cache_key) {
+                    cache.insert(key, Arc::new(verified));
+                }
+                Ok(token)
+            }
             Route::Introspect => match &self.inner.introspector {
                 Some(i) => i.introspect(token).await,
                 None => Err(AuthError::MalformedToken),
             },
             Route::Reject(e) => Err(e),
+        }
+    }
+
+    /// Re-checks a cached JWT: its time claims now, and that the key set it was verified with
+    /// is still the current one. `Ok(false)`: the key set changed; verify again.
+    async fn still_valid(&self, hit: &VerifiedJwt) -> Result<bool, AuthError> {
+        let now = unix_now();
+        let leeway = self.inner.leeway;
+        if now >= hit.exp + leeway {
+            return Err(AuthError::Expired);
+        }
+        if hit.nbf.is_some_and(|nbf| nbf > now + leeway) {
+            return Err(AuthError::NotYetValid);
+        }
+        if hit.iat.is_some_and(|iat| iat > now + leeway) {
+            return Err(AuthError::IssuedInFuture);
+        }
+        match hit.key_generation {
+            None => Ok(true),
+            Some(generation) => Ok(hit.issuer.keys.current().await?.generation == generation),
         }
     }
 
@@ -377,32 +471,40 @@ impl OAuthFilter {
         &self,
         jws: &jose::CompactJws<'_>,
         claims: serde_json::Map<String, Value>,
-        issuer: &IssuerVerifier,
-    ) -> Result<AccessToken, AuthError> {
+        issuer: &Arc<IssuerVerifier>,
+    ) -> Result<VerifiedJwt, AuthError> {
         let alg = jws.header().alg;
         if !issuer.algorithms.contains(&alg) {
             return Err(AuthError::UnsupportedAlgorithm);
         }
-        if alg.is_hmac() {
+        let key_generation = if alg.is_hmac() {
             jws.verify_with_any(&issuer.hmac_keys)?;
+            None
         } else {
             let snapshot = issuer.keys.current().await?;
-            match jws.verify_with_any(&snapshot.keys) {
-                Ok(()) => {}
+            let used = match jws.verify_with_any(&snapshot.keys) {
+                Ok(()) => snapshot,
                 // A key we do not have may be a new one: refresh (cooldown permitting) and retry.
                 Err(JoseError::UnknownKey) => match issuer.keys.after_miss(&snapshot).await {
-                    Some(newer) => jws.verify_with_any(&newer.keys)?,
+                    Some(newer) => {
+                        jws.verify_with_any(&newer.keys)?;
+                        newer
+                    }
                     None => return Err(AuthError::UnknownKey),
                 },
                 Err(JoseError::BadSignature) if jws.header().kid.is_none() => {
                     match issuer.keys.after_miss(&snapshot).await {
-                        Some(newer) => jws.verify_with_any(&newer.keys)?,
+                        Some(newer) => {
+                            jws.verify_with_any(&newer.keys)?;
+                            newer
+                        }
                         None => return Err(AuthError::BadSignature),
                     }
                 }
                 Err(e) => return Err(e.into()),
-            }
-        }
+            };
+            Some(used.generation)
+        };
         let facts = issuer.validate_claims(
             jws.header(),
             claims,
@@ -410,7 +512,19 @@ impl OAuthFilter {
             self.inner.leeway,
             self.id(),
         )?;
-        Ok(AccessToken::new(facts))
+        let (exp, nbf, iat) = (
+            facts.expires_at.unwrap_or(0.0),
+            facts.not_before,
+            facts.issued_at,
+        );
+        Ok(VerifiedJwt {
+            token: AccessToken::new(facts),
+            issuer: issuer.clone(),
+            key_generation,
+            exp,
+            nbf,
+            iat,
+        })
     }
 
     /// Finds and verifies the request's token. `Ok(None)`: the request carries no credentials.

@@ -14,10 +14,14 @@ use std::sync::OnceLock;
 
 /// Parses a JWKS document the way a remote key set does; returns the usable key count.
 pub fn jwks(bytes: &[u8]) -> usize {
-    let Ok(doc) = json::parse_object(bytes) else { return 0 };
+    let Ok(doc) = json::parse_object(bytes) else {
+        return 0;
+    };
     let mut all = Algorithm::DEFAULT_ASYMMETRIC.to_vec();
     all.extend([Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]);
-    crate::keys::parse_jwks(&doc, &all).map(|(keys, _)| keys.len()).unwrap_or(0)
+    crate::keys::parse_jwks(&doc, &all)
+        .map(|(keys, _)| keys.len())
+        .unwrap_or(0)
 }
 
 fn introspector() -> Option<&'static Introspector> {
@@ -36,13 +40,20 @@ fn introspector() -> Option<&'static Introspector> {
 
 /// Judges an introspection response body (as if it came with HTTP 200). True when active.
 pub fn introspection_response(bytes: &[u8]) -> bool {
-    let Ok(doc) = json::parse_object(bytes) else { return false };
-    let Some(i) = introspector() else { return false };
-    i.judge(Some(&doc), 1_800_000_000.0).is_ok_and(|e| e.is_active())
+    let Ok(doc) = json::parse_object(bytes) else {
+        return false;
+    };
+    let Some(i) = introspector() else {
+        return false;
+    };
+    i.judge(Some(&doc), 1_800_000_000.0)
+        .is_ok_and(|e| e.is_active())
 }
 
 /// Validates a discovery metadata document for the issuer `https://as.example`.
 pub fn discovery_metadata(bytes: &[u8]) -> bool {
-    let Ok(doc) = json::parse_object(bytes) else { return false };
+    let Ok(doc) = json::parse_object(bytes) else {
+        return false;
+    };
     discovery::validate_metadata(&doc, "https://as.example", &HttpClientConfig::default()).is_ok()
 }

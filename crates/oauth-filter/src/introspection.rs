@@ -570,6 +570,7 @@ impl Introspector {
             audiences,
             expires_at: exp,
             issued_at: iat,
+            not_before: nbf,
             jwt_id: string("jti")?,
             claims: doc.clone(),
             verified_by: self.filter_id,

@@ -250,6 +250,7 @@ impl IssuerVerifier {
             audiences,
             expires_at: Some(exp),
             issued_at: iat,
+            not_before: nbf,
             jwt_id,
             claims,
             verified_by,

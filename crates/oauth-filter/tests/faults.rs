@@ -1,13 +1,20 @@
 //! Fault injection with the test kit's switches: slow servers and bounded concurrency towards the
 //! authorization server, key rotation under load, a removed key, requests bounded by timeouts.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
 use common::{fast_filter, short_policy};
 use oauth_filter::{AuthError, HttpClientConfig, Introspection, OAuthFilter};
-use oauth_filter_testkit::{Fault, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, SigningAlg, TestIssuer};
+use oauth_filter_testkit::{
+    Fault, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, SigningAlg, TestIssuer,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,7 +25,14 @@ async fn slow_introspection_is_bounded_in_time_and_concurrency() {
     issuer.set_fault(Fault::Slow(Duration::from_millis(300)));
     let filter = OAuthFilter::builder()
         .http(HttpClientConfig::default().timeout(Duration::from_secs(2)))
-        .introspection(Introspection::new(issuer.introspection_url(), INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET).max_concurrent_requests(4))
+        .introspection(
+            Introspection::new(
+                issuer.introspection_url(),
+                INTROSPECTION_CLIENT_ID,
+                INTROSPECTION_CLIENT_SECRET,
+            )
+            .max_concurrent_requests(4),
+        )
         .build()
         .unwrap();
     let tokens: Vec<String> = (0..40).map(|_| issuer.opaque().issue()).collect();
@@ -35,7 +49,11 @@ async fn slow_introspection_is_bounded_in_time_and_concurrency() {
         })
         .collect();
     let results = futures_util::future::join_all(tasks).await;
-    assert!(issuer.max_in_flight() <= 4, "{} calls in flight", issuer.max_in_flight());
+    assert!(
+        issuer.max_in_flight() <= 4,
+        "{} calls in flight",
+        issuer.max_in_flight()
+    );
     let mut ok = 0;
     for r in results {
         let (r, took) = r.unwrap();
@@ -77,7 +95,13 @@ async fn rotation_under_load_rejects_no_valid_request() {
     let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let workers: Vec<_> = (0..8)
         .map(|_| {
-            let (issuer, filter, stop, ok, failed) = (issuer.clone(), filter.clone(), stop.clone(), ok.clone(), failed.clone());
+            let (issuer, filter, stop, ok, failed) = (
+                issuer.clone(),
+                filter.clone(),
+                stop.clone(),
+                ok.clone(),
+                failed.clone(),
+            );
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     // Always a token from the key the issuer signs with right now.
@@ -97,7 +121,12 @@ async fn rotation_under_load_rejects_no_valid_request() {
         .collect();
     // Rotate four times; each new key overlaps with the old ones. Tokens of a new key may arrive
     // within the cooldown of the previous fetch, so rotations are spaced beyond it.
-    for alg in [SigningAlg::ES256, SigningAlg::RS256, SigningAlg::EdDSA, SigningAlg::ES384] {
+    for alg in [
+        SigningAlg::ES256,
+        SigningAlg::RS256,
+        SigningAlg::EdDSA,
+        SigningAlg::ES384,
+    ] {
         tokio::time::sleep(Duration::from_millis(400)).await;
         issuer.rotate(alg).unwrap();
     }
@@ -107,6 +136,14 @@ async fn rotation_under_load_rejects_no_valid_request() {
         w.await.unwrap();
     }
     assert!(ok.load(Ordering::Relaxed) > 100);
-    assert_eq!(failed.load(Ordering::Relaxed), 0, "valid requests rejected during rotation");
-    assert!(issuer.jwks_requests() <= 1 + 4, "{} fetches", issuer.jwks_requests());
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "valid requests rejected during rotation"
+    );
+    assert!(
+        issuer.jwks_requests() <= 1 + 4,
+        "{} fetches",
+        issuer.jwks_requests()
+    );
 }

@@ -2,10 +2,18 @@
 //! character set; mint → verify holds for every algorithm and claim shape, and any single-bit
 //! change to a token is refused.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use oauth_filter::jose::{self, Algorithm, VerifyingKey, base64url, json};
-use oauth_filter::{AuthError, ExtractionPolicy, JwtIssuer, OAuthFilter, Rejection, RequestParts, Requirement, Scopes};
+use oauth_filter::{
+    AuthError, ExtractionPolicy, JwtIssuer, OAuthFilter, Rejection, RequestParts, Requirement,
+    Scopes,
+};
 use oauth_filter_testkit::{SigningAlg, TestIssuer};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -75,11 +83,22 @@ fn world() -> &'static World {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let issuer = rt.block_on(
             TestIssuer::builder()
-                .algorithms(&[SigningAlg::RS256, SigningAlg::PS256, SigningAlg::ES256, SigningAlg::ES384, SigningAlg::ES512, SigningAlg::EdDSA])
+                .algorithms(&[
+                    SigningAlg::RS256,
+                    SigningAlg::PS256,
+                    SigningAlg::ES256,
+                    SigningAlg::ES384,
+                    SigningAlg::ES512,
+                    SigningAlg::EdDSA,
+                ])
                 .start(),
         );
         let filter = OAuthFilter::builder()
-            .jwt_issuer(JwtIssuer::new(issuer.issuer()).audience("api").jwks_json(issuer.jwks().to_string()))
+            .jwt_issuer(
+                JwtIssuer::new(issuer.issuer())
+                    .audience("api")
+                    .jwks_json(issuer.jwks().to_string()),
+            )
             .build()
             .unwrap();
         World { rt, issuer, filter }
@@ -88,17 +107,26 @@ fn world() -> &'static World {
 
 fn alg() -> impl Strategy<Value = SigningAlg> {
     prop_oneof![
-        Just(SigningAlg::RS256), Just(SigningAlg::PS256), Just(SigningAlg::ES256),
-        Just(SigningAlg::ES384), Just(SigningAlg::ES512), Just(SigningAlg::EdDSA)
+        Just(SigningAlg::RS256),
+        Just(SigningAlg::PS256),
+        Just(SigningAlg::ES256),
+        Just(SigningAlg::ES384),
+        Just(SigningAlg::ES512),
+        Just(SigningAlg::EdDSA)
     ]
 }
 
 fn extra_claim() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![any::<bool>().prop_map(Value::from), any::<i64>().prop_map(Value::from), ".*".prop_map(Value::from)];
+    let leaf = prop_oneof![
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        ".*".prop_map(Value::from)
+    ];
     leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
             proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
-            proptest::collection::btree_map("[a-z]{1,6}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            proptest::collection::btree_map("[a-z]{1,6}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }

@@ -261,13 +261,26 @@ async fn redis_killed_mid_run_lets_nothing_in_and_service_continues() {
     let killed = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..4)
         .map(|_| {
-            let (issuer, filter, stop, served, killed, revoked) =
-                (issuer.clone(), filter.clone(), stop.clone(), served_after_kill.clone(), killed.clone(), revoked.clone());
+            let (issuer, filter, stop, served, killed, revoked) = (
+                issuer.clone(),
+                filter.clone(),
+                stop.clone(),
+                served_after_kill.clone(),
+                killed.clone(),
+                revoked.clone(),
+            );
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     let good = issuer.opaque().issue();
-                    assert!(filter.verify(&good).await.is_ok(), "a valid token was refused");
-                    assert_eq!(filter.verify(&revoked).await.unwrap_err(), AuthError::InactiveToken, "a revoked token got in");
+                    assert!(
+                        filter.verify(&good).await.is_ok(),
+                        "a valid token was refused"
+                    );
+                    assert_eq!(
+                        filter.verify(&revoked).await.unwrap_err(),
+                        AuthError::InactiveToken,
+                        "a revoked token got in"
+                    );
                     if killed.load(Ordering::Relaxed) {
                         served.fetch_add(1, Ordering::Relaxed);
                     }
@@ -283,5 +296,8 @@ async fn redis_killed_mid_run_lets_nothing_in_and_service_continues() {
     for w in workers {
         w.await.unwrap();
     }
-    assert!(served_after_kill.load(Ordering::Relaxed) > 20, "service did not continue after Redis died");
+    assert!(
+        served_after_kill.load(Ordering::Relaxed) > 20,
+        "service did not continue after Redis died"
+    );
 }

@@ -1,0 +1,90 @@
+//! The verified-JWT cache: hits return the same facts, expire with the token, re-check time claims,
+//! are dropped when the key set changes, never stand in for a route's requirement, and can be off.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+mod common;
+
+use common::{jwt_issuer, short_policy};
+use oauth_filter::{AccessToken, AuthError, OAuthFilter, RequestParts, Requirement};
+use oauth_filter_testkit::{SigningAlg, TestIssuer};
+use std::time::Duration;
+
+/// Two results carry the very same facts: the second came from the cache.
+fn same_facts(a: &AccessToken, b: &AccessToken) -> bool {
+    std::ptr::eq(a.claims(), b.claims())
+}
+
+#[tokio::test]
+async fn a_reused_token_is_served_from_the_cache() {
+    let issuer = TestIssuer::start().await;
+    let filter = OAuthFilter::builder().jwt_issuer(jwt_issuer(&issuer)).build().unwrap();
+    let token = issuer.mint().scope("read").sign();
+    let a = filter.verify(&token).await.unwrap();
+    let b = filter.verify(&token).await.unwrap();
+    assert!(same_facts(&a, &b), "second verification was not a cache hit");
+    // Another token is another entry.
+    let c = filter.verify(&issuer.mint().scope("read").sign()).await.unwrap();
+    assert!(!same_facts(&a, &c));
+
+    // Off: every verification is a full one.
+    let off = OAuthFilter::builder().jwt_issuer(jwt_issuer(&issuer)).verified_token_cache(0).build().unwrap();
+    let a = off.verify(&token).await.unwrap();
+    let b = off.verify(&token).await.unwrap();
+    assert!(!same_facts(&a, &b));
+}
+
+#[tokio::test]
+async fn entries_never_outlive_exp_and_time_claims_are_rechecked() {
+    let issuer = TestIssuer::start().await;
+    let filter = OAuthFilter::builder().leeway(Duration::ZERO).jwt_issuer(jwt_issuer(&issuer)).build().unwrap();
+    let token = issuer.mint().expires_in_secs(1).sign();
+    assert!(filter.verify(&token).await.is_ok());
+    assert!(filter.verify(&token).await.is_ok());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(filter.verify(&token).await.unwrap_err(), AuthError::Expired);
+}
+
+#[tokio::test]
+async fn a_key_set_refresh_drops_what_the_old_keys_verified() {
+    let issuer = TestIssuer::start().await;
+    issuer.set_jwks_max_age(Some(1));
+    let filter = common::fast_filter(&issuer, short_policy());
+    let old_kid = issuer.keys()[0].kid().to_owned();
+    let token = issuer.mint().sign();
+    let a = filter.verify(&token).await.unwrap();
+    assert!(same_facts(&a, &filter.verify(&token).await.unwrap()));
+    // The key leaves the JWKS; once the set is refreshed, the cached token is verified again and fails.
+    issuer.rotate(SigningAlg::ES256).unwrap();
+    issuer.remove_key(&old_kid);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(filter.verify(&token).await.unwrap_err(), AuthError::UnknownKey);
+    // A token of a key that stays is re-verified after a refresh and cached again.
+    let fresh = issuer.mint().sign();
+    let x = filter.verify(&fresh).await.unwrap();
+    assert!(same_facts(&x, &filter.verify(&fresh).await.unwrap()));
+}
+
+#[tokio::test]
+async fn cached_facts_are_not_decisions() {
+    let issuer = TestIssuer::start().await;
+    let filter = OAuthFilter::builder().jwt_issuer(jwt_issuer(&issuer)).build().unwrap();
+    let header = format!("Bearer {}", issuer.mint().scope("read").sign());
+    let parts = RequestParts::new().authorization(header.as_bytes());
+    assert!(filter.check(&parts, &Requirement::all_of(["read"])).await.is_ok());
+    assert_eq!(filter.check(&parts, &Requirement::all_of(["admin"])).await.unwrap_err(), AuthError::InsufficientScope);
+    assert!(filter.check(&parts, &Requirement::all_of(["read"])).await.is_ok());
+}
+
+#[tokio::test]
+async fn failures_are_never_cached() {
+    let issuer = TestIssuer::start().await;
+    let filter = common::fast_filter(&issuer, short_policy());
+    // Signed by a key the JWKS does not publish yet: unknown, then known after a refresh.
+    assert!(filter.verify(&issuer.mint().sign()).await.is_ok());
+    issuer.rotate(SigningAlg::EdDSA).unwrap();
+    let token = issuer.mint().sign();
+    assert_eq!(filter.verify(&token).await.unwrap_err(), AuthError::UnknownKey, "within the cooldown");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(filter.verify(&token).await.is_ok(), "a failure was cached");
+}
