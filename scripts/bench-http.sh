@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# HTTP benchmark on loopback: the same handler open and behind the filter, in one run, server
+# pinned to CPU 0 and wrk to CPU 1, ROUNDS interleaved repetitions of DURATION seconds each.
+# Reports req/s, p50/p99 and server CPU µs per request (from /proc), and ratios against /open.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration="${DURATION:-10}"
+rounds="${ROUNDS:-3}"
+port="${PORT:-3901}"
+work=$(mktemp -d)
+export TOKENS_DIR="$work"
+cargo build --release -q -p oauth-filter --example bench_server
+LISTEN="127.0.0.1:$port" taskset -c 0 target/release/examples/bench_server 2>"$work/server.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 300); do [ -s "$work/forged" ] && curl -fs "http://127.0.0.1:$port/open" >/dev/null 2>&1 && break; sleep 0.1; done
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+hz=$(getconf CLK_TCK)
+variants=(
+  "open|/open|"
+  "no token|/cached|"
+  "RS256 repeated, cache on|/cached|rs256"
+  "ES256 repeated, cache on|/cached|es256"
+  "RS256 full verification|/uncached|rs256"
+  "ES256 full verification|/uncached|es256"
+  "EdDSA full verification|/uncached|eddsa"
+  "ES256 100k distinct, cache on (miss path)|/cached|rotating"
+  "ES256 bad signature|/uncached|forged"
+)
+printf '%s\n' "${variants[@]}" | sed 's/|.*//' > "$work/names"
+for round in $(seq "$rounds"); do
+  for v in "${variants[@]}"; do
+    IFS='|' read -r name path file <<<"$v"
+    export BENCH_PATH="$path" TOKENS_FILE="${file:+$work/$file}"
+    before=$(cpu_ticks)
+    out=$(taskset -c 1 wrk -t1 -c32 -d"${duration}s" --latency -s scripts/bench.lua "http://127.0.0.1:$port" | grep '^RESULT')
+    after=$(cpu_ticks)
+    reqs=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$out")
+    cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v r="$reqs" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
+    echo "$round|$name|$out cpu_us_per_req=$cpu_us" | tee -a "$work/results"
+  done
+done
+echo
+echo "== median of $rounds rounds (min..max), ${duration}s each, $(nproc) cores, server on CPU 0, wrk on CPU 1"
+python3 - "$work/results" "$work/names" <<'PY'
+import re, statistics, sys
+rows = [l.rstrip("\n").split("|") for l in open(sys.argv[1])]
+names = [l.strip() for l in open(sys.argv[2])]
+data = {}
+for _, name, out in rows:
+    kv = dict(re.findall(r"(\w+)=([\d.]+)", out))
+    data.setdefault(name, []).append({k: float(v) for k, v in kv.items()})
+open_rps = statistics.median(d["rps"] for d in data["open"])
+print(f"{'variant':44} {'req/s':>18} {'ratio':>6} {'p50 µs':>8} {'p99 µs':>8} {'CPU µs/req':>16} {'non-200':>8}")
+for n in names:
+    d = data[n]
+    rps = [x["rps"] for x in d]; cpu = [x["cpu_us_per_req"] for x in d]
+    med = statistics.median
+    print(f"{n:44} {med(rps):>8.0f} ({min(rps):.0f}..{max(rps):.0f}) {med(rps)/open_rps:>5.2f}x {med(x['p50_us'] for x in d):>8.0f} "
+          f"{med(x['p99_us'] for x in d):>8.0f} {med(cpu):>6.2f} ({min(cpu):.1f}..{max(cpu):.1f}) {int(med(x['non200'] for x in d)):>8}")
+PY
