@@ -5,7 +5,13 @@
 //!
 //! `cargo bench -p oauth-filter --bench verify`; BENCHMARKS.md has the ratios.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
@@ -17,7 +23,11 @@ use std::hint::black_box;
 fn filter(issuer: &TestIssuer, cache: u64) -> OAuthFilter {
     OAuthFilter::builder()
         .verified_token_cache(cache)
-        .jwt_issuer(JwtIssuer::new(issuer.issuer()).audience("api").jwks_json(issuer.jwks().to_string()))
+        .jwt_issuer(
+            JwtIssuer::new(issuer.issuer())
+                .audience("api")
+                .jwks_json(issuer.jwks().to_string()),
+        )
         .build()
         .unwrap()
 }
@@ -36,18 +46,31 @@ struct Claims {
 
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let issuer = rt.block_on(TestIssuer::builder().algorithms(&[SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA]).start());
+    let issuer = rt.block_on(
+        TestIssuer::builder()
+            .algorithms(&[SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA])
+            .start(),
+    );
     let uncached = filter(&issuer, 0);
     let cached = filter(&issuer, 10_000);
 
     for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
         let key = issuer.key_for(alg).unwrap();
-        let token = issuer.mint().key(key.clone()).scope("read").expires_in_secs(3600).sign();
+        let token = issuer
+            .mint()
+            .key(key.clone())
+            .scope("read")
+            .expires_in_secs(3600)
+            .sign();
         assert!(verify(&uncached, &token) && verify(&cached, &token));
         let mut g = c.benchmark_group(format!("verify/{}", alg.name()));
 
-        g.bench_function("oauth-filter", |b| b.iter(|| verify(&uncached, black_box(&token))));
-        g.bench_function("oauth-filter cache hit", |b| b.iter(|| verify(&cached, black_box(&token))));
+        g.bench_function("oauth-filter", |b| {
+            b.iter(|| verify(&uncached, black_box(&token)))
+        });
+        g.bench_function("oauth-filter cache hit", |b| {
+            b.iter(|| verify(&cached, black_box(&token)))
+        });
 
         // The floor: the signature check alone, key parsed beforehand, input already split.
         let jwk = key.public_jwk().as_object().unwrap().clone();
@@ -56,9 +79,12 @@ fn benches(c: &mut Criterion) {
         let (input, sig) = token.rsplit_once('.').unwrap();
         let sig = base64url::decode(sig).unwrap();
         assert!(parsed.verify(our_alg, input.as_bytes(), &sig));
-        g.bench_function("raw aws-lc-rs verify", |b| b.iter(|| parsed.verify(our_alg, black_box(input.as_bytes()), black_box(&sig))));
+        g.bench_function("raw aws-lc-rs verify", |b| {
+            b.iter(|| parsed.verify(our_alg, black_box(input.as_bytes()), black_box(&sig)))
+        });
 
-        let jwt_jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(key.public_jwk().clone()).unwrap();
+        let jwt_jwk: jsonwebtoken::jwk::Jwk =
+            serde_json::from_value(key.public_jwk().clone()).unwrap();
         let decoding = jsonwebtoken::DecodingKey::from_jwk(&jwt_jwk).unwrap();
         let jwt_alg = match alg {
             SigningAlg::RS256 => jsonwebtoken::Algorithm::RS256,
@@ -70,30 +96,42 @@ fn benches(c: &mut Criterion) {
         validation.set_issuer(&[issuer.issuer()]);
         assert!(jsonwebtoken::decode::<Claims>(&token, &decoding, &validation).is_ok());
         g.bench_function("jsonwebtoken::decode", |b| {
-            b.iter(|| jsonwebtoken::decode::<Claims>(black_box(&token), &decoding, &validation).is_ok())
+            b.iter(|| {
+                jsonwebtoken::decode::<Claims>(black_box(&token), &decoding, &validation).is_ok()
+            })
         });
 
         // A bad signature from a known kid costs one signature check, like a good one.
         let (head, _) = token.rsplit_once('.').unwrap();
         let forged = format!("{head}.{}", base64url::encode(&vec![7u8; sig.len()]));
         assert!(!verify(&uncached, &forged));
-        g.bench_function("oauth-filter bad signature", |b| b.iter(|| verify(&uncached, black_box(&forged))));
+        g.bench_function("oauth-filter bad signature", |b| {
+            b.iter(|| verify(&uncached, black_box(&forged)))
+        });
         g.finish();
     }
 
     // Garbage: refused before any cryptography.
     let mut g = c.benchmark_group("reject");
-    let stranger = rt.block_on(TestIssuer::builder().algorithms(&[SigningAlg::ES256]).start());
+    let stranger = rt.block_on(
+        TestIssuer::builder()
+            .algorithms(&[SigningAlg::ES256])
+            .start(),
+    );
     let unknown_issuer = stranger.mint().sign();
     let not_a_jws = "this is not a token at all";
     let oversize = "a".repeat(17 * 1024);
     let jwe = "eyJhbGciOiJSU0EtT0FFUCJ9.a.b.c.d";
-    for (name, t) in [("not a JWS", not_a_jws), ("JWE", jwe), ("unknown issuer", unknown_issuer.as_str()), ("oversize", oversize.as_str())] {
+    for (name, t) in [
+        ("not a JWS", not_a_jws),
+        ("JWE", jwe),
+        ("unknown issuer", unknown_issuer.as_str()),
+        ("oversize", oversize.as_str()),
+    ] {
         assert!(!verify(&uncached, t));
         g.bench_function(name, |b| b.iter(|| verify(&uncached, black_box(t))));
     }
     g.finish();
-
 }
 
 criterion_group!(verify_benches, benches);

@@ -18,31 +18,75 @@ use oauth_filter_testkit::{SigningAlg, TestIssuer};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = std::env::var("LISTEN").unwrap_or_else(|_| String::from("127.0.0.1:3901"));
     let dir = std::path::PathBuf::from(std::env::var("TOKENS_DIR")?);
-    let issuer = TestIssuer::builder().algorithms(&[SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA]).try_start().await?;
+    let issuer = TestIssuer::builder()
+        .algorithms(&[SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA])
+        .try_start()
+        .await?;
     let jwks = issuer.jwks().to_string();
     let make = |cache: u64| {
         OAuthFilter::builder()
             .verified_token_cache(cache)
-            .jwt_issuer(JwtIssuer::new(issuer.issuer()).audience("api").jwks_json(jwks.clone()))
+            .jwt_issuer(
+                JwtIssuer::new(issuer.issuer())
+                    .audience("api")
+                    .jwks_json(jwks.clone()),
+            )
             .build()
     };
     let (cached, uncached) = (make(200_000)?, make(0)?);
     let day = 24 * 3600;
-    for (name, alg) in [("rs256", SigningAlg::RS256), ("es256", SigningAlg::ES256), ("eddsa", SigningAlg::EdDSA)] {
+    for (name, alg) in [
+        ("rs256", SigningAlg::RS256),
+        ("es256", SigningAlg::ES256),
+        ("eddsa", SigningAlg::EdDSA),
+    ] {
         let key = issuer.key_for(alg).ok_or("no key")?;
-        std::fs::write(dir.join(name), issuer.mint().key(key).scope("read").expires_in_secs(day).sign() + "\n")?;
+        std::fs::write(
+            dir.join(name),
+            issuer
+                .mint()
+                .key(key)
+                .scope("read")
+                .expires_in_secs(day)
+                .sign()
+                + "\n",
+        )?;
     }
     let es = issuer.key_for(SigningAlg::ES256).ok_or("no key")?;
-    let rotating: Vec<String> = (0..100_000).map(|_| issuer.mint().key(es.clone()).scope("read").expires_in_secs(day).sign()).collect();
+    let rotating: Vec<String> = (0..100_000)
+        .map(|_| {
+            issuer
+                .mint()
+                .key(es.clone())
+                .scope("read")
+                .expires_in_secs(day)
+                .sign()
+        })
+        .collect();
     std::fs::write(dir.join("rotating"), rotating.join("\n") + "\n")?;
-    let good = issuer.mint().key(es).scope("read").expires_in_secs(day).sign();
-    let forged = format!("{}.{}", good.rsplit_once('.').map_or("", |p| p.0), "A".repeat(86));
+    let good = issuer
+        .mint()
+        .key(es)
+        .scope("read")
+        .expires_in_secs(day)
+        .sign();
+    let forged = format!(
+        "{}.{}",
+        good.rsplit_once('.').map_or("", |p| p.0),
+        "A".repeat(86)
+    );
     std::fs::write(dir.join("forged"), forged + "\n")?;
 
     let app = Router::new()
         .route("/open", get(|| async { "ok" }))
-        .route("/cached", get(|| async { "ok" }).route_layer(cached.require(["read"])))
-        .route("/uncached", get(|| async { "ok" }).route_layer(uncached.require(["read"])));
+        .route(
+            "/cached",
+            get(|| async { "ok" }).route_layer(cached.require(["read"])),
+        )
+        .route(
+            "/uncached",
+            get(|| async { "ok" }).route_layer(uncached.require(["read"])),
+        );
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     eprintln!("bench server on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;

@@ -1,7 +1,12 @@
 //! The verified-JWT cache: hits return the same facts, expire with the token, re-check time claims,
 //! are dropped when the key set changes, never stand in for a route's requirement, and can be off.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
@@ -18,17 +23,30 @@ fn same_facts(a: &AccessToken, b: &AccessToken) -> bool {
 #[tokio::test]
 async fn a_reused_token_is_served_from_the_cache() {
     let issuer = TestIssuer::start().await;
-    let filter = OAuthFilter::builder().jwt_issuer(jwt_issuer(&issuer)).build().unwrap();
+    let filter = OAuthFilter::builder()
+        .jwt_issuer(jwt_issuer(&issuer))
+        .build()
+        .unwrap();
     let token = issuer.mint().scope("read").sign();
     let a = filter.verify(&token).await.unwrap();
     let b = filter.verify(&token).await.unwrap();
-    assert!(same_facts(&a, &b), "second verification was not a cache hit");
+    assert!(
+        same_facts(&a, &b),
+        "second verification was not a cache hit"
+    );
     // Another token is another entry.
-    let c = filter.verify(&issuer.mint().scope("read").sign()).await.unwrap();
+    let c = filter
+        .verify(&issuer.mint().scope("read").sign())
+        .await
+        .unwrap();
     assert!(!same_facts(&a, &c));
 
     // Off: every verification is a full one.
-    let off = OAuthFilter::builder().jwt_issuer(jwt_issuer(&issuer)).verified_token_cache(0).build().unwrap();
+    let off = OAuthFilter::builder()
+        .jwt_issuer(jwt_issuer(&issuer))
+        .verified_token_cache(0)
+        .build()
+        .unwrap();
     let a = off.verify(&token).await.unwrap();
     let b = off.verify(&token).await.unwrap();
     assert!(!same_facts(&a, &b));
@@ -37,7 +55,11 @@ async fn a_reused_token_is_served_from_the_cache() {
 #[tokio::test]
 async fn entries_never_outlive_exp_and_time_claims_are_rechecked() {
     let issuer = TestIssuer::start().await;
-    let filter = OAuthFilter::builder().leeway(Duration::ZERO).jwt_issuer(jwt_issuer(&issuer)).build().unwrap();
+    let filter = OAuthFilter::builder()
+        .leeway(Duration::ZERO)
+        .jwt_issuer(jwt_issuer(&issuer))
+        .build()
+        .unwrap();
     let token = issuer.mint().expires_in_secs(1).sign();
     assert!(filter.verify(&token).await.is_ok());
     assert!(filter.verify(&token).await.is_ok());
@@ -58,7 +80,10 @@ async fn a_key_set_refresh_drops_what_the_old_keys_verified() {
     issuer.rotate(SigningAlg::ES256).unwrap();
     issuer.remove_key(&old_kid);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(filter.verify(&token).await.unwrap_err(), AuthError::UnknownKey);
+    assert_eq!(
+        filter.verify(&token).await.unwrap_err(),
+        AuthError::UnknownKey
+    );
     // A token of a key that stays is re-verified after a refresh and cached again.
     let fresh = issuer.mint().sign();
     let x = filter.verify(&fresh).await.unwrap();
@@ -68,12 +93,31 @@ async fn a_key_set_refresh_drops_what_the_old_keys_verified() {
 #[tokio::test]
 async fn cached_facts_are_not_decisions() {
     let issuer = TestIssuer::start().await;
-    let filter = OAuthFilter::builder().jwt_issuer(jwt_issuer(&issuer)).build().unwrap();
+    let filter = OAuthFilter::builder()
+        .jwt_issuer(jwt_issuer(&issuer))
+        .build()
+        .unwrap();
     let header = format!("Bearer {}", issuer.mint().scope("read").sign());
     let parts = RequestParts::new().authorization(header.as_bytes());
-    assert!(filter.check(&parts, &Requirement::all_of(["read"])).await.is_ok());
-    assert_eq!(filter.check(&parts, &Requirement::all_of(["admin"])).await.unwrap_err(), AuthError::InsufficientScope);
-    assert!(filter.check(&parts, &Requirement::all_of(["read"])).await.is_ok());
+    assert!(
+        filter
+            .check(&parts, &Requirement::all_of(["read"]))
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        filter
+            .check(&parts, &Requirement::all_of(["admin"]))
+            .await
+            .unwrap_err(),
+        AuthError::InsufficientScope
+    );
+    assert!(
+        filter
+            .check(&parts, &Requirement::all_of(["read"]))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -84,7 +128,11 @@ async fn failures_are_never_cached() {
     assert!(filter.verify(&issuer.mint().sign()).await.is_ok());
     issuer.rotate(SigningAlg::EdDSA).unwrap();
     let token = issuer.mint().sign();
-    assert_eq!(filter.verify(&token).await.unwrap_err(), AuthError::UnknownKey, "within the cooldown");
+    assert_eq!(
+        filter.verify(&token).await.unwrap_err(),
+        AuthError::UnknownKey,
+        "within the cooldown"
+    );
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert!(filter.verify(&token).await.is_ok(), "a failure was cached");
 }

@@ -11,8 +11,10 @@
 mod common;
 
 use common::{closed_port, serve};
-use oauth_filter::{Algorithm, OAuthFilter};
-use oauth_filter_testkit::{Fault, TestIssuer};
+use oauth_filter::{Algorithm, Introspection, OAuthFilter};
+use oauth_filter_testkit::{
+    Fault, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestIssuer,
+};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use tracing_subscriber::fmt::MakeWriter;
@@ -97,6 +99,23 @@ async fn logs_never_contain_tokens_or_secrets() {
         issuer.mint().claim("exp", "soon").sign(),
         format!("{}x", issuer.mint().sign()),
     ];
+    // Opaque tokens through introspection, authenticated with the client secret.
+    let opaque = OAuthFilter::builder()
+        .introspection(Introspection::new(
+            issuer.introspection_url(),
+            INTROSPECTION_CLIENT_ID,
+            INTROSPECTION_CLIENT_SECRET,
+        ))
+        .build()
+        .unwrap();
+    let active = issuer.opaque().scope("read").issue();
+    let revoked = issuer.opaque().issue();
+    issuer.revoke(&revoked);
+    assert!(opaque.verify(&active).await.is_ok());
+    assert!(opaque.verify(&revoked).await.is_err());
+    issuer.set_fault(Fault::Status(500));
+    assert!(opaque.verify(&issuer.opaque().issue()).await.is_err());
+    issuer.set_fault(Fault::None);
     let http = reqwest::Client::new();
     for t in &tokens {
         for path in ["/r", "/d"] {
@@ -127,4 +146,26 @@ async fn logs_never_contain_tokens_or_secrets() {
         }
     }
     assert!(!logs.contains("SHARED-SECRET"));
+    for t in [&active, &revoked] {
+        assert!(
+            !logs.contains(t.as_str()),
+            "an opaque token reached the logs"
+        );
+    }
+    use base64::Engine;
+    let form_encoded: String =
+        url::form_urlencoded::byte_serialize(INTROSPECTION_CLIENT_SECRET.as_bytes()).collect();
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("{INTROSPECTION_CLIENT_ID}:{form_encoded}"));
+    for secret in [
+        INTROSPECTION_CLIENT_SECRET,
+        form_encoded.as_str(),
+        basic.as_str(),
+    ] {
+        assert!(!logs.contains(secret), "the client secret reached the logs");
+    }
+    assert!(
+        logs.contains("introspection endpoint answered with an error status"),
+        "the test must see introspection logs"
+    );
 }
