@@ -42,13 +42,26 @@ pub struct RequestParts<'a> {
 }
 
 /// RFC 6750 §2.1 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+/// A lookup table: this scan runs over every byte of every token, on every request.
+#[allow(clippy::indexing_slicing)] // b < 256 by the loop bound, checked at compile time
+const B64TOKEN_BODY: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+        b += 1;
+    }
+    t
+};
+
 fn is_b64token(t: &[u8]) -> bool {
     let body_end = t.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
     let (body, pad) = t.split_at(body_end);
     !body.is_empty()
-        && body.iter().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        })
+        && body
+            .iter()
+            .all(|b| B64TOKEN_BODY.get(usize::from(*b)).copied().unwrap_or(false))
         && pad.iter().all(|b| *b == b'=')
 }
 
