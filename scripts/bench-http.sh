@@ -28,6 +28,10 @@ variants=(
   "ES256 100k distinct, cache on (miss path)|/cached|rotating"
   "ES256 bad signature|/uncached|forged"
 )
+# ONLY (a regex over variant names) narrows the run; "open" always stays, as the baseline.
+if [ -n "${ONLY:-}" ]; then
+  mapfile -t variants < <(printf '%s\n' "${variants[@]}" | grep -E "^open\||^(${ONLY})")
+fi
 printf '%s\n' "${variants[@]}" | sed 's/|.*//' > "$work/names"
 for round in $(seq "$rounds"); do
   for v in "${variants[@]}"; do
