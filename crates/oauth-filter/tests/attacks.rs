@@ -820,3 +820,29 @@ async fn unusable_keys_in_a_jwks_are_skipped_not_fatal() {
         AuthError::UnsupportedAlgorithm
     );
 }
+
+#[tokio::test]
+async fn two_keys_under_one_kid_are_ambiguous() {
+    let issuer = TestIssuer::builder()
+        .algorithms(&[SigningAlg::ES256, SigningAlg::ES256])
+        .start()
+        .await;
+    let (a, b) = (issuer.keys()[0].clone(), issuer.keys()[1].clone());
+    let mut ja = a.public_jwk().clone();
+    let mut jb = b.public_jwk().clone();
+    ja["kid"] = json!("same");
+    jb["kid"] = json!("same");
+    let filter = OAuthFilter::builder()
+        .jwt_issuer(
+            JwtIssuer::new(issuer.issuer())
+                .audience("api")
+                .jwks_json(json!({"keys": [ja, jb]}).to_string()),
+        )
+        .build()
+        .unwrap();
+    let token = issuer.mint().key(a).header("kid", "same").sign();
+    assert_eq!(
+        filter.verify(&token).await.unwrap_err(),
+        AuthError::AmbiguousKey
+    );
+}
