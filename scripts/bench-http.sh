@@ -13,9 +13,21 @@ cargo build --release -q -p oauth-filter --example bench_server
 LISTEN="127.0.0.1:$port" taskset -c 0 target/release/examples/bench_server 2>"$work/server.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+peer_pid=
 for _ in $(seq 300); do [ -s "$work/forged" ] && curl -fs "http://127.0.0.1:$port/open" >/dev/null 2>&1 && break; sleep 0.1; done
+pids="$pid"
+peer_port=$((port + 1))
+if [ "${PEERS:-0}" = 1 ]; then
+  # jwt-authorizer and a hand-written jsonwebtoken guard on their own axum 0.7 server (benches/peers).
+  cargo build --release -q --manifest-path benches/peers/Cargo.toml
+  LISTEN="127.0.0.1:$peer_port" taskset -c 0 benches/peers/target/release/oauth-filter-peers-bench 2>"$work/peers.log" &
+  peer_pid=$!
+  pids="$pid $peer_pid"
+  trap 'kill $pids 2>/dev/null || true; rm -rf "$work"' EXIT
+  for _ in $(seq 100); do curl -fs "http://127.0.0.1:$peer_port/open" >/dev/null 2>&1 && break; sleep 0.1; done
+fi
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 variants=(
   "open|/open|"
@@ -28,6 +40,16 @@ variants=(
   "ES256 100k distinct, cache on (miss path)|/cached|rotating"
   "ES256 bad signature|/uncached|forged"
 )
+if [ "${PEERS:-0}" = 1 ]; then
+  variants+=(
+    "peers: open (axum 0.7)|/open||peer"
+    "peers: jwt-authorizer RS256|/jwt-authorizer|rs256|peer"
+    "peers: jwt-authorizer ES256|/jwt-authorizer|es256|peer"
+    "peers: jwt-authorizer EdDSA|/jwt-authorizer|eddsa|peer"
+    "peers: jsonwebtoken guard RS256|/jsonwebtoken|rs256|peer"
+    "peers: jsonwebtoken guard ES256|/jsonwebtoken|es256|peer"
+  )
+fi
 # ONLY (a regex over variant names) narrows the run; "open" always stays, as the baseline.
 if [ -n "${ONLY:-}" ]; then
   mapfile -t variants < <(printf '%s\n' "${variants[@]}" | grep -E "^open\||^(${ONLY})")
@@ -35,11 +57,13 @@ fi
 printf '%s\n' "${variants[@]}" | sed 's/|.*//' > "$work/names"
 for round in $(seq "$rounds"); do
   for v in "${variants[@]}"; do
-    IFS='|' read -r name path file <<<"$v"
+    IFS='|' read -r name path file srv <<<"$v"
     export BENCH_PATH="$path" TOKENS_FILE="${file:+$work/$file}"
-    before=$(cpu_ticks)
-    out=$(taskset -c 1 wrk -t1 -c32 -d"${duration}s" --latency -s scripts/bench.lua "http://127.0.0.1:$port" | grep '^RESULT')
-    after=$(cpu_ticks)
+    target_pid=$pid target_port=$port
+    if [ "$srv" = peer ]; then target_pid=$peer_pid target_port=$peer_port; fi
+    before=$(cpu_ticks "$target_pid")
+    out=$(taskset -c 1 wrk -t1 -c32 -d"${duration}s" --latency -s scripts/bench.lua "http://127.0.0.1:$target_port" | grep '^RESULT')
+    after=$(cpu_ticks "$target_pid")
     reqs=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$out")
     cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v r="$reqs" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
     echo "$round|$name|$out cpu_us_per_req=$cpu_us" | tee -a "$work/results"

@@ -23,6 +23,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .try_start()
         .await?;
     let jwks = issuer.jwks().to_string();
+    // For the peers (benches/peers): where the keys are.
+    std::fs::write(dir.join("issuer"), issuer.issuer())?;
+    std::fs::write(dir.join("jwks.json"), &jwks)?;
     let make = |cache: u64| {
         OAuthFilter::builder()
             .verified_token_cache(cache)
