@@ -364,7 +364,8 @@ enum Route<'t, 'f> {
     Reject(AuthError),
 }
 
-fn unix_now() -> f64 {
+/// Seconds since the Unix epoch, as JWT NumericDates count them.
+pub(crate) fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -517,21 +518,17 @@ impl OAuthFilter {
             let snapshot = issuer.keys.current().await?;
             let used = match jws.verify_with_any(&snapshot.keys) {
                 Ok(()) => snapshot,
-                // A key we do not have may be a new one: refresh (cooldown permitting) and retry.
-                Err(JoseError::UnknownKey) => match issuer.keys.after_miss(&snapshot).await {
-                    Some(newer) => {
-                        jws.verify_with_any(&newer.keys)?;
-                        newer
-                    }
-                    None => return Err(AuthError::UnknownKey),
-                },
-                Err(JoseError::BadSignature) if jws.header().kid.is_none() => {
+                // A key we do not have may be a new one: refresh (cooldown permitting) and
+                // retry. Without a kid, a bad signature may also mean a new key.
+                Err(e @ (JoseError::UnknownKey | JoseError::BadSignature))
+                    if e == JoseError::UnknownKey || jws.header().kid.is_none() =>
+                {
                     match issuer.keys.after_miss(&snapshot).await {
                         Some(newer) => {
                             jws.verify_with_any(&newer.keys)?;
                             newer
                         }
-                        None => return Err(AuthError::BadSignature),
+                        None => return Err(e.into()),
                     }
                 }
                 Err(e) => return Err(e.into()),

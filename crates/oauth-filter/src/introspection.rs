@@ -37,6 +37,7 @@
 use crate::access_token::{AccessToken, Scopes, TokenFacts, TokenKind};
 use crate::discovery;
 use crate::error::{AuthError, ConfigError};
+use crate::filter::unix_now;
 use crate::http::{HttpClientConfig, HttpFetcher};
 use crate::jose::json;
 use aws_lc_rs::digest;
@@ -365,13 +366,6 @@ pub(crate) fn token_hash(token: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 impl Introspector {

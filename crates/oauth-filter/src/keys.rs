@@ -218,13 +218,7 @@ impl RemoteKeySet {
     /// The keys to verify with now, fetching if nothing fresh is cached.
     pub(crate) async fn current(self: &Arc<Self>) -> Result<Arc<KeySnapshot>, AuthError> {
         let now = Instant::now();
-        let decided = self.read(|st| match &st.snapshot {
-            Some(s) if s.is_fresh(now) => Some(Ok(s.clone())),
-            Some(s) if in_backoff(st, now) && s.is_usable(now) => Some(Ok(s.clone())),
-            _ if in_backoff(st, now) => Some(Err(AuthError::KeysUnavailable)),
-            _ => None,
-        });
-        match decided {
+        match self.read(|st| without_fetch(st, now)) {
             Some(r) => r,
             None => self.refresh(RefreshCause::Expired).await,
         }
@@ -250,12 +244,7 @@ impl RemoteKeySet {
         let shortcut = self.read(|st| {
             let snapshot = st.snapshot.clone();
             match cause {
-                RefreshCause::Expired => match snapshot {
-                    Some(s) if s.is_fresh(now) => Some(Ok(s)),
-                    Some(s) if in_backoff(st, now) && s.is_usable(now) => Some(Ok(s)),
-                    _ if in_backoff(st, now) => Some(Err(AuthError::KeysUnavailable)),
-                    _ => None,
-                },
+                RefreshCause::Expired => without_fetch(st, now),
                 RefreshCause::UnknownKey { seen_generation } => {
                     let cooling = st
                         .last_attempt
@@ -341,6 +330,17 @@ impl RemoteKeySet {
             parse_jwks(&fetched.body, &self.allowed).map_err(|e| format!("{uri}: {e}"))?;
         tracing::debug!(issuer = %self.issuer, usable = keys.len(), skipped, "JWKS fetched");
         Ok((keys, fetched.max_age))
+    }
+}
+
+/// The answer when nothing needs fetching: fresh keys; or, while fetches back off, the last good
+/// keys if still usable, else unavailable. `None`: a fetch is due.
+fn without_fetch(st: &RemoteState, now: Instant) -> Option<Result<Arc<KeySnapshot>, AuthError>> {
+    match &st.snapshot {
+        Some(s) if s.is_fresh(now) => Some(Ok(s.clone())),
+        Some(s) if in_backoff(st, now) && s.is_usable(now) => Some(Ok(s.clone())),
+        _ if in_backoff(st, now) => Some(Err(AuthError::KeysUnavailable)),
+        _ => None,
     }
 }
 

@@ -115,11 +115,11 @@ impl OAuthFilter {
     /// A layer that requires a valid token meeting `requirement`. `[]` means any valid token.
     pub fn require(&self, requirement: impl Into<Requirement>) -> OAuthLayer {
         let requirement = requirement.into();
-        if let Some(bad) = requirement.scopes().iter().find(|s| {
-            s.is_empty()
-                || s.bytes()
-                    .any(|b| !(0x21..=0x7e).contains(&b) || b == b'"' || b == b'\\')
-        }) {
+        if let Some(bad) = requirement
+            .scopes()
+            .iter()
+            .find(|s| !crate::challenge::is_scope_token(s))
+        {
             tracing::warn!(scope = %bad.escape_default(), "requirement scope is not an RFC 6749 scope-token; it will never be granted");
         }
         OAuthLayer {
