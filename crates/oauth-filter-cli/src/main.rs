@@ -1,15 +1,27 @@
 //! The `oauth-filter` command.
 //!
 //! ```text
-//! oauth-filter demo [--port 3000] [--issuer-port 9400]
+//! oauth-filter gateway --config gateway.toml       # protect any HTTP API
+//! oauth-filter check-config --config gateway.toml  # validate, start nothing
+//! oauth-filter inspect TOKEN --config gateway.toml # walk every check the gateway makes
+//! oauth-filter demo                                # issuer + protected hello_world
+//! oauth-filter dev-issuer                          # the test kit's issuer, standalone
+//! oauth-filter mint --scope read                   # a token from that issuer
 //! ```
-//!
-//! `demo` starts the embedded development issuer (the test kit) and the seed's hello_world API
-//! protected by the filter, then prints ready-to-paste curl commands.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
 
 mod demo;
+mod gateway;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -24,27 +36,59 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the gateway: a reverse proxy that lets through only requests with valid tokens.
+    Gateway(gateway::GatewayArgs),
+    /// Validate a gateway configuration (file and environment) without starting anything.
+    CheckConfig(gateway::GatewayArgs),
     /// Run a development issuer and a protected hello_world API, and print curl commands.
     Demo(demo::DemoArgs),
 }
 
+/// Logs go to stderr: text, or one JSON object per line. `RUST_LOG` sets the level (default
+/// `info`).
+pub(crate) fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Exit status for a configuration error (distinct from 1, a runtime failure).
+const EXIT_CONFIG: u8 = 2;
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Demo(args) => demo::run(args).await,
+        Command::Gateway(args) => gateway::run(args).await,
+        Command::CheckConfig(args) => match gateway::check_config(&args) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+        Command::Demo(args) => {
+            init_logging(false);
+            demo::run(args).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            if e.is::<gateway::config::ConfigError>() {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -18,8 +18,9 @@ use crate::error::AuthError;
 use crate::requirement::Requirement;
 use bytes::Bytes;
 
-/// RFC 6749 §3.3 `NQCHAR`: %x21 / %x23-5B / %x5D-7E.
-pub(crate) fn is_scope_token(s: &str) -> bool {
+/// Whether `s` is an RFC 6749 §3.3 scope-token: one or more `NQCHAR` (%x21 / %x23-5B /
+/// %x5D-7E), so no space, `"` or `\`. A requirement naming anything else can never be met.
+pub fn is_scope_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))

@@ -364,6 +364,17 @@ enum Route<'t, 'f> {
     Reject(AuthError),
 }
 
+/// One component's state, from [`OAuthFilter::readiness`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadinessCheck {
+    /// `issuer <identifier>` or `introspection`.
+    pub component: String,
+    /// Whether the component can serve requests now.
+    pub ready: bool,
+    /// A fixed description of the state (never caller data).
+    pub detail: &'static str,
+}
+
 /// Seconds since the Unix epoch, as JWT NumericDates count them.
 pub(crate) fn unix_now() -> f64 {
     SystemTime::now()
@@ -425,7 +436,9 @@ impl OAuthFilter {
         }
         let cache_key = self.inner.jwt_cache.as_ref().map(|c| c.key_of(token));
         if let (Some(cache), Some(key)) = (&self.inner.jwt_cache, &cache_key) {
-            if let Some(hit) = cache.entries.get(key) {
+            let hit = cache.entries.get(key);
+            crate::metrics::cache(crate::metrics::Cache::Jwt, hit.is_some());
+            if let Some(hit) = hit {
                 match self.still_valid(&hit).await {
                     Ok(true) => return Ok(hit.token.clone()),
                     // The key set changed since: verify again from scratch.
@@ -555,6 +568,43 @@ impl OAuthFilter {
             nbf,
             iat,
         })
+    }
+
+    /// Whether the filter can decide requests now: every JWT issuer's keys are loaded (fetched
+    /// if needed), and the introspection endpoint answers a probe with our credentials (one
+    /// introspection call with a random token, which must come back as a valid answer).
+    /// One entry per component, issuers first in name order. For a `/readyz` endpoint; cache
+    /// the result for a few seconds rather than probing on every poll.
+    pub async fn readiness(&self) -> Vec<ReadinessCheck> {
+        let mut names: Vec<&String> = self.inner.issuers.keys().collect();
+        names.sort();
+        let mut checks = Vec::with_capacity(names.len() + 1);
+        for name in names {
+            let Some(issuer) = self.inner.issuers.get(name) else {
+                continue;
+            };
+            let result = issuer.keys.current().await;
+            checks.push(ReadinessCheck {
+                component: format!("issuer {name}"),
+                ready: result.is_ok(),
+                detail: match result {
+                    Ok(_) => "keys loaded",
+                    Err(e) => e.description(),
+                },
+            });
+        }
+        if let Some(introspector) = &self.inner.introspector {
+            let result = introspector.probe().await;
+            checks.push(ReadinessCheck {
+                component: String::from("introspection"),
+                ready: result.is_ok(),
+                detail: match result {
+                    Ok(()) => "endpoint answered",
+                    Err(e) => e.description(),
+                },
+            });
+        }
+        checks
     }
 
     /// Finds and verifies the request's token. `Ok(None)`: the request carries no credentials.

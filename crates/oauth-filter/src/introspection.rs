@@ -373,11 +373,19 @@ impl Introspector {
     /// or the authorization server.
     pub(crate) async fn introspect(&self, token: &str) -> Result<AccessToken, AuthError> {
         let key = token_hash(token);
-        let entry = self
-            .cache
-            .try_get_with(key, self.resolve(token, key))
-            .await
-            .map_err(|e: Arc<AuthError>| (*e).clone())?;
+        let entry = match self.cache.get(&key).await {
+            Some(hit) => {
+                crate::metrics::cache(crate::metrics::Cache::Introspection, true);
+                hit
+            }
+            None => {
+                crate::metrics::cache(crate::metrics::Cache::Introspection, false);
+                self.cache
+                    .try_get_with(key, self.resolve(token, key))
+                    .await
+                    .map_err(|e: Arc<AuthError>| (*e).clone())?
+            }
+        };
         match entry.outcome {
             // Belt and braces: an entry never outlives exp, and exp is checked on every hit.
             Outcome::Active(t)
@@ -391,6 +399,17 @@ impl Introspector {
         }
     }
 
+    /// Readiness: one uncached call with a random token; any valid answer (it will say
+    /// inactive) proves the endpoint is reachable and accepts our credentials.
+    pub(crate) async fn probe(&self) -> Result<(), AuthError> {
+        let mut nonce = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| AuthError::IntrospectionUnavailable)?;
+        let token: String = nonce.iter().map(|b| format!("{b:02x}")).collect();
+        self.call(&format!("readiness-probe-{token}"))
+            .await
+            .map(|_| ())
+    }
+
     async fn resolve(&self, token: &str, key: [u8; 32]) -> Result<CacheEntry, AuthError> {
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
@@ -401,7 +420,13 @@ impl Introspector {
                 }
             }
         }
-        let answer = self.call(token).await?;
+        let answer = self.call(token).await;
+        crate::metrics::introspection_call(match &answer {
+            Ok(Some(doc)) if doc.get("active") == Some(&Value::Bool(true)) => "active",
+            Ok(_) => "inactive",
+            Err(_) => "error",
+        });
+        let answer = answer?;
         let entry = self.judge(answer.as_ref(), unix_now())?;
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {

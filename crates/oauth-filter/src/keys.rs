@@ -268,6 +268,7 @@ impl RemoteKeySet {
         // Record the attempt before fetching, so the cooldown counts it whatever happens next.
         self.write(|st| st.last_attempt = Some(now));
         let result = self.fetch().await;
+        crate::metrics::jwks_fetch(result.is_ok());
         let now = Instant::now();
         self.write(|st| {
             // Again at completion, so the cooldown runs from the end of a slow fetch.

@@ -83,6 +83,7 @@ pub mod introspection;
 pub mod jose;
 pub mod jwt;
 pub mod keys;
+pub mod metrics;
 pub mod requirement;
 pub mod token;
 pub mod tower;
@@ -90,7 +91,7 @@ pub mod tower;
 pub use access_token::{AccessToken, Scopes, TokenKind};
 pub use challenge::Rejection;
 pub use error::{AuthError, ConfigError};
-pub use filter::{OAuthFilter, OAuthFilterBuilder};
+pub use filter::{OAuthFilter, OAuthFilterBuilder, ReadinessCheck};
 pub use http::HttpClientConfig;
 #[cfg(feature = "redis")]
 pub use introspection::RedisCache;

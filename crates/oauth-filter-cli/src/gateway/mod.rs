@@ -1,0 +1,160 @@
+//! `oauth-filter gateway --config FILE`: a reverse proxy that protects any HTTP API.
+//!
+//! ```text
+//! oauth-filter gateway --config gateway.toml
+//! READY listen=127.0.0.1:8080 admin=127.0.0.1:9090
+//! ```
+//!
+//! The configuration is described in [`config`]; a request's way through in [`proxy`]. On
+//! SIGTERM or Ctrl-C the gateway stops accepting, `/readyz` turns 503, in-flight requests finish
+//! (up to `shutdown_grace_secs`), and the process exits 0.
+
+pub(crate) mod admin;
+pub(crate) mod config;
+pub(crate) mod metrics;
+pub(crate) mod paths;
+pub(crate) mod proxy;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::net::TcpListener;
+
+/// Options of `gateway` and `check-config`.
+#[derive(clap::Args)]
+pub(crate) struct GatewayArgs {
+    /// The TOML configuration file; `OAUTH_FILTER__*` environment variables override its values.
+    #[arg(long, env = "OAUTH_FILTER_CONFIG")]
+    pub(crate) config: PathBuf,
+}
+
+/// `check-config`: validates and summarises, starts nothing.
+pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError> {
+    let c = config::load(&args.config, std::env::vars())?;
+    println!(
+        "configuration OK: listen {}, admin {}, upstream {}://{}{}, {} route(s)",
+        c.listen,
+        c.admin_listen,
+        c.upstream.scheme,
+        c.upstream.authority,
+        c.upstream.base_path,
+        c.routes.len()
+    );
+    for r in &c.routes {
+        let methods = r.methods.as_ref().map_or_else(
+            || String::from("any method"),
+            |m| {
+                m.iter()
+                    .map(http::Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+        );
+        let access = match &r.access {
+            config::Access::Public => String::from("public"),
+            config::Access::Protected(req) => format!("{req:?}"),
+        };
+        println!("  {}: {:?} {methods}: {access}", r.name, r.path);
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(args: GatewayArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let config = config::load(&args.config, std::env::vars())?;
+    crate::init_logging(config.log_format == config::LogFormat::Json);
+    let handle = metrics::install()?;
+    let proxy = Arc::new(proxy::Proxy::new(&config)?);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {} (listen): {e}", config.listen))?;
+    let admin_listener = TcpListener::bind(config.admin_listen).await.map_err(|e| {
+        format!(
+            "cannot listen on {} (admin_listen): {e}",
+            config.admin_listen
+        )
+    })?;
+    let (addr, admin_addr) = (listener.local_addr()?, admin_listener.local_addr()?);
+    let draining = Arc::new(AtomicBool::new(false));
+    let admin = Arc::new(admin::Admin::new(
+        config.filter.clone(),
+        handle,
+        draining.clone(),
+    ));
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(admin_listener, admin::router(admin)).await {
+            tracing::error!(error = %e, "admin listener failed");
+        }
+    });
+    // Load keys now, so the first requests do not wait (failures are retried on demand).
+    let warm = config.filter.clone();
+    tokio::spawn(async move {
+        for c in warm.readiness().await {
+            if !c.ready {
+                tracing::warn!(component = %c.component, detail = c.detail, "not ready yet");
+            }
+        }
+    });
+    tracing::info!(listen = %addr, admin = %admin_addr, upstream = %config.upstream.authority, "gateway started");
+    println!("READY listen={addr} admin={admin_addr}");
+
+    let server = auto::Builder::new(TokioExecutor::new());
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let proxy = proxy.clone();
+                let service = service_fn(move |req| {
+                    let proxy = proxy.clone();
+                    async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, peer).await) }
+                });
+                let conn = server.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    draining.store(true, Ordering::Relaxed);
+    drop(listener);
+    tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    tokio::select! {
+        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(config.shutdown_grace) => {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = term => {},
+    }
+}

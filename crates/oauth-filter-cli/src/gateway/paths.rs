@@ -1,0 +1,111 @@
+//! Request paths: refused unless in normal form, and decoded once for route matching.
+//!
+//! ```text
+//! /orders/42          -> Ok("/orders/42")
+//! /%6Frders/42        -> Ok("/orders/42")   (the upstream will decode it the same way)
+//! /public/../admin    -> Err                (the upstream might resolve it to /admin)
+//! /admin;jsessionid=1 -> Err                (some servers strip path parameters)
+//! ```
+//!
+//! A proxy that matches routes on one reading of a path while the upstream acts on another can be
+//! walked around: `/public/..%2fadmin` matches a public prefix here and serves `/admin` there.
+//! The gateway therefore refuses, with 400, every path two servers could read differently: dot
+//! segments (also percent-encoded), empty segments, encoded `/` or `\`, `;`, control bytes,
+//! bad percent-escapes and non-UTF-8. Everything else is decoded once and matched decoded, so
+//! `/%61dmin` meets the `/admin` route. Matching is case-sensitive: an upstream that treats
+//! paths case-insensitively needs its routes written for every spelling, or a catch-all rule.
+
+/// The decoded path, or why it is refused.
+pub(crate) fn check(raw: &str) -> Result<String, &'static str> {
+    let Some(rest) = raw.strip_prefix('/') else {
+        return Err("the path is not absolute");
+    };
+    let mut decoded = String::with_capacity(raw.len());
+    let segments: Vec<&str> = rest.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, segment) in segments.iter().enumerate() {
+        if segment.is_empty() && i != last {
+            return Err("the path has an empty segment");
+        }
+        let bytes: Vec<u8> = percent_encoding::percent_decode_str(segment).collect();
+        if segment.contains('%') && !valid_escapes(segment) {
+            return Err("the path has a malformed percent-escape");
+        }
+        let text = std::str::from_utf8(&bytes).map_err(|_| "the path is not UTF-8")?;
+        if text == "." || text == ".." {
+            return Err("the path has a dot segment");
+        }
+        if text
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c == ';' || c.is_control())
+        {
+            return Err("the path has an encoded separator, ';' or a control character");
+        }
+        decoded.push('/');
+        decoded.push_str(text);
+    }
+    Ok(decoded)
+}
+
+fn valid_escapes(segment: &str) -> bool {
+    let b = segment.as_bytes();
+    let mut i = 0;
+    while let Some(&c) = b.get(i) {
+        if c == b'%' {
+            let hex = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
+            if !(hex(i + 1) && hex(i + 2)) {
+                return false;
+            }
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+
+    #[test]
+    fn normal_paths_pass_and_are_decoded_once() {
+        assert_eq!(check("/").unwrap(), "/");
+        assert_eq!(check("/orders/42").unwrap(), "/orders/42");
+        assert_eq!(check("/orders/").unwrap(), "/orders/");
+        assert_eq!(check("/%6Frders").unwrap(), "/orders");
+        assert_eq!(check("/a%20b").unwrap(), "/a b");
+        assert_eq!(check("/caf%C3%A9").unwrap(), "/café");
+        // Decoded once: %2561 is "%61", not "a".
+        assert_eq!(check("/%2561").unwrap(), "/%61");
+    }
+
+    #[test]
+    fn ambiguous_paths_are_refused() {
+        for bad in [
+            "",
+            "*",
+            "/..",
+            "/a/../b",
+            "/a/./b",
+            "/a/%2e%2e/b",
+            "/a/%2E/b",
+            "/a/.%2e/b",
+            "//a",
+            "/a//b",
+            "/a%2fb",
+            "/a%2Fb",
+            "/a%5cb",
+            "/a\\b",
+            "/admin;x=1",
+            "/admin%3bx",
+            "/a%00",
+            "/a%0a",
+            "/a%zz",
+            "/a%4",
+            "/%ff",
+        ] {
+            assert!(check(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}

@@ -1,0 +1,405 @@
+//! One request through the gateway: path check, route, token, identity headers, upstream.
+//!
+//! ```text
+//! client ──► normal-form path? ─400─► route? ─404─► public? ──────────────┐
+//!                                                   └► filter.check ─401/403/400/503─►
+//!                                                        └► identity headers ┴► upstream ─► client
+//!                                                                 (timeout 504, unreachable 502)
+//! ```
+//!
+//! Headers the gateway sets are first removed from what the caller sent: the identity headers,
+//! `X-Forwarded-*` and `Forwarded`, so none can be spoofed. Hop-by-hop headers (RFC 9110 §7.6.1)
+//! are removed in both directions, `TE: trailers` excepted (gRPC needs it). Bodies stream
+//! through in both directions; nothing is buffered.
+
+use super::config::{Access, AuthorizationPolicy, Config, Forwarding, Protocol, Route, Upstream};
+use super::metrics as m;
+use super::paths;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use oauth_filter::{AccessToken, AuthError, OAuthFilter, RequestParts};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use rustls_pki_types::pem::PemObject;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Errors of a streamed body.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// What the gateway answers with: a streamed upstream body or a small local one.
+pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// The proxy's shared state.
+pub(crate) struct Proxy {
+    filter: OAuthFilter,
+    routes: Vec<Route>,
+    upstream: Upstream,
+    forwarding: Forwarding,
+    client: Client<Connector, Incoming>,
+}
+
+/// Why the upstream client could not be set up.
+#[derive(Debug)]
+pub(crate) enum ClientBuildError {
+    Tls(String),
+}
+
+impl std::fmt::Display for ClientBuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tls(e) => write!(f, "cannot set up TLS to the upstream: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientBuildError {}
+
+impl Proxy {
+    pub(crate) fn new(config: &Config) -> Result<Self, ClientBuildError> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.upstream.connect_timeout));
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = match &config.ca_pem {
+            Some(pem) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+                    let cert = cert.map_err(|e| ClientBuildError::Tls(e.to_string()))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| ClientBuildError::Tls(e.to_string()))?;
+                }
+                let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                    rustls::crypto::aws_lc_rs::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .map_err(|e| ClientBuildError::Tls(e.to_string()))?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+                builder.with_tls_config(tls)
+            }
+            None => builder
+                .with_provider_and_platform_verifier(rustls::crypto::aws_lc_rs::default_provider())
+                .map_err(|e| ClientBuildError::Tls(e.to_string()))?,
+        };
+        let connector = builder
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let mut client = Client::builder(TokioExecutor::new());
+        client.pool_idle_timeout(std::time::Duration::from_secs(60));
+        if config.upstream.protocol == Protocol::H2c {
+            client.http2_only(true);
+        }
+        Ok(Self {
+            filter: config.filter.clone(),
+            routes: config.routes.clone(),
+            upstream: config.upstream.clone(),
+            forwarding: config.forwarding.clone(),
+            client: client.build(connector),
+        })
+    }
+
+    /// Handles one request; never fails (every problem becomes an answer).
+    pub(crate) async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let started = Instant::now();
+        let (response, outcome, reason) = self.decide_and_forward(req, peer).await;
+        m::request(outcome, reason, started.elapsed());
+        response
+    }
+
+    async fn decide_and_forward(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> (Response<Body>, m::Outcome, &'static str) {
+        let (mut head, body) = req.into_parts();
+        let path = match paths::check(head.uri.path()) {
+            Ok(p) => p,
+            Err(why) => {
+                tracing::info!(reason = "invalid_path", status = 400, method = %head.method, why, "request refused");
+                return (
+                    local(StatusCode::BAD_REQUEST, "invalid_request", why),
+                    m::Outcome::Refused,
+                    "invalid_path",
+                );
+            }
+        };
+        let Some(route) = self.routes.iter().find(|r| {
+            r.path.matches(&path)
+                && r.methods
+                    .as_ref()
+                    .is_none_or(|ms| ms.contains(&head.method))
+        }) else {
+            tracing::info!(reason = "no_route", status = 404, method = %head.method, path = %path, "request refused");
+            return (
+                local(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "no route matches this request",
+                ),
+                m::Outcome::Refused,
+                "no_route",
+            );
+        };
+        let token = match &route.access {
+            Access::Public => None,
+            Access::Protected(requirement) => {
+                let result = self
+                    .filter
+                    .check(&RequestParts::from_http_parts(&head), requirement)
+                    .await;
+                match result {
+                    Ok(t) => Some(t),
+                    Err(error) => {
+                        let reason = error.reason_code();
+                        return (
+                            self.reject(error, requirement, &head.method, &path, route),
+                            m::Outcome::Rejected,
+                            reason,
+                        );
+                    }
+                }
+            }
+        };
+        self.rewrite_request(&mut head, peer, token.as_ref());
+        let upstream_req = Request::from_parts(head, body);
+        match tokio::time::timeout(self.upstream.timeout, self.client.request(upstream_req)).await {
+            Ok(Ok(resp)) => {
+                let (mut parts, body) = resp.into_parts();
+                remove_hop_by_hop(&mut parts.headers);
+                let body = body.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
+                (
+                    Response::from_parts(parts, body),
+                    m::Outcome::Forwarded,
+                    "ok",
+                )
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(reason = "upstream_unavailable", status = 502, route = %route.name, error = %e, "upstream request failed");
+                (
+                    local(
+                        StatusCode::BAD_GATEWAY,
+                        "bad_gateway",
+                        "the upstream is unavailable",
+                    ),
+                    m::Outcome::UpstreamError,
+                    "upstream_unavailable",
+                )
+            }
+            Err(_) => {
+                tracing::warn!(reason = "upstream_timeout", status = 504, route = %route.name, "upstream did not answer in time");
+                (
+                    local(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "gateway_timeout",
+                        "the upstream did not answer in time",
+                    ),
+                    m::Outcome::UpstreamError,
+                    "upstream_timeout",
+                )
+            }
+        }
+    }
+
+    fn reject(
+        &self,
+        error: AuthError,
+        requirement: &oauth_filter::Requirement,
+        method: &http::Method,
+        path: &str,
+        route: &Route,
+    ) -> Response<Body> {
+        let reason = error.reason_code();
+        tracing::info!(reason, status = error.status(), method = %method, path = %path, route = %route.name, "request rejected");
+        let rejection = self.filter.reject(error, Some(requirement));
+        let mut resp = Response::new(full(rejection.json_body()));
+        *resp.status_mut() =
+            StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        oauth_filter::tower::apply_challenge_headers(&rejection, resp.headers_mut());
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        resp
+    }
+
+    fn rewrite_request(
+        &self,
+        head: &mut http::request::Parts,
+        peer: SocketAddr,
+        token: Option<&AccessToken>,
+    ) {
+        let original_host = head.headers.get(header::HOST).cloned().or_else(|| {
+            head.uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        let headers = &mut head.headers;
+        remove_hop_by_hop(headers);
+        let f = &self.forwarding;
+        for name in [&f.subject_header, &f.client_id_header, &f.scope_header] {
+            headers.remove(name);
+        }
+        for name in [
+            "x-forwarded-for",
+            "x-forwarded-host",
+            "x-forwarded-proto",
+            "forwarded",
+        ] {
+            headers.remove(name);
+        }
+        if f.authorization == AuthorizationPolicy::Remove {
+            headers.remove(header::AUTHORIZATION);
+        }
+        if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
+            headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+        }
+        headers.insert(
+            HeaderName::from_static("x-forwarded-proto"),
+            HeaderValue::from_static("http"),
+        );
+        if let Some(host) = &original_host {
+            headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+        }
+        if let Some(t) = token {
+            let scopes = t.scopes().iter().collect::<Vec<_>>().join(" ");
+            for (name, value) in [
+                (&f.subject_header, t.subject()),
+                (&f.client_id_header, t.client_id()),
+                (&f.scope_header, Some(scopes.as_str())),
+            ] {
+                if let Some(v) = value.and_then(header_value) {
+                    headers.insert(name.clone(), v);
+                }
+            }
+        }
+        if !self.upstream.preserve_host || original_host.is_none() {
+            if let Ok(v) = HeaderValue::from_str(self.upstream.authority.as_str()) {
+                headers.insert(header::HOST, v);
+            }
+        }
+        let path_and_query = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let target = format!("{}{}", self.upstream.base_path, path_and_query);
+        if let Ok(uri) = Uri::builder()
+            .scheme(self.upstream.scheme.clone())
+            .authority(self.upstream.authority.clone())
+            .path_and_query(target)
+            .build()
+        {
+            head.uri = uri;
+        }
+        // The client picks the upstream protocol; the inbound version must not leak into it.
+        head.version = match self.upstream.protocol {
+            Protocol::H2c => http::Version::HTTP_2,
+            Protocol::Http1 => http::Version::HTTP_11,
+        };
+    }
+}
+
+/// Percent-encodes what a header value cannot carry verbatim (controls, non-ASCII) and `%`
+/// itself, so the value is unambiguous and decodable.
+const HEADER_UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
+
+fn header_value(v: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&utf8_percent_encode(v, HEADER_UNSAFE).to_string()).ok()
+}
+
+/// RFC 9110 §7.6.1: connection-specific headers, and every header the `Connection` header names.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    let keep_te = headers
+        .get(header::TE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    for name in [
+        header::CONNECTION,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+        header::PROXY_AUTHENTICATE,
+        header::PROXY_AUTHORIZATION,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+    ] {
+        headers.remove(name);
+    }
+    if !keep_te {
+        headers.remove(header::TE);
+    }
+}
+
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
+}
+
+/// A small JSON answer made by the gateway itself (fixed texts only).
+pub(crate) fn local(status: StatusCode, error: &str, description: &str) -> Response<Body> {
+    let body = serde_json::json!({"error": error, "error_description": description});
+    let mut resp = Response::new(full(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_go_and_te_trailers_stays() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, x-secret"),
+        );
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("5"));
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert("x-kept", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut h);
+        let names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["te", "x-kept"]);
+        h.insert(header::TE, HeaderValue::from_static("gzip"));
+        remove_hop_by_hop(&mut h);
+        assert!(h.get(header::TE).is_none());
+    }
+
+    #[test]
+    fn identity_values_are_encoded_unambiguously() {
+        assert_eq!(header_value("alice").unwrap(), "alice");
+        assert_eq!(header_value("a b").unwrap(), "a b");
+        assert_eq!(header_value("100%").unwrap(), "100%25");
+        assert_eq!(
+            header_value("x\r\nX-Admin: 1").unwrap(),
+            "x%0D%0AX-Admin: 1"
+        );
+        assert_eq!(header_value("josé").unwrap(), "jos%C3%A9");
+    }
+}

@@ -1,0 +1,570 @@
+//! The gateway end to end, through real processes on loopback: the `oauth-filter` binary, an
+//! upstream HTTP server, and the test kit's issuer (JWKS and introspection).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::{Gateway, metric, raw_status, upstream};
+use oauth_filter_testkit::{INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestIssuer};
+use serde_json::Value;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn config(upstream: &str, issuer: &TestIssuer, extra: &str) -> String {
+    format!(
+        r#"
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+shutdown_grace_secs = 10
+{extra}
+
+[upstream]
+url = "{upstream}"
+timeout_secs = 1
+
+[[issuers]]
+issuer = "{iss}"
+audience = "api"
+jwks_url = "{jwks}"
+
+[introspection]
+endpoint = "{intro}"
+client_id = "{id}"
+client_secret = "from the environment"
+max_cache_ttl_secs = 1
+
+[[routes]]
+path = "/public"
+public = true
+
+[[routes]]
+prefix = "/orders"
+methods = ["GET"]
+scopes = ["orders:read"]
+
+[[routes]]
+prefix = "/orders"
+methods = ["POST"]
+scopes = ["orders:write"]
+
+[[routes]]
+prefix = "/either"
+any_scopes = ["a", "b"]
+
+[[routes]]
+prefix = "/upstream"
+public = true
+"#,
+        iss = issuer.issuer(),
+        jwks = issuer.jwks_url(),
+        intro = issuer.introspection_url(),
+        id = INTROSPECTION_CLIENT_ID,
+    )
+}
+
+const SECRET_ENV: (&str, &str) = (
+    "OAUTH_FILTER__INTROSPECTION__CLIENT_SECRET",
+    INTROSPECTION_CLIENT_SECRET,
+);
+
+async fn echo(resp: reqwest::Response) -> Value {
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_tokens_identity_headers_and_metrics() {
+    let issuer = TestIssuer::start().await;
+    let (up, _state) = upstream().await;
+    let gw = Gateway::start(&config(&format!("http://{up}"), &issuer, ""), &[SECRET_ENV]).await;
+    let http = reqwest::Client::new();
+
+    // Public route: no token needed; spoofed identity and forwarding headers are stripped.
+    let body = echo(
+        http.get(gw.url("/public?x=1"))
+            .header("x-auth-subject", "admin")
+            .header("x-auth-scope", "orders:write")
+            .header("x-forwarded-for", "10.9.9.9")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["path"], "/public?x=1");
+    let h = &body["headers"];
+    assert!(h.get("x-auth-subject").is_none(), "{h}");
+    assert!(h.get("x-auth-scope").is_none(), "{h}");
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-host"], gw.addr.to_string());
+    assert_eq!(h["host"], up.to_string());
+
+    // Scoped route with a JWT: identity headers arrive, spoofed ones replaced, token removed.
+    let jwt = issuer
+        .mint()
+        .scope("orders:read profile")
+        .subject("alice")
+        .sign();
+    let body = echo(
+        http.get(gw.url("/orders/42"))
+            .bearer_auth(&jwt)
+            .header("x-auth-subject", "admin")
+            .header("X-Auth-Client-Id", "spoofed")
+            .header("connection", "x-hop")
+            .header("x-hop", "1")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let h = &body["headers"];
+    assert_eq!(h["x-auth-subject"], "alice");
+    assert_eq!(h["x-auth-client-id"], "test-client");
+    assert_eq!(h["x-auth-scope"], "orders:read profile");
+    assert!(h.get("authorization").is_none(), "token forwarded: {h}");
+    assert!(h.get("x-hop").is_none(), "hop-by-hop header forwarded: {h}");
+
+    // Percent-encoded path: matched decoded (so /%6Frders needs the /orders scopes).
+    let resp = http.get(gw.url("/%6Frders/1")).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+
+    // Wrong method's scopes: 403 with the scope the route needs.
+    let resp = http
+        .post(gw.url("/orders"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let www = resp.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        www.contains("error=\"insufficient_scope\"") && www.contains("scope=\"orders:write\""),
+        "{www}"
+    );
+    // any_scopes.
+    let b_only = issuer.mint().scope("b").sign();
+    assert_eq!(
+        http.get(gw.url("/either"))
+            .bearer_auth(&b_only)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        http.get(gw.url("/either"))
+            .bearer_auth(&jwt)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+
+    // No token: bare challenge. Bad signature: invalid_token. Malformed header: 400.
+    let resp = http.get(gw.url("/orders/1")).send().await.unwrap();
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.headers()["www-authenticate"], "Bearer realm=\"api\"");
+    let mut forged = jwt.clone();
+    forged.pop();
+    forged.push(if jwt.ends_with('A') { 'B' } else { 'A' });
+    let resp = http
+        .get(gw.url("/orders/1"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+    let resp = http
+        .get(gw.url("/orders/1"))
+        .header("authorization", "Bearer two tokens")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+
+    // Paths two servers could read differently: 400, and the upstream never sees them.
+    for path in [
+        "/public/../orders/1",
+        "/public/%2e%2e/orders",
+        "/orders;x=1",
+        "/a//b",
+    ] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        assert_eq!(raw_status(gw.addr, &req).await, 400, "{path}");
+    }
+    // No route: 404.
+    assert_eq!(
+        http.get(gw.url("/nothing-here"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        http.delete(gw.url("/orders/1"))
+            .bearer_auth(&jwt)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    // Opaque token through introspection, with the secret from the environment.
+    let opaque = issuer.opaque().scope("orders:read").subject("bob").issue();
+    let body = echo(
+        http.get(gw.url("/orders/7"))
+            .bearer_auth(&opaque)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["headers"]["x-auth-subject"], "bob");
+    let revoked = issuer.opaque().scope("orders:read").issue();
+    issuer.revoke(&revoked);
+    assert_eq!(
+        http.get(gw.url("/orders/7"))
+            .bearer_auth(&revoked)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+
+    // Admin: health, readiness (keys loaded, introspection answers), metrics moved.
+    let admin = |p: &str| format!("http://{}{p}", gw.admin);
+    assert_eq!(reqwest::get(admin("/healthz")).await.unwrap().status(), 200);
+    let ready = reqwest::get(admin("/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(ready["checks"].as_array().unwrap().len(), 2, "{ready}");
+    let m = gw.metrics().await;
+    let requests = "oauth_filter_gateway_requests_total";
+    assert!(
+        metric(
+            &m,
+            &format!("{requests}{{outcome=\"forwarded\",reason=\"ok\"}}")
+        ) >= 4.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            &format!("{requests}{{outcome=\"rejected\",reason=\"insufficient_scope\"}}")
+        ),
+        2.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            &format!("{requests}{{outcome=\"rejected\",reason=\"bad_signature\"}}")
+        ),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            &format!("{requests}{{outcome=\"rejected\",reason=\"missing_token\"}}")
+        ),
+        2.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            &format!("{requests}{{outcome=\"rejected\",reason=\"inactive_token\"}}")
+        ),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            &format!("{requests}{{outcome=\"refused\",reason=\"invalid_path\"}}")
+        ),
+        4.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            &format!("{requests}{{outcome=\"refused\",reason=\"no_route\"}}")
+        ),
+        2.0,
+        "{m}"
+    );
+    assert!(
+        metric(&m, "oauth_filter_jwks_fetches_total{outcome=\"ok\"}") >= 1.0,
+        "{m}"
+    );
+    assert!(
+        metric(
+            &m,
+            "oauth_filter_introspection_calls_total{outcome=\"active\"}"
+        ) >= 1.0,
+        "{m}"
+    );
+    assert!(
+        metric(
+            &m,
+            "oauth_filter_introspection_calls_total{outcome=\"inactive\"}"
+        ) >= 1.0,
+        "{m}"
+    );
+    assert!(
+        metric(
+            &m,
+            "oauth_filter_cache_lookups_total{cache=\"jwt\",result=\"hit\"}"
+        ) >= 1.0,
+        "{m}"
+    );
+    assert!(
+        metric(
+            &m,
+            "oauth_filter_cache_lookups_total{cache=\"jwt\",result=\"miss\"}"
+        ) >= 1.0,
+        "{m}"
+    );
+    assert!(
+        m.contains("oauth_filter_gateway_request_duration_seconds_bucket"),
+        "{m}"
+    );
+
+    // One log line per rejection, with the reason code and never a token.
+    let logs = gw.logs();
+    assert!(
+        logs.contains("reason=\"bad_signature\"") || logs.contains("reason=bad_signature"),
+        "{logs}"
+    );
+    for secret in [&jwt, &forged, &opaque, &revoked] {
+        let sig = secret.rsplit('.').next().unwrap();
+        assert!(!logs.contains(sig), "a token reached the logs");
+    }
+    assert!(!logs.contains(INTROSPECTION_CLIENT_SECRET));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn authorization_can_be_kept_and_json_logs() {
+    let issuer = TestIssuer::start().await;
+    let (up, _state) = upstream().await;
+    let extra = "[forwarding]\nauthorization = \"keep\"\nsubject_header = \"x-user\"\n\n[log]\nformat = \"json\"";
+    let gw = Gateway::start(
+        &config(&format!("http://{up}"), &issuer, extra),
+        &[SECRET_ENV],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let jwt = issuer.mint().scope("orders:read").subject("carol").sign();
+    let body = echo(
+        http.get(gw.url("/orders"))
+            .bearer_auth(&jwt)
+            .header("x-user", "mallory")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(body["headers"]["authorization"], format!("Bearer {jwt}"));
+    assert_eq!(body["headers"]["x-user"], "carol");
+    // The spoofed header is gone on public routes too.
+    let body = echo(
+        http.get(gw.url("/public"))
+            .header("x-user", "mallory")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(body["headers"].get("x-user").is_none());
+    let resp = http
+        .get(gw.url("/orders"))
+        .bearer_auth("not-a-jwt-and-unknown")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let line = gw
+        .logs()
+        .lines()
+        .find(|l| l.contains("request rejected"))
+        .map(str::to_owned)
+        .expect("a rejection log line");
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["reason"], "inactive_token", "{v}");
+    assert_eq!(v["status"], 401);
+    assert!(!line.contains("not-a-jwt-and-unknown"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_failures_and_unavailable_authorization_server() {
+    let issuer = TestIssuer::start().await;
+    let (up, _state) = upstream().await;
+    let http = reqwest::Client::new();
+    // Slow upstream: 504 after the 1 s timeout.
+    let gw = Gateway::start(&config(&format!("http://{up}"), &issuer, ""), &[SECRET_ENV]).await;
+    let started = std::time::Instant::now();
+    let resp = http.get(gw.url("/upstream/slow")).send().await.unwrap();
+    assert_eq!(resp.status(), 504);
+    assert!(started.elapsed() < Duration::from_millis(2_500));
+    drop(gw);
+
+    // Upstream down: 502. Introspection endpoint down: 503 with Retry-After; readyz 503.
+    let port = common::closed_port().await;
+    let text = config(&format!("http://127.0.0.1:{port}"), &issuer, "").replace(
+        &issuer.introspection_url(),
+        &format!("http://127.0.0.1:{port}/introspect"),
+    );
+    let gw = Gateway::start(&text, &[SECRET_ENV]).await;
+    assert_eq!(
+        http.get(gw.url("/public")).send().await.unwrap().status(),
+        502
+    );
+    let opaque = issuer.opaque().scope("orders:read").issue();
+    let resp = http
+        .get(gw.url("/orders"))
+        .bearer_auth(&opaque)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    let ready = reqwest::get(format!("http://{}/readyz", gw.admin))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let ready: Value = ready.json().await.unwrap();
+    let intro = ready["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["component"] == "introspection")
+        .unwrap();
+    assert_eq!(intro["ready"], false, "{ready}");
+    let m = gw.metrics().await;
+    assert_eq!(
+        metric(
+            &m,
+            "oauth_filter_gateway_requests_total{outcome=\"upstream_error\",reason=\"upstream_unavailable\"}"
+        ),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "oauth_filter_gateway_requests_total{outcome=\"rejected\",reason=\"introspection_unavailable\"}"
+        ),
+        1.0,
+        "{m}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bodies_stream_in_both_directions() {
+    let issuer = TestIssuer::start().await;
+    let (up, state) = upstream().await;
+    let gw = Gateway::start(&config(&format!("http://{up}"), &issuer, ""), &[SECRET_ENV]).await;
+
+    // Response: the first chunk arrives while the upstream still holds back the last.
+    let mut resp = reqwest::get(gw.url("/upstream/stream-down")).await.unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), resp.chunk())
+        .await
+        .expect("the first chunk was held back: the response is buffered")
+        .unwrap()
+        .unwrap();
+    assert_eq!(first, "first;");
+    state.next_chunk.notify_one();
+    let rest = resp.chunk().await.unwrap().unwrap();
+    assert_eq!(rest, "last");
+
+    // Request: the upstream sees the first bytes before the client has sent the rest.
+    let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    s.write_all(b"POST /upstream/stream-up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), state.got_first_bytes.notified())
+        .await
+        .expect("the upstream got nothing before the body ended: the request is buffered");
+    s.write_all(b"6\r\n world\r\n0\r\n\r\n").await.unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.ends_with("11"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn h2c_upstream() {
+    let issuer = TestIssuer::start().await;
+    let (up, _state) = upstream().await;
+    let text = config(&format!("http://{up}"), &issuer, "")
+        .replace("timeout_secs = 1", "timeout_secs = 1\nprotocol = \"h2c\"");
+    let gw = Gateway::start(&text, &[SECRET_ENV]).await;
+    let body = echo(reqwest::get(gw.url("/public")).await.unwrap()).await;
+    assert_eq!(body["version"], "HTTP/2.0");
+    let http1 = Gateway::start(&config(&format!("http://{up}"), &issuer, ""), &[SECRET_ENV]).await;
+    let body = echo(reqwest::get(http1.url("/public")).await.unwrap()).await;
+    assert_eq!(body["version"], "HTTP/1.1");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn graceful_shutdown_finishes_the_request_in_flight() {
+    let issuer = TestIssuer::start().await;
+    let (up, state) = upstream().await;
+    let mut gw = Gateway::start(&config(&format!("http://{up}"), &issuer, ""), &[SECRET_ENV]).await;
+    let url = gw.url("/upstream/hold");
+    let in_flight = tokio::spawn(async move {
+        let resp = reqwest::get(url).await.unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    });
+    tokio::time::timeout(Duration::from_secs(5), state.holding.notified())
+        .await
+        .unwrap();
+    gw.terminate();
+    // Draining: readiness fails, new connections are refused, the held request is still open.
+    let admin = gw.admin;
+    let mut drained = false;
+    for _ in 0..50 {
+        if let Ok(r) = reqwest::get(format!("http://{admin}/readyz")).await {
+            if r.status() == 503 {
+                drained = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(drained, "readyz did not turn 503 during shutdown");
+    assert!(
+        tokio::net::TcpStream::connect(gw.addr).await.is_err(),
+        "still accepting"
+    );
+    assert!(!in_flight.is_finished());
+    state.release.notify_one();
+    let (status, body) = tokio::time::timeout(Duration::from_secs(5), in_flight)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((status, body.as_str()), (200, "held"));
+    let exit = tokio::time::timeout(Duration::from_secs(5), gw.child.wait())
+        .await
+        .expect("the gateway did not exit")
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
