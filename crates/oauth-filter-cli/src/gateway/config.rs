@@ -157,7 +157,8 @@ struct RawIssuer {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawIntrospection {
-    endpoint: String,
+    /// Absent: found by discovery of `issuer`.
+    endpoint: Option<String>,
     client_id: String,
     client_secret: String,
     #[serde(default)]
@@ -506,11 +507,20 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         builder = builder.jwt_issuer(j);
     }
     if let Some(i) = raw.introspection {
-        let mut intro = Introspection::new(&i.endpoint, &i.client_id, &i.client_secret)
-            .client_auth(match i.auth_method {
-                AuthMethod::ClientSecretBasic => ClientAuth::ClientSecretBasic,
-                AuthMethod::ClientSecretPost => ClientAuth::ClientSecretPost,
-            });
+        let intro = match (&i.endpoint, &i.issuer) {
+            (Some(endpoint), _) => Introspection::new(endpoint, &i.client_id, &i.client_secret),
+            (None, Some(issuer)) => Introspection::discover(issuer, &i.client_id, &i.client_secret),
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "introspection.endpoint",
+                    "missing: set the endpoint, or `issuer` to find it by discovery",
+                ));
+            }
+        };
+        let mut intro = intro.client_auth(match i.auth_method {
+            AuthMethod::ClientSecretBasic => ClientAuth::ClientSecretBasic,
+            AuthMethod::ClientSecretPost => ClientAuth::ClientSecretPost,
+        });
         if let Some(v) = i.issuer {
             intro = intro.issuer(v);
         }

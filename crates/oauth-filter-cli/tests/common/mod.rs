@@ -241,3 +241,62 @@ pub async fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
+
+/// oidc-provider 8 (npm) from `interop/oidc-provider`, on a free loopback port.
+pub struct Provider {
+    pub issuer: String,
+    _child: Child,
+}
+
+pub async fn start_provider() -> Provider {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/oidc-provider");
+    assert!(
+        dir.join("node_modules/oidc-provider").exists(),
+        "oidc-provider is not installed: run `npm ci --prefix interop/oidc-provider` (scripts/test.sh does)"
+    );
+    let mut child = Command::new("node")
+        .arg("server.mjs")
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node must be installed");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let issuer = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(issuer) = line.strip_prefix("READY ") {
+                return issuer.to_owned();
+            }
+        }
+        panic!("oidc-provider exited before it was ready");
+    })
+    .await
+    .expect("oidc-provider did not start in 30 s");
+    Provider {
+        issuer,
+        _child: child,
+    }
+}
+
+/// A client-credentials token for `resource` with `scope`.
+pub async fn provider_token(issuer: &str, resource: &str, scope: &str) -> String {
+    let resp: Value = reqwest::Client::new()
+        .post(format!("{issuer}/token"))
+        .basic_auth("interop-client", Some("interop-client-secret"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", scope),
+            ("resource", resource),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    resp["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {resp}"))
+        .to_owned()
+}
