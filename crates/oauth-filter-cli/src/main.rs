@@ -21,7 +21,9 @@
 )]
 
 mod demo;
+mod dev_issuer;
 mod gateway;
+mod inspect;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -40,8 +42,14 @@ enum Command {
     Gateway(gateway::GatewayArgs),
     /// Validate a gateway configuration (file and environment) without starting anything.
     CheckConfig(gateway::GatewayArgs),
+    /// Explain every check the gateway would make on a token; exit 0 accepted, 1 rejected.
+    Inspect(inspect::InspectArgs),
     /// Run a development issuer and a protected hello_world API, and print curl commands.
     Demo(demo::DemoArgs),
+    /// Run the test kit's issuer as a development authorization server on loopback.
+    DevIssuer(dev_issuer::DevIssuerArgs),
+    /// Print a token signed by the development issuer's key.
+    Mint(dev_issuer::MintArgs),
 }
 
 /// Logs go to stderr: text, or one JSON object per line. `RUST_LOG` sets the level (default
@@ -75,10 +83,19 @@ async fn main() -> ExitCode {
                 return ExitCode::from(EXIT_CONFIG);
             }
         },
+        Command::Inspect(args) => match inspect::run(args).await {
+            Ok(code) => return ExitCode::from(code),
+            Err(e) => Err(e),
+        },
         Command::Demo(args) => {
             init_logging(false);
             demo::run(args).await
         }
+        Command::DevIssuer(args) => {
+            init_logging(false);
+            dev_issuer::run(args).await
+        }
+        Command::Mint(args) => dev_issuer::mint(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -56,7 +56,8 @@ fn a_good_file_passes_check_config() {
 
 #[test]
 fn mistakes_name_the_key_and_exit_2() {
-    let cases: [(&str, String, &[(&str, &str)], &str); 7] = [
+    type Env = &'static [(&'static str, &'static str)];
+    let cases: [(&str, String, Env, &str); 7] = [
         (
             "missing upstream",
             GOOD.replace("[upstream]\nurl = \"http://127.0.0.1:3000\"\n", ""),

@@ -32,7 +32,29 @@ pub enum SigningAlg {
     EdDSA,
 }
 
+fn ec_alg(alg: SigningAlg) -> &'static signature::EcdsaSigningAlgorithm {
+    match alg {
+        SigningAlg::ES256 => &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        SigningAlg::ES384 => &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+        _ => &signature::ECDSA_P521_SHA512_FIXED_SIGNING,
+    }
+}
+
 impl SigningAlg {
+    /// Parses a JOSE name (`RS256`, `ES256`, `EdDSA`, ...).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::RS256,
+            Self::PS256,
+            Self::ES256,
+            Self::ES384,
+            Self::ES512,
+            Self::EdDSA,
+        ]
+        .into_iter()
+        .find(|a| a.name() == name)
+    }
+
     /// The JOSE name.
     pub fn name(self) -> &'static str {
         match self {
@@ -82,31 +104,67 @@ impl SigningKey {
 
     /// Generates a key for `alg` with the given `kid`.
     pub fn generate_with_kid(alg: SigningAlg, kid: &str) -> Result<Self, KeyGenerationFailed> {
-        let (pair, mut jwk) = match alg {
+        let pair = match alg {
             SigningAlg::RS256 | SigningAlg::PS256 => {
-                let kp = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyGenerationFailed)?;
-                let c = RsaPublicKeyComponents::<Vec<u8>>::from(kp.public_key());
-                let jwk = json!({"kty": "RSA", "n": b64url(&c.n), "e": b64url(&c.e)});
-                (Pair::Rsa(kp), jwk)
+                Pair::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyGenerationFailed)?)
             }
             SigningAlg::ES256 | SigningAlg::ES384 | SigningAlg::ES512 => {
-                let (sign_alg, crv, len) = match alg {
-                    SigningAlg::ES256 => (&signature::ECDSA_P256_SHA256_FIXED_SIGNING, "P-256", 32),
-                    SigningAlg::ES384 => (&signature::ECDSA_P384_SHA384_FIXED_SIGNING, "P-384", 48),
-                    _ => (&signature::ECDSA_P521_SHA512_FIXED_SIGNING, "P-521", 66),
+                Pair::Ec(EcdsaKeyPair::generate(ec_alg(alg)).map_err(|_| KeyGenerationFailed)?)
+            }
+            SigningAlg::EdDSA => {
+                Pair::Ed(Ed25519KeyPair::generate().map_err(|_| KeyGenerationFailed)?)
+            }
+        };
+        Self::from_pair(alg, kid, pair)
+    }
+
+    /// Loads a key saved with [`SigningKey::pkcs8_der`] (for a development issuer that keeps
+    /// its key across restarts).
+    pub fn from_pkcs8(alg: SigningAlg, kid: &str, der: &[u8]) -> Result<Self, KeyGenerationFailed> {
+        let pair = match alg {
+            SigningAlg::RS256 | SigningAlg::PS256 => {
+                Pair::Rsa(RsaKeyPair::from_pkcs8(der).map_err(|_| KeyGenerationFailed)?)
+            }
+            SigningAlg::ES256 | SigningAlg::ES384 | SigningAlg::ES512 => Pair::Ec(
+                EcdsaKeyPair::from_pkcs8(ec_alg(alg), der).map_err(|_| KeyGenerationFailed)?,
+            ),
+            SigningAlg::EdDSA => {
+                Pair::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(|_| KeyGenerationFailed)?)
+            }
+        };
+        Self::from_pair(alg, kid, pair)
+    }
+
+    /// The private key as PKCS#8 DER. Secret: for development state files only.
+    pub fn pkcs8_der(&self) -> Result<Vec<u8>, KeyGenerationFailed> {
+        use aws_lc_rs::encoding::AsDer;
+        match &self.pair {
+            Pair::Rsa(kp) => kp.as_der().map(|d| d.as_ref().to_vec()),
+            Pair::Ec(kp) => kp.to_pkcs8v1().map(|d| d.as_ref().to_vec()),
+            Pair::Ed(kp) => kp.to_pkcs8v1().map(|d| d.as_ref().to_vec()),
+        }
+        .map_err(|_| KeyGenerationFailed)
+    }
+
+    fn from_pair(alg: SigningAlg, kid: &str, pair: Pair) -> Result<Self, KeyGenerationFailed> {
+        let mut jwk = match &pair {
+            Pair::Rsa(kp) => {
+                let c = RsaPublicKeyComponents::<Vec<u8>>::from(kp.public_key());
+                json!({"kty": "RSA", "n": b64url(&c.n), "e": b64url(&c.e)})
+            }
+            Pair::Ec(kp) => {
+                let (crv, len) = match alg {
+                    SigningAlg::ES256 => ("P-256", 32),
+                    SigningAlg::ES384 => ("P-384", 48),
+                    _ => ("P-521", 66),
                 };
-                let kp = EcdsaKeyPair::generate(sign_alg).map_err(|_| KeyGenerationFailed)?;
                 let point = kp.public_key().as_ref();
                 let x = point.get(1..1 + len).ok_or(KeyGenerationFailed)?;
                 let y = point.get(1 + len..1 + 2 * len).ok_or(KeyGenerationFailed)?;
-                let jwk = json!({"kty": "EC", "crv": crv, "x": b64url(x), "y": b64url(y)});
-                (Pair::Ec(kp), jwk)
+                json!({"kty": "EC", "crv": crv, "x": b64url(x), "y": b64url(y)})
             }
-            SigningAlg::EdDSA => {
-                let kp = Ed25519KeyPair::generate().map_err(|_| KeyGenerationFailed)?;
-                let jwk =
-                    json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(kp.public_key().as_ref())});
-                (Pair::Ed(kp), jwk)
+            Pair::Ed(kp) => {
+                json!({"kty": "OKP", "crv": "Ed25519", "x": b64url(kp.public_key().as_ref())})
             }
         };
         if let Some(o) = jwk.as_object_mut() {

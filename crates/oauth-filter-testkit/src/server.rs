@@ -115,6 +115,7 @@ pub struct TestIssuerBuilder {
     audience: String,
     path: String,
     algs: Vec<SigningAlg>,
+    keys: Vec<Arc<SigningKey>>,
 }
 
 impl Default for TestIssuerBuilder {
@@ -124,6 +125,7 @@ impl Default for TestIssuerBuilder {
             audience: String::from("api"),
             path: String::new(),
             algs: vec![SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA],
+            keys: Vec::new(),
         }
     }
 }
@@ -176,17 +178,26 @@ impl TestIssuerBuilder {
         self
     }
 
+    /// Signs with these keys (the first is the active one) instead of generating new ones.
+    pub fn keys(mut self, keys: Vec<Arc<SigningKey>>) -> Self {
+        self.keys = keys;
+        self
+    }
+
     /// Starts the issuer on a tokio runtime.
     pub async fn try_start(self) -> Result<TestIssuer, StartError> {
         let listener = TcpListener::bind(self.bind)
             .await
             .map_err(StartError::Bind)?;
         let addr = listener.local_addr().map_err(StartError::Bind)?;
-        let keys = self
-            .algs
-            .iter()
-            .map(|a| SigningKey::generate(*a).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = if self.keys.is_empty() {
+            self.algs
+                .iter()
+                .map(|a| SigningKey::generate(*a).map(Arc::new))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            self.keys
+        };
         let state = Arc::new(State {
             issuer: format!("http://{addr}{}", self.path),
             audience: self.audience,

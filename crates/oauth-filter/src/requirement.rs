@@ -24,6 +24,17 @@ pub enum Requirement {
     AnyOf(Vec<String>),
 }
 
+impl std::fmt::Display for Requirement {
+    /// `any valid token`, `all of: a b`, `any of: a b`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Authenticated => f.write_str("any valid token"),
+            Self::AllOf(s) => write!(f, "all of: {}", s.join(" ")),
+            Self::AnyOf(s) => write!(f, "any of: {}", s.join(" ")),
+        }
+    }
+}
+
 impl Requirement {
     /// Every scope must be granted. An empty list is [`Requirement::Authenticated`].
     pub fn all_of<I, S>(scopes: I) -> Self

@@ -282,6 +282,15 @@ pub(crate) enum PathMatch {
     Prefix(String),
 }
 
+impl fmt::Display for PathMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exact(p) => write!(f, "path {p}"),
+            Self::Prefix(p) => write!(f, "prefix {p}"),
+        }
+    }
+}
+
 impl PathMatch {
     pub(crate) fn matches(&self, path: &str) -> bool {
         match self {
@@ -354,6 +363,22 @@ pub(crate) struct Config {
     pub(crate) ca_pem: Option<Vec<u8>>,
     pub(crate) log_format: LogFormat,
     pub(crate) shutdown_grace: Duration,
+    /// What `inspect` explains.
+    pub(crate) issuers: Vec<IssuerSummary>,
+    pub(crate) leeway: Duration,
+    pub(crate) max_token_bytes: usize,
+    pub(crate) introspection: bool,
+}
+
+/// A trusted issuer as configured (for `inspect`).
+#[derive(Debug, Clone)]
+pub(crate) struct IssuerSummary {
+    pub(crate) name: String,
+    pub(crate) issuer: String,
+    pub(crate) audience: String,
+    /// `None`: the filter's default allow-list.
+    pub(crate) algorithms: Option<Vec<Algorithm>>,
+    pub(crate) strict_rfc9068: bool,
 }
 
 /// Reads, overlays the environment, and validates. `env` is the process environment in
@@ -484,7 +509,16 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         http = http.ca_certificates_pem(pem.clone());
     }
     let mut builder = OAuthFilter::builder().http(http);
+    let mut issuers = Vec::with_capacity(raw.issuers.len());
+    let introspection = raw.introspection.is_some();
     for (i, issuer) in raw.issuers.into_iter().enumerate() {
+        let mut summary = IssuerSummary {
+            name: format!("issuers[{i}]"),
+            issuer: issuer.issuer.clone(),
+            audience: issuer.audience.clone(),
+            algorithms: None,
+            strict_rfc9068: issuer.strict_rfc9068,
+        };
         let mut j = JwtIssuer::new(issuer.issuer)
             .audience(issuer.audience)
             .strict_rfc9068(issuer.strict_rfc9068);
@@ -502,8 +536,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
                 })?;
                 algs.push(alg);
             }
+            summary.algorithms = Some(algs.clone());
             j = j.algorithms(algs);
         }
+        issuers.push(summary);
         builder = builder.jwt_issuer(j);
     }
     if let Some(i) = raw.introspection {
@@ -544,12 +580,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     if let Some(realm) = raw.realm {
         builder = builder.realm(realm);
     }
-    if let Some(secs) = raw.leeway_secs {
-        builder = builder.leeway(Duration::from_secs(secs));
-    }
-    if let Some(n) = raw.max_token_bytes {
-        builder = builder.max_token_len(n);
-    }
+    let leeway = Duration::from_secs(raw.leeway_secs.unwrap_or(60));
+    builder = builder.leeway(leeway);
+    let max_token_bytes = raw.max_token_bytes.unwrap_or(16 * 1024);
+    builder = builder.max_token_len(max_token_bytes);
     if let Some(n) = raw.jwt_cache_capacity {
         builder = builder.verified_token_cache(n);
     }
@@ -578,6 +612,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         ca_pem,
         log_format: raw.log.format,
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
+        issuers,
+        leeway,
+        max_token_bytes,
+        introspection,
     })
 }
 

@@ -56,9 +56,9 @@ pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError
         );
         let access = match &r.access {
             config::Access::Public => String::from("public"),
-            config::Access::Protected(req) => format!("{req:?}"),
+            config::Access::Protected(req) => req.to_string(),
         };
-        println!("  {}: {:?} {methods}: {access}", r.name, r.path);
+        println!("  {}: {} {methods}: {access}", r.name, r.path);
     }
     Ok(())
 }
