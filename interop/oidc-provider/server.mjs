@@ -6,7 +6,7 @@
 //   https://api.example/other                   JWT, another audience
 //   https://api.example/opaque                  opaque tokens (for introspection)
 //   https://api.example/opaque-short            opaque tokens living 2 seconds
-// Introspection and revocation are enabled. The server prints one line `READY <issuer>` on stdout
+// Introspection (also as signed JWTs, RFC 9701) and revocation are enabled. The server prints one line `READY <issuer>` on stdout
 // once it listens. Port: $PORT, or a free one.
 import { createServer } from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
@@ -67,6 +67,7 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
         enabled: true,
         allowedPolicy: async (ctx, client, token) => client.clientId === 'resource-server' || client.clientId === token.clientId,
       },
+      jwtIntrospection: { enabled: true },
       revocation: { enabled: true },
       resourceIndicators: {
         enabled: true,

@@ -570,3 +570,63 @@ async fn graceful_shutdown_finishes_the_request_in_flight() {
         .unwrap();
     assert!(exit.success(), "{exit:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn phantom_tokens_reach_the_upstream_as_signed_jwts() {
+    let issuer = TestIssuer::start().await;
+    let (up, _state) = upstream().await;
+    let text = config(&format!("http://{up}"), &issuer, "").replace(
+        "max_cache_ttl_secs = 1",
+        &format!(
+            "max_cache_ttl_secs = 1\nissuer = \"{}\"\nphantom_token = true",
+            issuer.issuer()
+        ),
+    );
+    let gw = Gateway::start(&text, &[SECRET_ENV]).await;
+    let http = reqwest::Client::new();
+    let opaque = issuer.opaque().scope("orders:read").subject("dave").issue();
+    let body = echo(
+        http.get(gw.url("/orders/1"))
+            .bearer_auth(&opaque)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let auth = body["headers"]["authorization"].as_str().unwrap();
+    let jwt = auth.strip_prefix("Bearer ").unwrap();
+    assert_ne!(jwt, opaque, "the opaque token must not reach the upstream");
+    // The upstream can verify it with the issuer's keys: check it with the core.
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["token_introspection"]["sub"], "dave");
+    assert_eq!(claims["iss"], issuer.issuer());
+    assert_eq!(body["headers"]["x-auth-subject"], "dave");
+    // A JWT access token verified locally is forwarded per the policy (removed by default).
+    let local = issuer.mint().scope("orders:read").sign();
+    let body = echo(
+        http.get(gw.url("/orders/1"))
+            .bearer_auth(&local)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(body["headers"].get("authorization").is_none());
+    // A server that answers plain JSON in phantom mode gets 503, not a fallback.
+    issuer.set_introspection_response(Some(oauth_filter_testkit::RawResponse::json(
+        r#"{"active": true, "scope": "orders:read"}"#,
+    )));
+    let resp = http
+        .get(gw.url("/orders/1"))
+        .bearer_auth("another-opaque")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+}

@@ -1,6 +1,7 @@
 //! The gateway in front of an upstream, trusting a real authorization server: oidc-provider 8
 //! (npm), started by this test. JWT access tokens (discovery, strict RFC 9068) and opaque tokens
-//! (introspection endpoint by discovery, the API's own client credentials).
+//! (introspection endpoint by discovery, the API's own client credentials, signed RFC 9701
+//! responses forwarded to the upstream as phantom tokens).
 
 #![allow(
     clippy::unwrap_used,
@@ -34,6 +35,7 @@ issuer = "{iss}"
 audience = "https://api.example/opaque"
 client_id = "resource-server"
 client_secret = "resource-server-secret"
+phantom_token = true
 [[routes]]
 prefix = "/reports"
 methods = ["GET"]

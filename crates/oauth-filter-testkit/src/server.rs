@@ -298,7 +298,8 @@ impl TestIssuer {
     pub fn set_jwks_max_age(&self, secs: Option<u64>) {
         write(&self.state.jwks_max_age, |m| *m = secs);
     }
-    /// The introspection endpoint (RFC 7662). It accepts [`INTROSPECTION_CLIENT_ID`] /
+    /// The introspection endpoint (RFC 7662). With `Accept: application/token-introspection+jwt`
+    /// the answer is a JWT signed with the active key (RFC 9701), `aud` the client id. It accepts [`INTROSPECTION_CLIENT_ID`] /
     /// [`INTROSPECTION_CLIENT_SECRET`] by `client_secret_basic` or `client_secret_post`.
     pub fn introspection_url(&self) -> String {
         format!("{}/introspect", self.state.issuer)
@@ -530,6 +531,12 @@ async fn introspect(req: Request<Incoming>, state: &State) -> Response<Full<Byte
             &json!({"error": "invalid_request"}),
         );
     }
+    // RFC 9701: a signed answer when asked for one.
+    let wants_jwt = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains(JWT_INTROSPECTION));
     let basic = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -589,8 +596,33 @@ async fn introspect(req: Request<Incoming>, state: &State) -> Response<Full<Byte
         );
     };
     let known = read(&state.opaque).get(token).cloned();
-    json_response(
-        StatusCode::OK,
-        &known.unwrap_or_else(|| json!({"active": false})),
-    )
+    let answer = known.unwrap_or_else(|| json!({"active": false}));
+    if !wants_jwt {
+        return json_response(StatusCode::OK, &answer);
+    }
+    let Some(key) = read(&state.keys).first().cloned() else {
+        return json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"error": "server_error"}),
+        );
+    };
+    let claims = json!({
+        "iss": state.issuer,
+        "aud": INTROSPECTION_CLIENT_ID,
+        "iat": crate::now_secs(),
+        "token_introspection": answer,
+    });
+    let jwt = crate::TokenBuilder::new(&state.issuer, &state.audience, Some(key))
+        .header("typ", "token-introspection+jwt")
+        .raw_payload(claims.to_string())
+        .sign();
+    let mut r = Response::new(Full::new(Bytes::from(jwt)));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static(JWT_INTROSPECTION),
+    );
+    r
 }
+
+/// The media type of signed introspection responses (RFC 9701).
+const JWT_INTROSPECTION: &str = "application/token-introspection+jwt";

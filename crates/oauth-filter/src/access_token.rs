@@ -92,6 +92,8 @@ pub(crate) struct TokenFacts {
     pub(crate) claims: Map<String, Value>,
     /// Identity of the filter that verified it, so a layer never trusts another filter's work.
     pub(crate) verified_by: usize,
+    /// The signed introspection response (RFC 9701), when one was requested.
+    pub(crate) introspection_jwt: Option<Arc<str>>,
 }
 
 fn to_system_time(secs: f64) -> SystemTime {
@@ -154,7 +156,14 @@ impl AccessToken {
     pub fn claims(&self) -> &Map<String, Value> {
         &self.0.claims
     }
-    /// One claim by name.
+    /// The authorization server's signed introspection response for this token (RFC 9701),
+    /// when [`crate::Introspection::jwt_response`] is on: a JWT the filter has verified, to hand
+    /// to an upstream as its bearer token (the phantom-token pattern). `None` otherwise.
+    pub fn introspection_jwt(&self) -> Option<&str> {
+        self.0.introspection_jwt.as_deref()
+    }
+
+    /// One claim (or introspection member) by name.
     pub fn claim(&self, name: &str) -> Option<&Value> {
         self.0.claims.get(name)
     }

@@ -18,7 +18,7 @@ use crate::challenge::{Rejection, is_attribute_text};
 use crate::error::{AuthError, ConfigError};
 use crate::http::HttpClientConfig;
 use crate::introspection::{Introspection, Introspector};
-use crate::jose::{self, JoseError, VerifyingKey, json};
+use crate::jose::{self, VerifyingKey, json};
 use crate::jwt::{IssuerVerifier, JwtIssuer, KeysConfig};
 use crate::keys::{JwksLocation, KeySnapshot, KeySource, RemoteKeySet, parse_jwks};
 use crate::requirement::Requirement;
@@ -242,7 +242,7 @@ impl OAuthFilterBuilder {
             );
         }
         let introspector = match self.introspection {
-            Some(i) => Some(i.build(&self.http, &fetcher, leeway.as_secs_f64(), id)?),
+            Some(i) => Some(i.build(&self.http, &fetcher, leeway.as_secs_f64(), id, &issuers)?),
             None => None,
         };
         let jwt_cache = match self.jwt_cache_capacity.unwrap_or(10_000) {
@@ -520,34 +520,7 @@ impl OAuthFilter {
         claims: serde_json::Map<String, Value>,
         issuer: &Arc<IssuerVerifier>,
     ) -> Result<VerifiedJwt, AuthError> {
-        let alg = jws.header().alg;
-        if !issuer.algorithms.contains(&alg) {
-            return Err(AuthError::UnsupportedAlgorithm);
-        }
-        let key_generation = if alg.is_hmac() {
-            jws.verify_with_any(&issuer.hmac_keys)?;
-            None
-        } else {
-            let snapshot = issuer.keys.current().await?;
-            let used = match jws.verify_with_any(&snapshot.keys) {
-                Ok(()) => snapshot,
-                // A key we do not have may be a new one: refresh (cooldown permitting) and
-                // retry. Without a kid, a bad signature may also mean a new key.
-                Err(e @ (JoseError::UnknownKey | JoseError::BadSignature))
-                    if e == JoseError::UnknownKey || jws.header().kid.is_none() =>
-                {
-                    match issuer.keys.after_miss(&snapshot).await {
-                        Some(newer) => {
-                            jws.verify_with_any(&newer.keys)?;
-                            newer
-                        }
-                        None => return Err(e.into()),
-                    }
-                }
-                Err(e) => return Err(e.into()),
-            };
-            Some(used.generation)
-        };
+        let key_generation = issuer.verify_signature(jws).await?;
         let facts = issuer.validate_claims(
             jws.header(),
             claims,

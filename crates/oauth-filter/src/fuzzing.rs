@@ -32,7 +32,7 @@ fn introspector() -> Option<&'static Introspector> {
         Introspection::new("https://as.example/introspect", "rs", "secret")
             .issuer("https://as.example")
             .audience("api")
-            .build(&http, &fetcher, 60.0, 0)
+            .build(&http, &fetcher, 60.0, 0, &std::collections::HashMap::new())
             .ok()
     })
     .as_ref()
@@ -46,7 +46,7 @@ pub fn introspection_response(bytes: &[u8]) -> bool {
     let Some(i) = introspector() else {
         return false;
     };
-    i.judge(Some(&doc), 1_800_000_000.0)
+    i.judge(Some(&doc), 1_800_000_000.0, None)
         .is_ok_and(|e| e.is_active())
 }
 

@@ -225,6 +225,7 @@ impl HttpFetcher {
         url: &Url,
         form: &[(&str, &str)],
         authorization: Option<&str>,
+        accept: &str,
     ) -> Result<(u16, Option<String>, Vec<u8>), FetchError> {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
@@ -232,7 +233,7 @@ impl HttpFetcher {
         let mut req = self
             .client
             .post(url.clone())
-            .header(http::header::ACCEPT, "application/json")
+            .header(http::header::ACCEPT, accept)
             .header(
                 http::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",

@@ -39,9 +39,11 @@ use crate::discovery;
 use crate::error::{AuthError, ConfigError};
 use crate::filter::unix_now;
 use crate::http::{HttpClientConfig, HttpFetcher};
-use crate::jose::json;
+use crate::jose::{self, json};
+use crate::jwt::IssuerVerifier;
 use aws_lc_rs::digest;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,9 +110,13 @@ pub struct Introspection {
     inactive_cache_ttl: Option<Duration>,
     cache_capacity: u64,
     max_concurrent_requests: usize,
+    jwt_response: bool,
     #[cfg(feature = "redis")]
     redis: Option<RedisCache>,
 }
+
+/// The media type of signed introspection responses (RFC 9701).
+const JWT_RESPONSE_TYPE: &str = "application/token-introspection+jwt";
 
 /// The longest revocation window accepted.
 pub const MAX_CACHE_TTL: Duration = Duration::from_secs(3600);
@@ -133,6 +139,7 @@ impl Introspection {
             inactive_cache_ttl: None,
             cache_capacity: 100_000,
             max_concurrent_requests: 64,
+            jwt_response: false,
             #[cfg(feature = "redis")]
             redis: None,
         }
@@ -149,6 +156,18 @@ impl Introspection {
         s.endpoint = Endpoint::Discover(issuer.clone());
         s.issuer = Some(issuer);
         s
+    }
+    /// Ask for signed introspection responses (RFC 9701, `Accept:
+    /// application/token-introspection+jwt`), for the phantom-token pattern: the response JWT is
+    /// verified with the keys of the JWT issuer named by [`Introspection::issuer`] (which must
+    /// also be configured as a trusted JWT issuer), and the verified token carries it in
+    /// [`crate::AccessToken::introspection_jwt`]. The JWT must have `typ`
+    /// `token-introspection+jwt`, that `iss`, our client id in `aud`, an `iat`, and a
+    /// `token_introspection` object, which is then judged like a plain response. A server that
+    /// answers anything else gets 503, never a fallback to the unsigned answer.
+    pub fn jwt_response(mut self, on: bool) -> Self {
+        self.jwt_response = on;
+        self
     }
     /// Authenticate with `client_secret_post` instead of `client_secret_basic`.
     pub fn client_auth(mut self, auth: ClientAuth) -> Self {
@@ -200,7 +219,31 @@ impl Introspection {
         fetcher: &HttpFetcher,
         leeway: f64,
         filter_id: usize,
+        issuers: &HashMap<String, Arc<IssuerVerifier>>,
     ) -> Result<Introspector, ConfigError> {
+        let jwt_verifier = match (self.jwt_response, &self.issuer) {
+            (false, _) => None,
+            (true, Some(iss)) => Some(issuers.get(iss).cloned().ok_or_else(|| {
+                ConfigError::new(
+                    "introspection.issuer",
+                    "signed responses are verified with this issuer's keys: configure it as a \
+                     trusted JWT issuer too",
+                )
+            })?),
+            (true, None) => {
+                return Err(ConfigError::new(
+                    "introspection.issuer",
+                    "signed responses (jwt_response) need the issuer whose keys sign them",
+                ));
+            }
+        };
+        #[cfg(feature = "redis")]
+        if jwt_verifier.is_some() && self.redis.is_some() {
+            return Err(ConfigError::new(
+                "introspection.redis",
+                "the shared cache holds plain answers; it cannot be combined with jwt_response",
+            ));
+        }
         let endpoint = match &self.endpoint {
             Endpoint::Url(u) => EndpointState::Known(http.check_url("introspection.endpoint", u)?),
             Endpoint::Discover(issuer) => {
@@ -278,6 +321,7 @@ impl Introspection {
             wait_limit: http.timeout,
             leeway,
             filter_id,
+            jwt_verifier,
             #[cfg(feature = "redis")]
             shared: match self.redis {
                 Some(r) => Some(r.build()?),
@@ -357,6 +401,8 @@ pub(crate) struct Introspector {
     wait_limit: Duration,
     leeway: f64,
     filter_id: usize,
+    /// Set when signed responses (RFC 9701) are requested: the issuer whose keys sign them.
+    jwt_verifier: Option<Arc<IssuerVerifier>>,
     #[cfg(feature = "redis")]
     shared: Option<shared::SharedCache>,
 }
@@ -414,7 +460,7 @@ impl Introspector {
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
             if let Some(answer) = shared.get(&key).await {
-                match self.judge(answer.as_ref(), unix_now()) {
+                match self.judge(answer.as_ref(), unix_now(), None) {
                     Ok(entry) => return Ok(entry),
                     Err(e) => tracing::warn!(error = %e, "ignoring an unusable shared cache entry"),
                 }
@@ -422,12 +468,12 @@ impl Introspector {
         }
         let answer = self.call(token).await;
         crate::metrics::introspection_call(match &answer {
-            Ok(Some(doc)) if doc.get("active") == Some(&Value::Bool(true)) => "active",
+            Ok((Some(doc), _)) if doc.get("active") == Some(&Value::Bool(true)) => "active",
             Ok(_) => "inactive",
             Err(_) => "error",
         });
-        let answer = answer?;
-        let entry = self.judge(answer.as_ref(), unix_now())?;
+        let (answer, jwt) = answer?;
+        let entry = self.judge(answer.as_ref(), unix_now(), jwt)?;
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
             shared.put(&key, answer.as_ref(), entry.ttl).await;
@@ -465,8 +511,12 @@ impl Introspector {
         }
     }
 
-    /// One call to the authorization server. `Ok(None)`: HTTP 204 (inactive).
-    async fn call(&self, token: &str) -> Result<Option<Map<String, Value>>, AuthError> {
+    /// One call to the authorization server. `Ok(None)`: HTTP 204 (inactive). With signed
+    /// responses, also the verified response JWT.
+    async fn call(
+        &self,
+        token: &str,
+    ) -> Result<(Option<Map<String, Value>>, Option<Arc<str>>), AuthError> {
         let _permit = tokio::time::timeout(self.wait_limit, self.limiter.acquire())
             .await
             .map_err(|_| {
@@ -480,24 +530,89 @@ impl Introspector {
             form.push(("client_id", &self.client_id));
             form.push(("client_secret", self.client_secret.expose()));
         }
-        let (status, _content_type, body) = self
+        let accept = if self.jwt_verifier.is_some() {
+            JWT_RESPONSE_TYPE
+        } else {
+            "application/json"
+        };
+        let (status, content_type, body) = self
             .fetcher
-            .post_form(&url, &form, self.authorization.as_deref())
+            .post_form(&url, &form, self.authorization.as_deref(), accept)
             .await
             .map_err(|e| {
                 tracing::warn!(endpoint = %url, error = %e, "introspection call failed");
                 AuthError::IntrospectionUnavailable
             })?;
         match status {
-            200 => json::parse_object(&body).map(Some).map_err(|_| {
+            200 if self.jwt_verifier.is_some() => self
+                .verify_response_jwt(content_type.as_deref(), &body)
+                .await
+                .map(|(doc, jwt)| (Some(doc), Some(jwt)))
+                .map_err(|why| {
+                    tracing::warn!(endpoint = %url, why, "signed introspection response refused");
+                    AuthError::IntrospectionUnavailable
+                }),
+            200 => json::parse_object(&body).map(|doc| (Some(doc), None)).map_err(|_| {
                 tracing::warn!(endpoint = %url, "introspection response is not a strict JSON object");
                 AuthError::IntrospectionUnavailable
             }),
-            204 => Ok(None),
+            204 => Ok((None, None)),
             other => {
                 tracing::warn!(endpoint = %url, status = other, "introspection endpoint answered with an error status");
                 Err(AuthError::IntrospectionUnavailable)
             }
+        }
+    }
+
+    /// RFC 9701: a signed response from the configured issuer, for us, wrapping the answer.
+    async fn verify_response_jwt(
+        &self,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(Map<String, Value>, Arc<str>), &'static str> {
+        let Some(verifier) = &self.jwt_verifier else {
+            return Err("signed responses are not configured");
+        };
+        let media = content_type
+            .and_then(|c| c.split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase());
+        if media.as_deref() != Some(JWT_RESPONSE_TYPE) {
+            return Err(
+                "not application/token-introspection+jwt (is RFC 9701 enabled for this client?)",
+            );
+        }
+        let text = std::str::from_utf8(body).map_err(|_| "not UTF-8")?.trim();
+        let jws = jose::parse_compact(text).map_err(|_| "not a compact JWS")?;
+        let typ_ok = jws.header().typ.as_deref().is_some_and(|t| {
+            let t = t.to_ascii_lowercase();
+            t == "token-introspection+jwt" || t == JWT_RESPONSE_TYPE
+        });
+        if !typ_ok {
+            return Err("typ is not token-introspection+jwt");
+        }
+        verifier
+            .verify_signature(&jws)
+            .await
+            .map_err(|e| e.description())?;
+        let mut claims = json::parse_object(&jws.payload().map_err(|_| "bad payload")?)
+            .map_err(|_| "the payload is not a strict JSON object")?;
+        if claims.get("iss").and_then(Value::as_str) != Some(verifier.issuer.as_str()) {
+            return Err("iss is not the configured issuer");
+        }
+        let for_us = match claims.get("aud") {
+            Some(Value::String(a)) => *a == self.client_id,
+            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(&self.client_id)),
+            _ => false,
+        };
+        if !for_us {
+            return Err("aud does not name our client id");
+        }
+        if !claims.get("iat").is_some_and(Value::is_number) {
+            return Err("iat is missing");
+        }
+        match claims.remove("token_introspection") {
+            Some(Value::Object(doc)) => Ok((doc, Arc::from(text))),
+            _ => Err("token_introspection is missing or not an object"),
         }
     }
 
@@ -506,6 +621,7 @@ impl Introspector {
         &self,
         answer: Option<&Map<String, Value>>,
         now: f64,
+        jwt: Option<Arc<str>>,
     ) -> Result<CacheEntry, AuthError> {
         let rejected = |e| CacheEntry {
             outcome: Outcome::Rejected(e),
@@ -593,6 +709,7 @@ impl Introspector {
             jwt_id: string("jti")?,
             claims: doc.clone(),
             verified_by: self.filter_id,
+            introspection_jwt: jwt,
         };
         Ok(CacheEntry {
             outcome: Outcome::Active(AccessToken::new(facts)),

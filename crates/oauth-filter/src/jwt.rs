@@ -12,10 +12,11 @@
 
 use crate::access_token::{Scopes, TokenFacts, TokenKind};
 use crate::error::AuthError;
-use crate::jose::{Algorithm, JwsHeader, VerifyingKey};
+use crate::jose::{Algorithm, CompactJws, JoseError, JwsHeader, VerifyingKey};
 use crate::keys::{JwksPolicy, KeySource};
 use serde_json::{Map, Value};
 use std::fmt;
+use std::sync::Arc;
 
 /// A secret that never prints.
 #[derive(Clone)]
@@ -121,6 +122,43 @@ pub(crate) struct IssuerVerifier {
     pub(crate) strict_rfc9068: bool,
     pub(crate) keys: KeySource,
     pub(crate) hmac_keys: Vec<VerifyingKey>,
+}
+
+impl IssuerVerifier {
+    /// Checks the algorithm against the allow-list and the signature against the issuer's keys.
+    /// A key we do not have may be a new one: the key set is refreshed (cooldown permitting) and
+    /// the check retried once; without a `kid`, a bad signature may also mean a new key.
+    /// Returns the generation of the key set that verified (`None` for shared secrets).
+    pub(crate) async fn verify_signature(
+        self: &Arc<Self>,
+        jws: &CompactJws<'_>,
+    ) -> Result<Option<u64>, AuthError> {
+        let alg = jws.header().alg;
+        if !self.algorithms.contains(&alg) {
+            return Err(AuthError::UnsupportedAlgorithm);
+        }
+        if alg.is_hmac() {
+            jws.verify_with_any(&self.hmac_keys)?;
+            return Ok(None);
+        }
+        let snapshot = self.keys.current().await?;
+        let used = match jws.verify_with_any(&snapshot.keys) {
+            Ok(()) => snapshot,
+            Err(e @ (JoseError::UnknownKey | JoseError::BadSignature))
+                if e == JoseError::UnknownKey || jws.header().kid.is_none() =>
+            {
+                match self.keys.after_miss(&snapshot).await {
+                    Some(newer) => {
+                        jws.verify_with_any(&newer.keys)?;
+                        newer
+                    }
+                    None => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Some(used.generation))
+    }
 }
 
 /// Accepted `typ` values outside strict mode: absent, generic JWT, or an access token. Anything
@@ -242,6 +280,7 @@ impl IssuerVerifier {
         }
         let scopes = scopes(&claims)?;
         Ok(TokenFacts {
+            introspection_jwt: None,
             kind: TokenKind::Jwt,
             issuer: self.issuer.clone(),
             subject,

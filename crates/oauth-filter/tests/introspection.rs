@@ -525,3 +525,171 @@ async fn answers_through_the_http_layer() {
     let (status, www, retry) = get(issuer.opaque().scope("read").issue()).await;
     assert_eq!((status, www, retry), (503, None, true));
 }
+
+/// RFC 9701 signed responses (phantom tokens): accepted only when signed by the issuer's key,
+/// typed, addressed to us and wrapping an answer; anything else is 503, never a fallback.
+#[tokio::test]
+async fn signed_introspection_responses() {
+    use oauth_filter::JwtIssuer;
+    use oauth_filter_testkit::{SigningAlg, SigningKey};
+    use std::sync::Arc;
+    let issuer = TestIssuer::start().await;
+    let f = OAuthFilter::builder()
+        .jwt_issuer(
+            JwtIssuer::new(issuer.issuer())
+                .audience("api")
+                .jwks_url(issuer.jwks_url()),
+        )
+        .introspection(config(&issuer).jwt_response(true))
+        .build()
+        .unwrap();
+    let token = issuer.opaque().scope("read").subject("alice").issue();
+    let t = f.verify(&token).await.unwrap();
+    assert_eq!(t.subject(), Some("alice"));
+    let jwt = t.introspection_jwt().expect("the signed response is kept");
+    assert_eq!(jwt.split('.').count(), 3);
+    // It is the authorization server's statement about this token, for the upstream.
+    let payload: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            jwt.split('.').nth(1).unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(payload["token_introspection"]["sub"], "alice");
+    assert_eq!(payload["aud"], INTROSPECTION_CLIENT_ID);
+    assert_eq!(
+        f.verify("unknown-opaque").await.unwrap_err(),
+        AuthError::InactiveToken
+    );
+    // Plain tokens keep no JWT.
+    let plain = filter(config(&issuer));
+    let t = plain
+        .verify(&issuer.opaque().scope("read").issue())
+        .await
+        .unwrap();
+    assert!(t.introspection_jwt().is_none());
+
+    let signed = |claims: serde_json::Value, typ: &str| {
+        issuer
+            .mint()
+            .header("typ", typ)
+            .raw_payload(claims.to_string())
+            .sign()
+    };
+    let good_claims = || {
+        json!({
+            "iss": issuer.issuer(), "aud": INTROSPECTION_CLIENT_ID, "iat": now_secs(),
+            "token_introspection": {"active": true, "sub": "mallory", "scope": "admin"},
+        })
+    };
+    let typ = "token-introspection+jwt";
+    let jwt_type = Some("application/token-introspection+jwt".to_owned());
+    let as_jwt = |body: String| RawResponse {
+        status: 200,
+        content_type: jwt_type.clone(),
+        body: body.into_bytes(),
+    };
+    let stranger = Arc::new(SigningKey::generate(SigningAlg::RS256).unwrap());
+    let mut flipped = signed(good_claims(), typ);
+    let at = flipped.rfind('.').unwrap() + 8;
+    let swap = if &flipped[at..=at] == "A" { "B" } else { "A" };
+    flipped.replace_range(at..=at, swap);
+    let mut claims_without = good_claims();
+    claims_without
+        .as_object_mut()
+        .unwrap()
+        .remove("token_introspection");
+    let hostile: Vec<(&str, RawResponse)> = vec![
+        (
+            "a plain JSON answer",
+            RawResponse::json(r#"{"active": true, "sub": "mallory"}"#),
+        ),
+        (
+            "a good JWT labelled as JSON",
+            RawResponse {
+                content_type: Some("application/json".into()),
+                ..as_jwt(signed(good_claims(), typ))
+            },
+        ),
+        ("typ JWT", as_jwt(signed(good_claims(), "JWT"))),
+        ("typ at+jwt", as_jwt(signed(good_claims(), "at+jwt"))),
+        ("aud another client", {
+            let mut c = good_claims();
+            c["aud"] = json!("someone-else");
+            as_jwt(signed(c, typ))
+        }),
+        ("iss another issuer", {
+            let mut c = good_claims();
+            c["iss"] = json!("https://evil.example");
+            as_jwt(signed(c, typ))
+        }),
+        ("no iat", {
+            let mut c = good_claims();
+            c.as_object_mut().unwrap().remove("iat");
+            as_jwt(signed(c, typ))
+        }),
+        (
+            "no token_introspection",
+            as_jwt(signed(claims_without, typ)),
+        ),
+        ("token_introspection not an object", {
+            let mut c = good_claims();
+            c["token_introspection"] = json!("active");
+            as_jwt(signed(c, typ))
+        }),
+        ("a flipped signature", as_jwt(flipped)),
+        (
+            "a key not in the issuer's JWKS",
+            as_jwt(
+                issuer
+                    .mint()
+                    .key(stranger)
+                    .header("typ", typ)
+                    .raw_payload(good_claims().to_string())
+                    .sign(),
+            ),
+        ),
+        (
+            "alg none",
+            as_jwt(format!(
+                "{}.{}.",
+                oauth_filter_testkit::b64url(br#"{"alg":"none","typ":"token-introspection+jwt"}"#),
+                oauth_filter_testkit::b64url(good_claims().to_string().as_bytes())
+            )),
+        ),
+        ("garbage", as_jwt(String::from("not.a.jwt"))),
+    ];
+    for (i, (name, response)) in hostile.into_iter().enumerate() {
+        issuer.set_introspection_response(Some(response));
+        let token = format!("hostile-{i}");
+        assert_eq!(
+            f.verify(&token).await.unwrap_err(),
+            AuthError::IntrospectionUnavailable,
+            "{name}"
+        );
+    }
+    // The well-formed variant of the same crafted response is accepted (the cases above differ
+    // from it in one respect each).
+    issuer.set_introspection_response(Some(as_jwt(signed(good_claims(), typ))));
+    assert_eq!(
+        f.verify("crafted-good").await.unwrap().subject(),
+        Some("mallory")
+    );
+
+    // Configuration: signed responses need the issuer, and its keys.
+    let e = OAuthFilter::builder()
+        .introspection(
+            Introspection::new(issuer.introspection_url(), "id", "secret").jwt_response(true),
+        )
+        .build()
+        .unwrap_err();
+    assert_eq!(e.key(), "introspection.issuer");
+    let e = OAuthFilter::builder()
+        .introspection(config(&issuer).jwt_response(true))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.key(), "introspection.issuer");
+    assert!(e.reason().contains("trusted JWT issuer"), "{e}");
+}

@@ -169,6 +169,9 @@ struct RawIntrospection {
     inactive_cache_ttl_secs: Option<u64>,
     cache_capacity: Option<u64>,
     max_concurrent_requests: Option<usize>,
+    /// Phantom tokens: ask for signed responses (RFC 9701) and forward them as the bearer token.
+    #[serde(default)]
+    phantom_token: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -575,6 +578,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         if let Some(v) = i.max_concurrent_requests {
             intro = intro.max_concurrent_requests(v);
         }
+        intro = intro.jwt_response(i.phantom_token);
         builder = builder.introspection(intro);
     }
     if let Some(realm) = raw.realm {
@@ -633,7 +637,7 @@ fn file_key(core_key: &str) -> String {
             "introspection.inactive_cache_ttl_secs",
         ),
         ("http.ca_certificates_pem", "tls.ca_file"),
-        ("introspection.issuer", "introspection.issuer"),
+        ("introspection.jwt_response", "introspection.phantom_token"),
     ];
     RENAMED
         .iter()

@@ -10,7 +10,8 @@
 //! Headers the gateway sets are first removed from what the caller sent: the identity headers,
 //! `X-Forwarded-*` and `Forwarded`, so none can be spoofed. Hop-by-hop headers (RFC 9110 §7.6.1)
 //! are removed in both directions, `TE: trailers` excepted (gRPC needs it). Bodies stream
-//! through in both directions; nothing is buffered.
+//! through in both directions; nothing is buffered. In phantom-token mode an introspected
+//! token's signed introspection response (RFC 9701) replaces the caller's `Authorization`.
 
 use super::config::{Access, AuthorizationPolicy, Config, Forwarding, Protocol, Route, Upstream};
 use super::metrics as m;
@@ -271,6 +272,12 @@ impl Proxy {
         );
         if let Some(host) = &original_host {
             headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+        }
+        if let Some(jwt) = token.and_then(AccessToken::introspection_jwt) {
+            // Phantom token: the upstream gets the authorization server's signed statement.
+            if let Ok(v) = HeaderValue::from_str(&format!("Bearer {jwt}")) {
+                headers.insert(header::AUTHORIZATION, v);
+            }
         }
         if let Some(t) = token {
             let scopes = t.scopes().iter().collect::<Vec<_>>().join(" ");
