@@ -55,6 +55,20 @@ fn a_good_file_passes_check_config() {
 }
 
 #[test]
+fn the_documented_example_is_valid() {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/gateway.example.toml"))
+            .unwrap();
+    let (code, out, err) = run(
+        "check-config",
+        &text,
+        &[("OAUTH_FILTER__INTROSPECTION__CLIENT_SECRET", "from-env")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("4 route(s)"), "{out}");
+}
+
+#[test]
 fn mistakes_name_the_key_and_exit_2() {
     type Env = &'static [(&'static str, &'static str)];
     let cases: [(&str, String, Env, &str); 7] = [
