@@ -2,6 +2,7 @@
 //! raw aws-lc-rs signature verification with a pre-parsed key (the floor), and
 //! `jsonwebtoken::decode` (the common alternative), on the same tokens. Plus the rejection paths:
 //! a bad signature from a known key, and garbage that must be refused before any cryptography.
+//! And an introspected token's cache hit beside a JWT cache hit.
 //!
 //! `cargo bench -p oauth-filter --bench verify`; BENCHMARKS.md has the ratios.
 
@@ -110,6 +111,38 @@ fn benches(c: &mut Criterion) {
         });
         g.finish();
     }
+
+    // Introspection: a cache hit (the token was introspected once), against a JWT cache hit.
+    let mut g = c.benchmark_group("introspection");
+    let intro = OAuthFilter::builder()
+        .introspection(
+            oauth_filter::Introspection::new(
+                issuer.introspection_url(),
+                oauth_filter_testkit::INTROSPECTION_CLIENT_ID,
+                oauth_filter_testkit::INTROSPECTION_CLIENT_SECRET,
+            )
+            .max_cache_ttl(std::time::Duration::from_secs(3600)),
+        )
+        .build()
+        .unwrap();
+    let opaque = issuer.opaque().scope("read").expires_in_secs(7200).issue();
+    assert!(rt.block_on(intro.verify(&opaque)).is_ok());
+    let calls = issuer.introspection_requests();
+    assert!(verify(&intro, &opaque));
+    g.bench_function("opaque token, cache hit", |b| {
+        b.iter(|| verify(&intro, black_box(&opaque)))
+    });
+    let jwt = issuer.mint().scope("read").expires_in_secs(3600).sign();
+    assert!(verify(&cached, &jwt));
+    g.bench_function("JWT, cache hit (same run)", |b| {
+        b.iter(|| verify(&cached, black_box(&jwt)))
+    });
+    assert_eq!(
+        issuer.introspection_requests(),
+        calls,
+        "the hits made calls"
+    );
+    g.finish();
 
     // Garbage: refused before any cryptography.
     let mut g = c.benchmark_group("reject");

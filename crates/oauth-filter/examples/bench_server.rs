@@ -5,7 +5,8 @@
 //! ```
 //!
 //! Routes: `/open` (no filter), `/cached` (filter, verified-token cache on), `/uncached` (filter,
-//! cache off: every request is a full verification), all answering "ok". Writes token files to
+//! cache off: every request is a full verification), all answering "ok"; every other path
+//! answers like `/open` (the upstream of `scripts/bench-gateway.sh`). Writes token files to
 //! `TOKENS_DIR`: `rs256`, `es256`, `eddsa` (one token each), `rotating` (100,000 distinct ES256
 //! tokens), `forged` (a bad signature from a known kid).
 
@@ -83,6 +84,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let app = Router::new()
         .route("/open", get(|| async { "ok" }))
+        // Any other path answers like /open: the upstream of the gateway benchmark.
+        .fallback(|| async { "ok" })
         .route(
             "/cached",
             get(|| async { "ok" }).route_layer(cached.require(["read"])),
