@@ -31,6 +31,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 variants=(
   "open|/open|"
+  "open, same Authorization header (ignored)|/open|rs256"
   "no token|/cached|"
   "RS256 repeated, cache on|/cached|rs256"
   "ES256 repeated, cache on|/cached|es256"

@@ -71,11 +71,29 @@ pub(crate) fn init_logging(json: bool) {
 /// Exit status for a configuration error (distinct from 1, a runtime failure).
 const EXIT_CONFIG: u8 = 2;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Gateway(args) => gateway::run(args).await,
+    if let Command::Gateway(args) = cli.command {
+        // The gateway sizes its own runtime from its configuration.
+        return gateway::main(&args);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(cli.command))
+}
+
+async fn run(command: Command) -> ExitCode {
+    let result = match command {
+        // Handled in `main`, on a runtime sized by its configuration.
+        Command::Gateway(_) => Ok(()),
         Command::CheckConfig(args) => match gateway::check_config(&args) {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -97,6 +115,11 @@ async fn main() -> ExitCode {
         }
         Command::Mint(args) => dev_issuer::mint(args),
     };
+    exit_status(result)
+}
+
+/// 0 for success, 2 for a configuration error, 1 for anything else (printed).
+pub(crate) fn exit_status(result: Result<(), Box<dyn std::error::Error>>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

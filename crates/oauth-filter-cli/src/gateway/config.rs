@@ -99,6 +99,9 @@ pub(crate) struct RawConfig {
     jwt_cache_capacity: Option<u64>,
     #[serde(default = "default_grace")]
     shutdown_grace_secs: u64,
+    /// Runtime threads; 0 (the default): one per CPU this process may run on.
+    #[serde(default)]
+    workers: usize,
 }
 
 fn default_listen() -> SocketAddr {
@@ -366,6 +369,8 @@ pub(crate) struct Config {
     pub(crate) ca_pem: Option<Vec<u8>>,
     pub(crate) log_format: LogFormat,
     pub(crate) shutdown_grace: Duration,
+    /// Runtime threads (at least 1).
+    pub(crate) workers: usize,
     /// What `inspect` explains.
     pub(crate) issuers: Vec<IssuerSummary>,
     pub(crate) leeway: Duration,
@@ -600,6 +605,12 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             "must be at most 3600",
         ));
     }
+    if raw.workers > 1024 {
+        return Err(ConfigError::new(
+            "workers",
+            "must be at most 1024 (0: one per CPU)",
+        ));
+    }
     if raw.listen == raw.admin_listen && raw.listen.port() != 0 {
         return Err(ConfigError::new(
             "admin_listen",
@@ -616,6 +627,10 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         ca_pem,
         log_format: raw.log.format,
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
+        workers: match raw.workers {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+            n => n,
+        },
         issuers,
         leeway,
         max_token_bytes,
