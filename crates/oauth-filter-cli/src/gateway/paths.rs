@@ -67,6 +67,36 @@ fn valid_escapes(segment: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::check;
+    use proptest::prelude::*;
+
+    /// Pieces that make paths ambiguous, and ordinary ones.
+    fn piece() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec![
+            "/", "/", "/", "a", "b", "admin", ".", "..", "%2e", "%2E", "%2f", "%2F", "%5c", "\\",
+            ";", "%3b", "%41", "%", "%zz", "%00", "%25", "~", "-", "_",
+        ])
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        /// Whatever the gateway accepts, a URL normaliser (WHATWG, as browsers and many servers
+        /// do it) leaves alone: no dot segments to resolve, no backslash to turn into '/'. So the
+        /// path the gateway routes on is the path the upstream serves.
+        #[test]
+        fn accepted_paths_are_already_normal(pieces in prop::collection::vec(piece(), 0..12)) {
+            let raw = format!("/{}", pieces.concat());
+            if let Ok(decoded) = check(&raw) {
+                let url = url::Url::parse(&format!("http://h{raw}")).unwrap();
+                prop_assert_eq!(url.path(), raw.as_str());
+                let segments: Vec<&str> = decoded[1..].split('/').collect();
+                for (i, seg) in segments.iter().enumerate() {
+                    prop_assert!(i + 1 == segments.len() || !seg.is_empty(), "empty segment in {:?}", decoded);
+                    prop_assert!(*seg != "." && *seg != "..", "dot segment in {:?}", decoded);
+                    prop_assert!(!seg.contains('\\') && !seg.contains(';'), "{:?}", decoded);
+                }
+            }
+        }
+    }
 
     #[test]
     fn normal_paths_pass_and_are_decoded_once() {
