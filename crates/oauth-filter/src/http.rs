@@ -21,6 +21,8 @@ pub struct HttpClientConfig {
     pub(crate) timeout: Duration,
     pub(crate) max_response_bytes: usize,
     pub(crate) ca_pem: Option<Vec<u8>>,
+    /// Certificate chain and private key, PEM: a secret, never printed.
+    pub(crate) client_identity_pem: Option<Vec<u8>>,
     pub(crate) dangerous_accept_invalid_certs: bool,
     pub(crate) dangerous_allow_insecure_http: bool,
 }
@@ -31,6 +33,7 @@ impl fmt::Debug for HttpClientConfig {
             .field("timeout", &self.timeout)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("custom_ca", &self.ca_pem.is_some())
+            .field("client_certificate", &self.client_identity_pem.is_some())
             .field(
                 "dangerous_accept_invalid_certs",
                 &self.dangerous_accept_invalid_certs,
@@ -49,6 +52,7 @@ impl Default for HttpClientConfig {
             timeout: Duration::from_secs(5),
             max_response_bytes: 512 * 1024,
             ca_pem: None,
+            client_identity_pem: None,
             dangerous_accept_invalid_certs: false,
             dangerous_allow_insecure_http: false,
         }
@@ -69,6 +73,13 @@ impl HttpClientConfig {
     /// Trust only the CA certificates in this PEM bundle instead of the system roots.
     pub fn ca_certificates_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
         self.ca_pem = Some(pem.into());
+        self
+    }
+    /// Present this client certificate in TLS handshakes (mutual TLS, e.g. RFC 8705 client
+    /// authentication at the introspection endpoint): one PEM holding the certificate chain,
+    /// leaf first, and its private key (PKCS#8, PKCS#1 or SEC1).
+    pub fn client_identity_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.client_identity_pem = Some(pem.into());
         self
     }
     /// **Dangerous**: accept any TLS certificate. For local development only; anyone on the
@@ -134,6 +145,15 @@ impl HttpClientConfig {
                 ));
             }
             builder = builder.tls_certs_only(certs);
+        }
+        if let Some(pem) = &self.client_identity_pem {
+            let identity = reqwest::Identity::from_pem(pem).map_err(|_| {
+                ConfigError::new(
+                    "http.client_identity_pem",
+                    "not a PEM certificate chain with its private key",
+                )
+            })?;
+            builder = builder.identity(identity);
         }
         if self.dangerous_accept_invalid_certs {
             builder = builder.tls_danger_accept_invalid_certs(true);

@@ -16,6 +16,7 @@ use oauth_filter_testkit::TestIssuer;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use std::convert::Infallible;
 use std::sync::Arc;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio_rustls::{TlsAcceptor, rustls};
 
@@ -23,6 +24,8 @@ struct Pki {
     ca_pem: String,
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    /// A client certificate from the same CA, with its key, as one PEM.
+    client_pem: String,
 }
 
 fn pki(name: &str) -> Pki {
@@ -35,17 +38,40 @@ fn pki(name: &str) -> Pki {
         .unwrap()
         .signed_by(&leaf_key, &ca)
         .unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let client = CertificateParams::new(vec!["resource-server".to_owned()])
+        .unwrap()
+        .signed_by(&client_key, &ca)
+        .unwrap();
     Pki {
         ca_pem: ca.pem(),
         chain: vec![leaf.der().clone()],
         key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+        client_pem: format!("{}{}", client.pem(), client_key.serialize_pem()),
     }
 }
 
 /// Serves `jwks` over HTTPS on a free loopback port; returns the JWKS URL.
 async fn https_jwks(pki: &Pki, jwks: serde_json::Value) -> String {
-    let config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
+    serve_jwks(pki, jwks, false).await
+}
+
+/// Like [`https_jwks`]; with `mutual`, clients must present a certificate from `pki`'s CA.
+async fn serve_jwks(pki: &Pki, jwks: serde_json::Value, mutual: bool) -> String {
+    let builder = rustls::ServerConfig::builder();
+    let builder = if mutual {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+            .build()
+            .unwrap();
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let config = builder
         .with_single_cert(pki.chain.clone(), pki.key.clone_key())
         .unwrap();
     let acceptor = TlsAcceptor::from(Arc::new(config));
@@ -129,4 +155,54 @@ async fn certificates_are_verified() {
         HttpClientConfig::default().dangerous_accept_invalid_certs(true),
     );
     assert!(dangerous.verify(&token).await.is_ok());
+}
+
+/// Mutual TLS: a key server that demands a client certificate gets one from
+/// `client_identity_pem`; without it, or with a certificate from another CA, keys are unavailable.
+#[tokio::test]
+async fn client_certificates_for_mutual_tls() {
+    let issuer = TestIssuer::start().await;
+    let ours = pki("mutual TLS CA");
+    let url = serve_jwks(&ours, issuer.jwks(), true).await;
+    let token = issuer.mint().sign();
+    let trusting = || HttpClientConfig::default().ca_certificates_pem(ours.ca_pem.clone());
+
+    let without = filter(&issuer, &url, trusting());
+    assert_eq!(
+        without.verify(&token).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
+    let with = filter(
+        &issuer,
+        &url,
+        trusting().client_identity_pem(ours.client_pem.clone()),
+    );
+    assert!(with.verify(&token).await.is_ok());
+    let stranger = pki("a CA the server does not trust");
+    let foreign = filter(
+        &issuer,
+        &url,
+        trusting().client_identity_pem(stranger.client_pem),
+    );
+    assert_eq!(
+        foreign.verify(&token).await.unwrap_err(),
+        AuthError::KeysUnavailable
+    );
+
+    // Not an identity: a configuration error naming the setting.
+    let e = OAuthFilter::builder()
+        .http(HttpClientConfig::default().client_identity_pem("no PEM here"))
+        .jwt_issuer(JwtIssuer::new(issuer.issuer()).audience("api"))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.key(), "http.client_identity_pem");
+    // The identity never shows in Debug output.
+    let debug = format!(
+        "{:?}",
+        trusting().client_identity_pem(ours.client_pem.clone())
+    );
+    assert!(
+        !debug.contains("PRIVATE KEY") && debug.contains("client_certificate: true"),
+        "{debug}"
+    );
 }

@@ -35,6 +35,8 @@ use oauth_filter::{
     Algorithm, ClientAuth, Introspection, JwtIssuer, OAuthFilter, Requirement,
     challenge::is_scope_token,
 };
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -246,6 +248,8 @@ pub(crate) enum AuthorizationPolicy {
 #[serde(deny_unknown_fields)]
 struct RawTls {
     ca_file: Option<PathBuf>,
+    client_cert_file: Option<PathBuf>,
+    client_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -367,6 +371,9 @@ pub(crate) struct Config {
     pub(crate) forwarding: Forwarding,
     pub(crate) filter: OAuthFilter,
     pub(crate) ca_pem: Option<Vec<u8>>,
+    /// The gateway's client certificate chain and key, PEM (mutual TLS to the authorization
+    /// server and an https upstream).
+    pub(crate) client_identity: Option<ClientIdentity>,
     pub(crate) log_format: LogFormat,
     pub(crate) shutdown_grace: Duration,
     /// Runtime threads (at least 1).
@@ -376,6 +383,70 @@ pub(crate) struct Config {
     pub(crate) leeway: Duration,
     pub(crate) max_token_bytes: usize,
     pub(crate) introspection: bool,
+}
+
+/// A client certificate chain and its private key, both PEM, checked to parse.
+#[derive(Clone)]
+pub(crate) struct ClientIdentity {
+    pub(crate) chain_pem: Vec<u8>,
+    pub(crate) key_pem: Vec<u8>,
+}
+
+impl fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientIdentity(..)")
+    }
+}
+
+impl ClientIdentity {
+    pub(crate) fn chain(&self) -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_slice_iter(&self.chain_pem)
+            .filter_map(Result::ok)
+            .collect()
+    }
+    pub(crate) fn key(&self) -> Option<PrivateKeyDer<'static>> {
+        PrivateKeyDer::from_pem_slice(&self.key_pem).ok()
+    }
+}
+
+fn read_identity(raw: &RawTls) -> Result<Option<ClientIdentity>, ConfigError> {
+    let read = |key: &str, p: &Path| {
+        std::fs::read(p)
+            .map_err(|e| ConfigError::new(key, format!("cannot read {}: {e}", p.display())))
+    };
+    let (cert, key) = match (&raw.client_cert_file, &raw.client_key_file) {
+        (None, None) => return Ok(None),
+        (Some(c), Some(k)) => (c, k),
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                "tls.client_key_file",
+                "missing: a client certificate needs its private key",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                "tls.client_cert_file",
+                "missing: a private key needs its certificate",
+            ));
+        }
+    };
+    let identity = ClientIdentity {
+        chain_pem: read("tls.client_cert_file", cert)?,
+        key_pem: read("tls.client_key_file", key)?,
+    };
+    if identity.chain().is_empty() {
+        return Err(ConfigError::new(
+            "tls.client_cert_file",
+            "no PEM certificate in the file",
+        ));
+    }
+    if identity.key().is_none() {
+        return Err(ConfigError::new(
+            "tls.client_key_file",
+            "no PEM private key (PKCS#8, PKCS#1 or SEC1) in the file",
+        ));
+    }
+    Ok(Some(identity))
 }
 
 /// A trusted issuer as configured (for `inspect`).
@@ -512,9 +583,16 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         })?),
         None => None,
     };
+    let client_identity = read_identity(&raw.tls)?;
     let mut http = HttpClientConfig::default();
     if let Some(pem) = &ca_pem {
         http = http.ca_certificates_pem(pem.clone());
+    }
+    if let Some(id) = &client_identity {
+        let mut pem = id.chain_pem.clone();
+        pem.push(b'\n');
+        pem.extend_from_slice(&id.key_pem);
+        http = http.client_identity_pem(pem);
     }
     let mut builder = OAuthFilter::builder().http(http);
     let mut issuers = Vec::with_capacity(raw.issuers.len());
@@ -625,6 +703,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         forwarding,
         filter,
         ca_pem,
+        client_identity,
         log_format: raw.log.format,
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
         workers: match raw.workers {
@@ -640,7 +719,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
 
 /// The file's name for a key the core reports.
 fn file_key(core_key: &str) -> String {
-    const RENAMED: [(&str, &str); 6] = [
+    const RENAMED: [(&str, &str); 7] = [
         ("leeway", "leeway_secs"),
         ("max_token_len", "max_token_bytes"),
         (
@@ -652,6 +731,7 @@ fn file_key(core_key: &str) -> String {
             "introspection.inactive_cache_ttl_secs",
         ),
         ("http.ca_certificates_pem", "tls.ca_file"),
+        ("http.client_identity_pem", "tls.client_cert_file"),
         ("introspection.jwt_response", "introspection.phantom_token"),
     ];
     RENAMED

@@ -69,29 +69,8 @@ impl Proxy {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.upstream.connect_timeout));
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match &config.ca_pem {
-            Some(pem) => {
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
-                    let cert = cert.map_err(|e| ClientBuildError::Tls(e.to_string()))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| ClientBuildError::Tls(e.to_string()))?;
-                }
-                let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                    rustls::crypto::aws_lc_rs::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .map_err(|e| ClientBuildError::Tls(e.to_string()))?
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-                builder.with_tls_config(tls)
-            }
-            None => builder
-                .with_provider_and_platform_verifier(rustls::crypto::aws_lc_rs::default_provider())
-                .map_err(|e| ClientBuildError::Tls(e.to_string()))?,
-        };
+        let builder =
+            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(upstream_tls(config)?);
         let connector = builder
             .https_or_http()
             .enable_http1()
@@ -311,6 +290,38 @@ impl Proxy {
             Protocol::H2c => http::Version::HTTP_2,
             Protocol::Http1 => http::Version::HTTP_11,
         };
+    }
+}
+
+/// TLS to an https upstream: the configured CA bundle or the platform's roots, and the
+/// gateway's client certificate when one is configured.
+fn upstream_tls(config: &Config) -> Result<rustls::ClientConfig, ClientBuildError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let tls = |e: rustls::Error| ClientBuildError::Tls(e.to_string());
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(tls)?;
+    let builder = match &config.ca_pem {
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| ClientBuildError::Tls(e.to_string()))?;
+                roots.add(cert).map_err(tls)?;
+            }
+            builder.with_root_certificates(roots)
+        }
+        None => builder.with_platform_verifier().map_err(tls)?,
+    };
+    match &config.client_identity {
+        Some(id) => {
+            let key = id
+                .key()
+                .ok_or_else(|| ClientBuildError::Tls(String::from("unusable client key")))?;
+            builder.with_client_auth_cert(id.chain(), key).map_err(tls)
+        }
+        None => Ok(builder.with_no_client_auth()),
     }
 }
 
