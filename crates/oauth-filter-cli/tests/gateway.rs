@@ -630,3 +630,46 @@ async fn phantom_tokens_reach_the_upstream_as_signed_jwts() {
         .unwrap();
     assert_eq!(resp.status(), 503);
 }
+
+/// Request smuggling: with both Content-Length and Transfer-Encoding, chunked framing wins (RFC
+/// 9112 §6.3), the upstream gets one consistently framed request, the connection is closed, and
+/// a request smuggled after the body never reaches the upstream.
+#[tokio::test(flavor = "multi_thread")]
+async fn ambiguous_framing_cannot_smuggle_a_request() {
+    let issuer = TestIssuer::start().await;
+    let (up, state) = upstream().await;
+    let gw = Gateway::start(&config(&format!("http://{up}"), &issuer, ""), &[SECRET_ENV]).await;
+    let exchange = |request: String| async move {
+        let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut got = String::new();
+        tokio::time::timeout(Duration::from_secs(5), s.read_to_string(&mut got))
+            .await
+            .expect("the connection must be closed after an ambiguous request")
+            .unwrap();
+        got
+    };
+    let smuggled = "GET /orders/1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    let ambiguous = |path: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n{smuggled}"
+        )
+    };
+    let count = || state.requests.load(std::sync::atomic::Ordering::SeqCst);
+
+    let before = count();
+    let got = exchange(ambiguous("/upstream/stream-up")).await;
+    assert_eq!(count() - before, 1, "{got}");
+    assert_eq!(got.matches("HTTP/1.1 ").count(), 1, "{got}");
+    assert!(
+        got.starts_with("HTTP/1.1 200") && got.ends_with("\r\n\r\n5"),
+        "{got}"
+    );
+
+    // What the upstream was told: chunked, no stale Content-Length.
+    let got = exchange(ambiguous("/public")).await;
+    let body: Value = serde_json::from_str(&got[got.find("\r\n\r\n").unwrap() + 4..]).unwrap();
+    let h = &body["headers"];
+    assert!(h.get("content-length").is_none_or(|v| v == "5"), "{h}");
+    assert_eq!(count() - before, 2);
+}
