@@ -21,8 +21,7 @@
 
 use crate::gateway::config::{self, Access, Config, IssuerSummary};
 use crate::gateway::paths;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use oauth_filter::jose::base64url;
 use oauth_filter::{AccessToken, AuthError, Scopes};
 use serde_json::{Map, Value};
 use std::io::Read;
@@ -80,7 +79,7 @@ fn line(mark: &str, name: &str, text: impl std::fmt::Display) {
 }
 
 fn decode_part(part: Option<&str>) -> Option<Map<String, Value>> {
-    let bytes = URL_SAFE_NO_PAD.decode(part?).ok()?;
+    let bytes = base64url::decode(part?).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -239,7 +238,7 @@ pub(crate) async fn run(args: InspectArgs) -> Result<u8, Box<dyn std::error::Err
     );
     for r in &config.routes {
         let decision = route_decision(r, &outcome, &scopes);
-        println!("  {} {} {}: {decision}", r.name, r.path, methods(r));
+        println!("  {} {} {}: {decision}", r.name, r.path, r.methods_text());
     }
     if let Some(path) = &args.path {
         let decoded = match paths::check(path) {
@@ -262,18 +261,6 @@ pub(crate) async fn run(args: InspectArgs) -> Result<u8, Box<dyn std::error::Err
         println!("request {method} {path}: {decision}");
     }
     Ok(exit)
-}
-
-fn methods(r: &config::Route) -> String {
-    r.methods.as_ref().map_or_else(
-        || String::from("any method"),
-        |m| {
-            m.iter()
-                .map(http::Method::as_str)
-                .collect::<Vec<_>>()
-                .join(",")
-        },
-    )
 }
 
 fn route_decision(

@@ -7,21 +7,15 @@
     clippy::panic
 )]
 
+mod common;
+
+use common::{BIN, Killed};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn demo_prints_commands_that_work() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oauth-filter"))
+    let mut child = Command::new(BIN)
         .args(["demo", "--port", "0", "--issuer-port", "0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -10,19 +10,10 @@
 
 mod common;
 
-use common::{BIN, scratch_dir};
+use common::{BIN, Killed, scratch_dir};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-
-struct Killed(std::process::Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts `dev-issuer`; returns the process and its issuer URL.
 fn dev_issuer(state: &Path, port: u16) -> (Killed, String) {

@@ -72,6 +72,9 @@ pub struct OAuthFilterBuilder {
 /// The largest leeway accepted: clocks further apart than this are a problem to fix, not hide.
 pub const MAX_LEEWAY: Duration = Duration::from_secs(300);
 
+/// The leeway used when none is set.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+
 impl OAuthFilterBuilder {
     /// Trusts JWT access tokens from this issuer. Several issuers may be added.
     pub fn jwt_issuer(mut self, issuer: JwtIssuer) -> Self {
@@ -99,7 +102,7 @@ impl OAuthFilterBuilder {
         self.realm = Some(realm.into());
         self
     }
-    /// Clock-skew leeway for `exp`, `nbf` and `iat` (default 60 s, at most 5 min).
+    /// Clock-skew leeway for `exp`, `nbf` and `iat` ([`DEFAULT_LEEWAY`], at most [`MAX_LEEWAY`]).
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = Some(leeway);
         self
@@ -138,7 +141,7 @@ impl OAuthFilterBuilder {
                 "must be non-empty printable ASCII without '\"' or '\\'",
             ));
         }
-        let leeway = self.leeway.unwrap_or(Duration::from_secs(60));
+        let leeway = self.leeway.unwrap_or(DEFAULT_LEEWAY);
         if leeway > MAX_LEEWAY {
             return Err(ConfigError::new("leeway", "must be at most 300 seconds"));
         }

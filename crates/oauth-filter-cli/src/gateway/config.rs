@@ -30,9 +30,10 @@
 //!
 //! Errors name the key (`routes[2].scopes`) and the reason; [`load`] never starts anything.
 
+use oauth_filter::filter::DEFAULT_LEEWAY;
 use oauth_filter::http::HttpClientConfig;
 use oauth_filter::{
-    Algorithm, ClientAuth, Introspection, JwtIssuer, OAuthFilter, Requirement,
+    Algorithm, ClientAuth, ExtractionPolicy, Introspection, JwtIssuer, OAuthFilter, Requirement,
     challenge::is_scope_token,
 };
 use rustls_pki_types::pem::PemObject;
@@ -342,6 +343,19 @@ pub(crate) struct Route {
 }
 
 impl Route {
+    /// `GET,HEAD`, or `any method`.
+    pub(crate) fn methods_text(&self) -> String {
+        self.methods.as_ref().map_or_else(
+            || String::from("any method"),
+            |m| {
+                m.iter()
+                    .map(http::Method::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            },
+        )
+    }
+
     fn overlaps(&self, other: &Self) -> bool {
         self.path == other.path
             && match (&self.methods, &other.methods) {
@@ -667,9 +681,12 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     if let Some(realm) = raw.realm {
         builder = builder.realm(realm);
     }
-    let leeway = Duration::from_secs(raw.leeway_secs.unwrap_or(60));
+    // The core's defaults, so `inspect` reports what the filter applies.
+    let leeway = raw.leeway_secs.map_or(DEFAULT_LEEWAY, Duration::from_secs);
     builder = builder.leeway(leeway);
-    let max_token_bytes = raw.max_token_bytes.unwrap_or(16 * 1024);
+    let max_token_bytes = raw
+        .max_token_bytes
+        .unwrap_or(ExtractionPolicy::default().max_token_len);
     builder = builder.max_token_len(max_token_bytes);
     if let Some(n) = raw.jwt_cache_capacity {
         builder = builder.verified_token_cache(n);

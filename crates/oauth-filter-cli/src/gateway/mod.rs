@@ -45,20 +45,11 @@ pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError
         c.routes.len()
     );
     for r in &c.routes {
-        let methods = r.methods.as_ref().map_or_else(
-            || String::from("any method"),
-            |m| {
-                m.iter()
-                    .map(http::Method::as_str)
-                    .collect::<Vec<_>>()
-                    .join(",")
-            },
-        );
         let access = match &r.access {
             config::Access::Public => String::from("public"),
             config::Access::Protected(req) => req.to_string(),
         };
-        println!("  {}: {} {methods}: {access}", r.name, r.path);
+        println!("  {}: {} {}: {access}", r.name, r.path, r.methods_text());
     }
     Ok(())
 }

@@ -25,7 +25,9 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use oauth_filter::{AccessToken, AuthError, OAuthFilter, RequestParts};
+use oauth_filter::{
+    AccessToken, AuthError, ErrorResponder, JsonErrorResponder, OAuthFilter, RequestParts,
+};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rustls_pki_types::pem::PemObject;
 use std::net::SocketAddr;
@@ -203,15 +205,9 @@ impl Proxy {
         let reason = error.reason_code();
         tracing::info!(reason, status = error.status(), method = %method, path = %path, route = %route.name, "request rejected");
         let rejection = self.filter.reject(error, Some(requirement));
-        let mut resp = Response::new(full(rejection.json_body()));
-        *resp.status_mut() =
-            StatusCode::from_u16(rejection.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-        oauth_filter::tower::apply_challenge_headers(&rejection, resp.headers_mut());
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        resp
+        // The library's own answer (status, challenge headers, JSON body), on our body type.
+        let resp: Response<Full<Bytes>> = JsonErrorResponder.respond(&rejection);
+        resp.map(|body| body.map_err(|never| match never {}).boxed_unsync())
     }
 
     fn rewrite_request(

@@ -40,6 +40,16 @@ pub fn scratch_dir() -> PathBuf {
     dir
 }
 
+/// A blocking child process (a subcommand a developer runs by hand), killed when dropped.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A running `oauth-filter gateway`.
 pub struct Gateway {
     pub child: Child,
