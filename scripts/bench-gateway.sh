@@ -72,8 +72,7 @@ nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 # Warm the gateway's key set.
 curl -fs -H "Authorization: Bearer $(cat "$work/rs256")" "http://127.0.0.1:$gw_port/protected" >/dev/null
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
+source scripts/bench-common.sh
 variants=(
   "direct to the upstream|$up_port|/public||"
   "gateway, public route|$gw_port|/public||$gw_pid"
@@ -87,11 +86,11 @@ for round in $(seq "$rounds"); do
     IFS='|' read -r name port path file proxy <<<"$v"
     export BENCH_PATH="$path" TOKENS_FILE="${file:+$work/$file}"
     up_before=$(cpu_ticks "$up_pid"); px_before=0; [ -n "$proxy" ] && px_before=$(cpu_ticks "$proxy")
-    out=$(taskset -c 1 wrk -t1 -c32 -d"${duration}s" --latency -s scripts/bench.lua "http://127.0.0.1:$port" | grep '^RESULT')
+    out=$(wrk_result "$port")
     up_after=$(cpu_ticks "$up_pid"); px_after=0; [ -n "$proxy" ] && px_after=$(cpu_ticks "$proxy")
-    reqs=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$out")
-    proxy_us=$(awk -v t=$((px_after - px_before)) -v hz="$hz" -v r="$reqs" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
-    total_us=$(awk -v t=$((px_after - px_before + up_after - up_before)) -v hz="$hz" -v r="$reqs" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
+    reqs=$(result_requests "$out")
+    proxy_us=$(us_per_request $((px_after - px_before)) "$reqs")
+    total_us=$(us_per_request $((px_after - px_before + up_after - up_before)) "$reqs")
     echo "$round|$name|$out proxy_cpu_us=$proxy_us total_cpu_us=$total_us" | tee -a "$work/results"
   done
 done

@@ -27,8 +27,7 @@ if [ "${PEERS:-0}" = 1 ]; then
   for _ in $(seq 100); do curl -fs "http://127.0.0.1:$peer_port/open" >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-hz=$(getconf CLK_TCK)
+source scripts/bench-common.sh
 variants=(
   "open|/open|"
   "open, same Authorization header (ignored)|/open|rs256"
@@ -63,10 +62,10 @@ for round in $(seq "$rounds"); do
     target_pid=$pid target_port=$port
     if [ "$srv" = peer ]; then target_pid=$peer_pid target_port=$peer_port; fi
     before=$(cpu_ticks "$target_pid")
-    out=$(taskset -c 1 wrk -t1 -c32 -d"${duration}s" --latency -s scripts/bench.lua "http://127.0.0.1:$target_port" | grep '^RESULT')
+    out=$(wrk_result "$target_port")
     after=$(cpu_ticks "$target_pid")
-    reqs=$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$out")
-    cpu_us=$(awk -v t=$((after - before)) -v hz="$hz" -v r="$reqs" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }')
+    reqs=$(result_requests "$out")
+    cpu_us=$(us_per_request $((after - before)) "$reqs")
     echo "$round|$name|$out cpu_us_per_req=$cpu_us" | tee -a "$work/results"
   done
 done

@@ -1,0 +1,18 @@
+# Shared by scripts/bench-http.sh and scripts/bench-gateway.sh (sourced, not run).
+
+# User + system CPU ticks of a process so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+# One measurement: wrk pinned to CPU 1 (1 thread, 32 connections, $duration seconds) against
+# http://127.0.0.1:$1, with $BENCH_PATH and $TOKENS_FILE for scripts/bench.lua; prints its
+# RESULT line.
+wrk_result() {
+  taskset -c 1 wrk -t1 -c32 -d"${duration}s" --latency -s scripts/bench.lua "http://127.0.0.1:$1" | grep '^RESULT'
+}
+
+# The `requests=` count of a RESULT line.
+result_requests() { sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$1"; }
+
+# CPU µs per request from a tick count and a request count.
+us_per_request() { awk -v t="$1" -v hz="$hz" -v r="$2" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }'; }
