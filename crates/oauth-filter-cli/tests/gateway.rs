@@ -81,7 +81,8 @@ async fn echo(resp: reqwest::Response) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn routes_tokens_identity_headers_and_metrics() {
     let issuer = TestIssuer::start().await;
-    let (up, _state) = upstream().await;
+    let (up, state) = upstream().await;
+    let upstream_requests = || state.requests.load(std::sync::atomic::Ordering::SeqCst);
     let gw = Gateway::start(&config(&format!("http://{up}"), &issuer, ""), &[SECRET_ENV]).await;
     let http = reqwest::Client::new();
 
@@ -130,6 +131,9 @@ async fn routes_tokens_identity_headers_and_metrics() {
     assert!(h.get("authorization").is_none(), "token forwarded: {h}");
     assert!(h.get("x-hop").is_none(), "hop-by-hop header forwarded: {h}");
 
+    // From here to the 404s every request is refused except one (`any_scopes`, below): the
+    // upstream must see exactly that one.
+    let seen = upstream_requests();
     // Percent-encoded path: matched decoded (so /%6Frders needs the /orders scopes).
     let resp = http.get(gw.url("/%6Frders/1")).send().await.unwrap();
     assert_eq!(resp.status(), 401);
@@ -197,6 +201,12 @@ async fn routes_tokens_identity_headers_and_metrics() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_request\"")
+    );
 
     // Paths two servers could read differently: 400, and the upstream never sees them.
     for path in [
@@ -225,6 +235,11 @@ async fn routes_tokens_identity_headers_and_metrics() {
             .unwrap()
             .status(),
         404
+    );
+    assert_eq!(
+        upstream_requests() - seen,
+        1,
+        "a refused request reached the upstream"
     );
 
     // Opaque token through introspection, with the secret from the environment.
@@ -574,7 +589,7 @@ async fn graceful_shutdown_finishes_the_request_in_flight() {
 #[tokio::test(flavor = "multi_thread")]
 async fn phantom_tokens_reach_the_upstream_as_signed_jwts() {
     let issuer = TestIssuer::start().await;
-    let (up, _state) = upstream().await;
+    let (up, state) = upstream().await;
     let text = config(&format!("http://{up}"), &issuer, "").replace(
         "max_cache_ttl_secs = 1",
         &format!(
@@ -622,6 +637,7 @@ async fn phantom_tokens_reach_the_upstream_as_signed_jwts() {
     issuer.set_introspection_response(Some(oauth_filter_testkit::RawResponse::json(
         r#"{"active": true, "scope": "orders:read"}"#,
     )));
+    let seen = state.requests.load(std::sync::atomic::Ordering::SeqCst);
     let resp = http
         .get(gw.url("/orders/1"))
         .bearer_auth("another-opaque")
@@ -629,6 +645,11 @@ async fn phantom_tokens_reach_the_upstream_as_signed_jwts() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 503);
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_eq!(
+        state.requests.load(std::sync::atomic::Ordering::SeqCst),
+        seen
+    );
 }
 
 /// Request smuggling: with both Content-Length and Transfer-Encoding, chunked framing wins (RFC
