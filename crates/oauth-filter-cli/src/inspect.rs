@@ -20,7 +20,6 @@
 //! configuration. The token is printed decoded (it is the caller's own), never logged.
 
 use crate::gateway::config::{self, Access, Config, IssuerSummary};
-use crate::gateway::paths;
 use oauth_filter::jose::base64url;
 use oauth_filter::{AccessToken, AuthError, Scopes};
 use serde_json::{Map, Value};
@@ -241,7 +240,7 @@ pub(crate) async fn run(args: InspectArgs) -> Result<u8, Box<dyn std::error::Err
         println!("  {} {} {}: {decision}", r.name, r.path, r.methods_text());
     }
     if let Some(path) = &args.path {
-        let decoded = match paths::check(path) {
+        let decoded = match oauth_filter::path::check(path) {
             Ok(p) => p,
             Err(why) => {
                 println!("request {} {path}: 400 ({why})", args.method);

@@ -96,11 +96,14 @@ pub(crate) struct TokenFacts {
     pub(crate) introspection_jwt: Option<Arc<str>>,
 }
 
-fn to_system_time(secs: f64) -> SystemTime {
+/// A NumericDate as a `SystemTime`, with checked arithmetic: `UNIX_EPOCH + d` panics when the
+/// sum does not fit (from 2^63 seconds on Linux). Validation refuses dates after year 9999, so
+/// `None` here only guards against a future path that forgets to.
+fn to_system_time(secs: f64) -> Option<SystemTime> {
     if secs <= 0.0 {
-        return UNIX_EPOCH;
+        return Some(UNIX_EPOCH);
     }
-    UNIX_EPOCH + Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX / 2)
+    UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(secs).ok()?)
 }
 
 impl AccessToken {
@@ -137,7 +140,7 @@ impl AccessToken {
     /// When the token expires (`exp`): always set for JWTs; for introspected tokens, when the
     /// introspection response states it.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.0.expires_at.map(to_system_time)
+        self.0.expires_at.and_then(to_system_time)
     }
 
     pub(crate) fn exp_secs(&self) -> Option<f64> {
@@ -145,7 +148,7 @@ impl AccessToken {
     }
     /// When the token was issued (`iat`), if stated.
     pub fn issued_at(&self) -> Option<SystemTime> {
-        self.0.issued_at.map(to_system_time)
+        self.0.issued_at.and_then(to_system_time)
     }
     /// The token id (`jti`), if stated.
     pub fn jwt_id(&self) -> Option<&str> {
@@ -166,6 +169,24 @@ impl AccessToken {
     /// One claim (or introspection member) by name.
     pub fn claim(&self, name: &str) -> Option<&Value> {
         self.0.claims.get(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_never_panic_when_converted() {
+        // 2^63 and just below 2^64 seconds: `UNIX_EPOCH + Duration` panicked on these.
+        for huge in [9.223_372_036_854_776e18, 1.8e19, f64::MAX] {
+            assert_eq!(to_system_time(huge), None, "{huge}");
+        }
+        assert_eq!(to_system_time(-5.0), Some(UNIX_EPOCH));
+        assert_eq!(
+            to_system_time(1.5),
+            Some(UNIX_EPOCH + Duration::from_millis(1500))
+        );
     }
 }
 

@@ -23,11 +23,13 @@ pub enum AuthError {
     MultipleAuthorizationHeaders,
     /// A token in more than one place (header and query): 400 `invalid_request` (RFC 6750 §2).
     MultipleTokens,
-    /// A `Bearer` header whose token is empty or not a `b64token`: 400 `invalid_request`.
+    /// A `Bearer` scheme with no credentials after it: 400 `invalid_request`. (A credential that
+    /// is present but not a `b64token` is a malformed token: [`AuthError::MalformedToken`].)
     MalformedAuthorizationHeader,
     /// The token is longer than the configured cap; refused before any parsing.
     TokenTooLarge,
-    /// Not a well-formed compact JWS with JSON claims.
+    /// Not a well-formed token: a bearer credential that is not an RFC 6750 `b64token`, or a JWT
+    /// that is not a strict compact JWS with JSON claims.
     MalformedToken,
     /// A JWE; encrypted tokens are not accepted.
     EncryptedToken,
@@ -53,6 +55,13 @@ pub enum AuthError {
     AudienceMismatch,
     /// `typ` marks another kind of token, or (strict RFC 9068 mode) is not `at+jwt`.
     WrongTokenType,
+    /// The token is bound to a key (`cnf`, or an introspection `token_type` of `DPoP`) and would
+    /// need a proof of possession (RFC 9449 §7.1, RFC 8705 §3), which this filter does not
+    /// verify yet: never accepted as a plain bearer token.
+    SenderConstrainedToken,
+    /// The request path is not in normal form (dot or empty segments, encoded separators,
+    /// bad escapes): two servers could read it differently. 400 `invalid_request`.
+    InvalidPath,
     /// A required claim is missing.
     MissingClaim(&'static str),
     /// A claim has the wrong type (for example a date given as a string).
@@ -78,7 +87,8 @@ impl AuthError {
             Self::MissingToken => 401,
             Self::MultipleAuthorizationHeaders
             | Self::MultipleTokens
-            | Self::MalformedAuthorizationHeader => 400,
+            | Self::MalformedAuthorizationHeader
+            | Self::InvalidPath => 400,
             Self::InsufficientScope => 403,
             Self::KeysUnavailable | Self::IntrospectionUnavailable => 503,
             Self::NotProtected => 500,
@@ -102,7 +112,7 @@ impl AuthError {
             Self::MissingToken => "an access token is required",
             Self::MultipleAuthorizationHeaders => "more than one Authorization header",
             Self::MultipleTokens => "more than one access token in the request",
-            Self::MalformedAuthorizationHeader => "malformed Bearer authorization header",
+            Self::MalformedAuthorizationHeader => "the Bearer authorization header has no credentials",
             Self::TokenTooLarge => "the token is too large",
             Self::MalformedToken => JoseError::Malformed.description(),
             Self::EncryptedToken => JoseError::Encrypted.description(),
@@ -117,6 +127,10 @@ impl AuthError {
             Self::IssuedInFuture => "the token is issued in the future",
             Self::AudienceMismatch => "the token is not meant for this audience",
             Self::WrongTokenType => "the token is not an access token",
+            Self::SenderConstrainedToken => {
+                "the token is bound to a key and cannot be used as a bearer token"
+            }
+            Self::InvalidPath => "the request path is not in normal form",
             Self::MissingClaim(_) => "the token lacks a required claim",
             Self::InvalidClaim(_) => "the token has an invalid claim",
             Self::InactiveToken => "the token is not active",
@@ -148,6 +162,8 @@ impl AuthError {
             Self::IssuedInFuture => "issued_in_future",
             Self::AudienceMismatch => "audience_mismatch",
             Self::WrongTokenType => "wrong_token_type",
+            Self::SenderConstrainedToken => "sender_constrained_token",
+            Self::InvalidPath => "invalid_path",
             Self::MissingClaim(_) => "missing_claim",
             Self::InvalidClaim(_) => "invalid_claim",
             Self::InactiveToken => "inactive_token",

@@ -15,6 +15,7 @@
 
 use crate::access_token::AccessToken;
 use crate::challenge::{Rejection, is_attribute_text};
+use crate::claims::TimeWindow;
 use crate::error::{AuthError, ConfigError};
 use crate::http::HttpClientConfig;
 use crate::introspection::{Introspection, Introspector};
@@ -82,8 +83,13 @@ impl OAuthFilterBuilder {
         self
     }
     /// Resolve tokens through RFC 7662 introspection. With JWT issuers configured too, this is
-    /// hybrid mode: a compact JWS whose `iss` is a configured JWT issuer is verified locally,
-    /// every other token is introspected.
+    /// hybrid mode: a compact JWS whose `iss` is a configured JWT issuer is verified locally
+    /// (and refused locally if it fails, never introspected); every other token is introspected.
+    ///
+    /// In hybrid mode any token that is not a trusted issuer's JWT goes to *this API's*
+    /// authorization server, including JWTs of third parties: the AS learns of them (their
+    /// contents, who sent them). Where that matters, restrict which JWS-shaped tokens are sent
+    /// with [`Introspection::introspect_jwt_issuers`].
     pub fn introspection(mut self, introspection: Introspection) -> Self {
         self.introspection = Some(introspection);
         self
@@ -170,6 +176,9 @@ impl OAuthFilterBuilder {
                     "the allow-list is empty",
                 ));
             }
+            cfg.jwks_policy
+                .check()
+                .map_err(|(setting, why)| ConfigError::new(key(&format!("jwks_policy.{setting}")), why))?;
             let mut hmac_keys: Vec<VerifyingKey> = Vec::new();
             for (alg, kid, secret) in &cfg.shared_secrets {
                 // Two secrets under one (alg, kid) would make key choice ambiguous.
@@ -207,9 +216,9 @@ impl OAuthFilterBuilder {
                 KeysConfig::Jwks(doc) => {
                     let doc = json::parse_object(doc.as_bytes())
                         .map_err(|e| ConfigError::new(key("jwks"), e.to_string()))?;
-                    let (keys, _) = parse_jwks(&doc, &asymmetric)
+                    let parsed = parse_jwks(&doc, &asymmetric)
                         .map_err(|e| ConfigError::new(key("jwks"), e))?;
-                    KeySource::Fixed(Arc::new(KeySnapshot::fixed(keys)))
+                    KeySource::Fixed(Arc::new(KeySnapshot::fixed(parsed.keys)))
                 }
                 KeysConfig::JwksUrl(u) => {
                     let url = self.http.check_url(&key("jwks_url"), u)?;
@@ -241,6 +250,7 @@ impl OAuthFilterBuilder {
                     strict_rfc9068: cfg.strict_rfc9068,
                     keys,
                     hmac_keys,
+                    accept_bound_as_bearer: cfg.accept_bound_as_bearer,
                 }),
             );
         }
@@ -353,6 +363,18 @@ impl moka::Expiry<u128, Arc<VerifiedJwt>> for UntilExp {
             Duration::try_from_secs_f64((value.exp - unix_now()).max(0.0))
                 .unwrap_or(Duration::ZERO),
         )
+    }
+}
+
+/// Every `iss` a token's payload states, read leniently (see `OAuthFilter::route`); empty
+/// when the token is not three segments with a JSON-object payload.
+fn lenient_issuers(token: &str) -> Vec<String> {
+    let mut segments = token.split('.');
+    match (segments.next(), segments.next(), segments.next(), segments.next()) {
+        (Some(_), Some(payload), Some(_), None) => jose::base64url::decode_lenient(payload)
+            .and_then(|bytes| json::lenient_member_strings(&bytes, "iss"))
+            .unwrap_or_default(),
+        _ => Vec::new(),
     }
 }
 
@@ -473,36 +495,43 @@ impl OAuthFilter {
     /// Re-checks a cached JWT: its time claims now, and that the key set it was verified with
     /// is still the current one. `Ok(false)`: the key set changed; verify again.
     async fn still_valid(&self, hit: &VerifiedJwt) -> Result<bool, AuthError> {
-        let now = unix_now();
-        let leeway = self.inner.leeway;
-        if now >= hit.exp + leeway {
-            return Err(AuthError::Expired);
+        TimeWindow {
+            exp: Some(hit.exp),
+            nbf: hit.nbf,
+            iat: hit.iat,
         }
-        if hit.nbf.is_some_and(|nbf| nbf > now + leeway) {
-            return Err(AuthError::NotYetValid);
-        }
-        if hit.iat.is_some_and(|iat| iat > now + leeway) {
-            return Err(AuthError::IssuedInFuture);
-        }
+        .check(unix_now(), self.inner.leeway)?;
         match hit.key_generation {
             None => Ok(true),
             Some(generation) => Ok(hit.issuer.keys.current().await?.generation == generation),
         }
     }
 
+    /// Where a token goes (the architecture's hybrid rule). A token that parses strictly is
+    /// routed by its `iss`. One that does not is looked at leniently (three segments, a payload
+    /// that decodes to a JSON object with `iss` under any base64 flavour): if any `iss` there
+    /// names a configured JWT issuer, the strict error stands and the token is refused here,
+    /// never introspected, so a trusted issuer's token re-encoded with padding or `+`/`/`
+    /// cannot skip the local audience, `typ`, algorithm and strict-mode checks by way of an
+    /// authorization server that decodes leniently. Only tokens that are not JWS-shaped, or
+    /// name no locally verified issuer, go to introspection.
     fn route<'t>(&self, token: &'t str) -> Route<'t, '_> {
-        let introspect = self.inner.introspector.is_some();
-        let parsed = jose::parse_compact(token)
+        let strict = jose::parse_compact(token)
             .map_err(AuthError::from)
             .and_then(|jws| {
                 let claims =
                     json::parse_object(&jws.payload()?).map_err(|_| AuthError::MalformedToken)?;
                 Ok((jws, claims))
             });
-        let (jws, claims) = match parsed {
+        let (jws, claims) = match strict {
             Ok(p) => p,
-            Err(_) if introspect => return Route::Introspect,
-            Err(e) => return Route::Reject(e),
+            Err(e) => {
+                let named = lenient_issuers(token);
+                if named.iter().any(|iss| self.inner.issuers.contains_key(iss)) {
+                    return Route::Reject(e);
+                }
+                return self.introspect_or(e, &named);
+            }
         };
         let issuer = match claims.get("iss") {
             Some(Value::String(iss)) => self.inner.issuers.get(iss),
@@ -510,10 +539,23 @@ impl OAuthFilter {
         };
         match (issuer, claims.get("iss")) {
             (Some(issuer), _) => Route::Jwt(jws, claims, issuer),
-            (None, _) if introspect => Route::Introspect,
-            (None, Some(Value::String(_))) => Route::Reject(AuthError::UnknownIssuer),
-            (None, Some(_)) => Route::Reject(AuthError::InvalidClaim("iss")),
-            (None, None) => Route::Reject(AuthError::MissingClaim("iss")),
+            (None, Some(Value::String(iss))) => {
+                self.introspect_or(AuthError::UnknownIssuer, std::slice::from_ref(iss))
+            }
+            (None, Some(_)) => self.introspect_or(AuthError::InvalidClaim("iss"), &[]),
+            (None, None) => self.introspect_or(AuthError::MissingClaim("iss"), &[]),
+        }
+    }
+
+    /// Introspection when it is configured and allowed for the issuers the token names;
+    /// otherwise `error`.
+    fn introspect_or(&self, error: AuthError, named_issuers: &[String]) -> Route<'static, '_> {
+        match &self.inner.introspector {
+            Some(i) if named_issuers.iter().all(|iss| i.may_introspect_issuer(iss)) => {
+                Route::Introspect
+            }
+            Some(_) => Route::Reject(AuthError::UnknownIssuer),
+            None => Route::Reject(error),
         }
     }
 

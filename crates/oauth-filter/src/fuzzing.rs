@@ -2,7 +2,7 @@
 //!
 //! ```
 //! # #[cfg(feature = "__fuzz")] {
-//! oauth_filter::fuzzing::jwks(br#"{"keys":[]}"#);
+//! assert!(oauth_filter::fuzzing::jwks(br#"{"keys":[]}"#).is_empty());
 //! # }
 //! ```
 
@@ -12,16 +12,17 @@ use crate::introspection::{Introspection, Introspector};
 use crate::jose::{Algorithm, json};
 use std::sync::OnceLock;
 
-/// Parses a JWKS document the way a remote key set does; returns the usable key count.
-pub fn jwks(bytes: &[u8]) -> usize {
+/// Parses a JWKS document the way a remote key set does, with every algorithm allowed (HMAC
+/// included); returns the algorithms each usable key may verify, in document order.
+pub fn jwks(bytes: &[u8]) -> Vec<Vec<Algorithm>> {
     let Ok(doc) = json::parse_object(bytes) else {
-        return 0;
+        return Vec::new();
     };
     let mut all = Algorithm::DEFAULT_ASYMMETRIC.to_vec();
     all.extend([Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]);
     crate::keys::parse_jwks(&doc, &all)
-        .map(|(keys, _)| keys.len())
-        .unwrap_or(0)
+        .map(|p| p.keys.iter().map(crate::jose::VerifyingKey::algorithms).collect())
+        .unwrap_or_default()
 }
 
 fn introspector() -> Option<&'static Introspector> {

@@ -20,10 +20,14 @@
 //!
 //! What is checked: only a JSON `"active": true` is active; `false`, `"true"`, `1`, a missing
 //! `active` and HTTP 204 are inactive (401). When present, `iss` must equal the configured issuer,
-//! `aud` must contain a configured audience, `exp` must be in the future and `nbf` not (with the
-//! filter's leeway). Any other status, a body that is not a strict JSON object, a member of the
-//! wrong type, a timeout or a refused connection gives 503: fail closed, and distinguishable from
-//! a bad token.
+//! `aud` must contain a configured audience (and must be present with
+//! [`Introspection::require_audience`]), `exp` must be in the future and `nbf` not (with the
+//! filter's leeway). `token_type` must be absent, `Bearer` or `access_token`: a refresh token
+//! the AS calls active is refused (`wrong_token_type`). A key-bound token (`cnf`, or
+//! `token_type` `DPoP`) is refused (`sender_constrained_token`) unless explicitly allowed.
+//! Dates follow the JWT rules (numbers only, at most year 9999). Any other status, a body that is
+//! not a strict JSON object, a member of the wrong type, a timeout or a refused connection gives
+//! 503: fail closed, and distinguishable from a bad token.
 //!
 //! The cache holds the verified facts of a response (an [`AccessToken`]), never
 //! an authorization decision: every request is still checked against its route's requirement
@@ -35,6 +39,7 @@
 //! flight at once.
 
 use crate::access_token::{AccessToken, Scopes, TokenFacts, TokenKind};
+use crate::claims::{self, TimeWindow};
 use crate::discovery;
 use crate::error::{AuthError, ConfigError};
 use crate::filter::unix_now;
@@ -111,6 +116,9 @@ pub struct Introspection {
     cache_capacity: u64,
     max_concurrent_requests: usize,
     jwt_response: bool,
+    require_audience: bool,
+    accept_bound_as_bearer: bool,
+    jwt_issuers: Option<Vec<String>>,
     #[cfg(feature = "redis")]
     redis: Option<RedisCache>,
 }
@@ -140,6 +148,9 @@ impl Introspection {
             cache_capacity: 100_000,
             max_concurrent_requests: 64,
             jwt_response: false,
+            require_audience: false,
+            accept_bound_as_bearer: false,
+            jwt_issuers: None,
             #[cfg(feature = "redis")]
             redis: None,
         }
@@ -182,6 +193,34 @@ impl Introspection {
     /// When a response has `aud`, it must contain one of the configured audiences.
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
         self.audiences.push(audience.into());
+        self
+    }
+    /// With an audience configured, also refuse answers that have no `aud` (401
+    /// `invalid_token`). RFC 7662 makes `aud` optional, so this is off by default; turn it on
+    /// when your authorization server states audiences, so that a token meant for another API
+    /// of the same AS is not accepted here. Needs [`Introspection::audience`].
+    pub fn require_audience(mut self, require: bool) -> Self {
+        self.require_audience = require;
+        self
+    }
+    /// **Dangerous**: accept answers for key-bound tokens (`cnf`, or `token_type` `DPoP`) as
+    /// plain bearer tokens. By default they are refused (401 `invalid_token`, RFC 9449 §7.1,
+    /// RFC 8705 §3): without its proof of possession a stolen bound token works for anyone.
+    pub fn dangerous_accept_sender_constrained_as_bearer(mut self, accept: bool) -> Self {
+        self.accept_bound_as_bearer = accept;
+        self
+    }
+    /// In hybrid mode, the only issuers whose JWT-shaped tokens are sent to introspection.
+    /// Without this list every token that is not a locally verified JWT is introspected, so the
+    /// authorization server sees third parties' JWTs too; with it, a JWS naming any other
+    /// issuer is refused (`unknown_issuer`) without a call. Opaque (non-JWS) tokens are always
+    /// introspected. An empty list sends no JWS-shaped token at all.
+    pub fn introspect_jwt_issuers<I, S>(mut self, issuers: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.jwt_issuers = Some(issuers.into_iter().map(Into::into).collect());
         self
     }
     /// Longest time an active answer is reused: the revocation window (default 60 s, at most
@@ -273,6 +312,12 @@ impl Introspection {
                 "must not be empty",
             ));
         }
+        if self.require_audience && self.audiences.is_empty() {
+            return Err(ConfigError::new(
+                "introspection.require_audience",
+                "needs an audience to require (introspection.audience)",
+            ));
+        }
         if self.max_cache_ttl > MAX_CACHE_TTL {
             return Err(ConfigError::new(
                 "introspection.max_cache_ttl",
@@ -305,6 +350,13 @@ impl Introspection {
             .max_capacity(self.cache_capacity)
             .expire_after(EntryExpiry)
             .build();
+        // What a shared cache entry is bound to: the answer came from this endpoint, for this
+        // client (RFC 7662 §4 lets the AS answer per client).
+        #[cfg(feature = "redis")]
+        let context = match &self.endpoint {
+            Endpoint::Url(u) => format!("endpoint={u}"),
+            Endpoint::Discover(issuer) => format!("discover={issuer}"),
+        } + "\0client_id=" + &self.client_id;
         Ok(Introspector {
             endpoint,
             fetcher: fetcher.clone(),
@@ -322,9 +374,12 @@ impl Introspection {
             leeway,
             filter_id,
             jwt_verifier,
+            require_audience: self.require_audience,
+            accept_bound_as_bearer: self.accept_bound_as_bearer,
+            jwt_issuers: self.jwt_issuers,
             #[cfg(feature = "redis")]
             shared: match self.redis {
-                Some(r) => Some(r.build()?),
+                Some(r) => Some(r.build(&context)?),
                 None => None,
             },
         })
@@ -403,6 +458,9 @@ pub(crate) struct Introspector {
     filter_id: usize,
     /// Set when signed responses (RFC 9701) are requested: the issuer whose keys sign them.
     jwt_verifier: Option<Arc<IssuerVerifier>>,
+    require_audience: bool,
+    accept_bound_as_bearer: bool,
+    jwt_issuers: Option<Vec<String>>,
     #[cfg(feature = "redis")]
     shared: Option<shared::SharedCache>,
 }
@@ -415,6 +473,13 @@ pub(crate) fn token_hash(token: &str) -> [u8; 32] {
 }
 
 impl Introspector {
+    /// Whether a JWS-shaped token naming `issuer` may be sent to the authorization server.
+    pub(crate) fn may_introspect_issuer(&self, issuer: &str) -> bool {
+        self.jwt_issuers
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|i| i == issuer))
+    }
+
     /// Resolves a token: from the cache, else (once for concurrent callers) from the shared cache
     /// or the authorization server.
     pub(crate) async fn introspect(&self, token: &str) -> Result<AccessToken, AuthError> {
@@ -434,13 +499,12 @@ impl Introspector {
         };
         match entry.outcome {
             // Belt and braces: an entry never outlives exp, and exp is checked on every hit.
-            Outcome::Active(t)
-                if t.exp_secs()
-                    .is_some_and(|exp| unix_now() >= exp + self.leeway) =>
-            {
-                Err(AuthError::Expired)
+            Outcome::Active(t) => TimeWindow {
+                exp: t.exp_secs(),
+                ..TimeWindow::default()
             }
-            Outcome::Active(t) => Ok(t),
+            .check(unix_now(), self.leeway)
+            .map(|()| t),
             Outcome::Rejected(e) => Err(e),
         }
     }
@@ -459,7 +523,7 @@ impl Introspector {
     async fn resolve(&self, token: &str, key: [u8; 32]) -> Result<CacheEntry, AuthError> {
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
-            if let Some(answer) = shared.get(&key).await {
+            if let Some(answer) = shared.get(&key, unix_now()).await {
                 match self.judge(answer.as_ref(), unix_now(), None) {
                     Ok(entry) => return Ok(entry),
                     Err(e) => tracing::warn!(error = %e, "ignoring an unusable shared cache entry"),
@@ -476,7 +540,7 @@ impl Introspector {
         let entry = self.judge(answer.as_ref(), unix_now(), jwt)?;
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
-            shared.put(&key, answer.as_ref(), entry.ttl).await;
+            shared.put(&key, answer.as_ref(), unix_now(), entry.ttl).await;
         }
         #[cfg(not(feature = "redis"))]
         let _ = key;
@@ -643,49 +707,42 @@ impl Introspector {
             Some(Value::String(s)) => Ok(Some(s.clone())),
             Some(_) => Err(malformed(name)),
         };
-        let date = |name: &str| match doc.get(name) {
-            None => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_f64()
-                .filter(|f| f.is_finite())
-                .map(Some)
-                .ok_or_else(|| malformed(name)),
-            Some(_) => Err(malformed(name)),
-        };
+        let date = |name: &str| claims::numeric_date(doc.get(name)).map_err(|_| malformed(name));
         let iss = string("iss")?;
         let exp = date("exp")?;
         let nbf = date("nbf")?;
         let iat = date("iat")?;
         let scope = string("scope")?;
-        let audiences: Vec<String> = match doc.get("aud") {
-            None => Vec::new(),
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .ok_or_else(|| malformed("aud"))
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(malformed("aud")),
+        let audiences = claims::audiences(doc.get("aud")).map_err(|_| malformed("aud"))?;
+        // RFC 7662 §2.2 `token_type`: only access tokens are let through. A refresh token (or
+        // anything else) that the AS calls active is still not a credential for an API.
+        let bound_type = match string("token_type")?.as_deref() {
+            None | Some("Bearer" | "bearer" | "access_token") => false,
+            Some(t) if t.eq_ignore_ascii_case("dpop") => true,
+            Some(_) => return Ok(rejected(AuthError::WrongTokenType)),
         };
+        if (bound_type || doc.contains_key("cnf")) && !self.accept_bound_as_bearer {
+            return Ok(rejected(AuthError::SenderConstrainedToken));
+        }
         if let (Some(expected), Some(got)) = (&self.issuer, &iss) {
             if expected != got {
                 return Ok(rejected(AuthError::UnknownIssuer));
             }
         }
         if !self.audiences.is_empty()
-            && doc.contains_key("aud")
+            && (doc.contains_key("aud") || self.require_audience)
             && !audiences.iter().any(|a| self.audiences.contains(a))
         {
             return Ok(rejected(AuthError::AudienceMismatch));
         }
-        if exp.is_some_and(|exp| now >= exp + self.leeway) {
-            return Ok(rejected(AuthError::Expired));
-        }
-        if nbf.is_some_and(|nbf| nbf > now + self.leeway) {
-            return Ok(rejected(AuthError::NotYetValid));
+        if let Err(e) = (TimeWindow {
+            exp,
+            nbf,
+            iat: None,
+        })
+        .check(now, self.leeway)
+        {
+            return Ok(rejected(e));
         }
         let ttl = match exp {
             Some(exp) => self

@@ -11,6 +11,7 @@
 //! ```
 
 use crate::access_token::{Scopes, TokenFacts, TokenKind};
+use crate::claims::{self, TimeWindow};
 use crate::error::AuthError;
 use crate::jose::{Algorithm, CompactJws, JoseError, JwsHeader, VerifyingKey};
 use crate::keys::{JwksPolicy, KeySource};
@@ -45,6 +46,7 @@ pub struct JwtIssuer {
     pub(crate) strict_rfc9068: bool,
     pub(crate) jwks_policy: JwksPolicy,
     pub(crate) shared_secrets: Vec<(Algorithm, Option<String>, Secret)>,
+    pub(crate) accept_bound_as_bearer: bool,
 }
 
 impl JwtIssuer {
@@ -58,6 +60,7 @@ impl JwtIssuer {
             strict_rfc9068: false,
             jwks_policy: JwksPolicy::default(),
             shared_secrets: Vec::new(),
+            accept_bound_as_bearer: false,
         }
     }
     /// An accepted audience; `aud` must contain one of them. At least one is required.
@@ -91,6 +94,16 @@ impl JwtIssuer {
         self.strict_rfc9068 = strict;
         self
     }
+    /// **Dangerous**: accept tokens bound to a key (`cnf` with `jkt`, `x5t#S256` or any other
+    /// member) as plain bearer tokens. By default they are refused with 401 `invalid_token`
+    /// (RFC 9449 §7.1, RFC 8705 §3): without checking the proof of possession, a stolen bound
+    /// token would work for anyone, which is exactly what binding exists to prevent. Turn this
+    /// on only where the binding is enforced in front of this filter (for example mTLS checked
+    /// by a proxy that compares the certificate thumbprint).
+    pub fn dangerous_accept_sender_constrained_as_bearer(mut self, accept: bool) -> Self {
+        self.accept_bound_as_bearer = accept;
+        self
+    }
     /// Timing rules for the remote key set.
     pub fn jwks_policy(mut self, policy: JwksPolicy) -> Self {
         self.jwks_policy = policy;
@@ -122,6 +135,7 @@ pub(crate) struct IssuerVerifier {
     pub(crate) strict_rfc9068: bool,
     pub(crate) keys: KeySource,
     pub(crate) hmac_keys: Vec<VerifyingKey>,
+    pub(crate) accept_bound_as_bearer: bool,
 }
 
 impl IssuerVerifier {
@@ -170,18 +184,14 @@ fn typ_is_access_token(typ: Option<&str>, strict: bool) -> bool {
     t == "at+jwt" || (!strict && t == "jwt")
 }
 
-/// A NumericDate (RFC 7519 §2): a JSON number, never a string.
+/// A NumericDate (RFC 7519 §2), by the shared rule in `claims`.
 fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<f64>, AuthError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .filter(|f| f.is_finite())
-            .map(Some)
-            .ok_or(AuthError::InvalidClaim(name)),
-        Some(_) => Err(AuthError::InvalidClaim(name)),
-    }
+    claims::numeric_date(claims.get(name)).map_err(|_| AuthError::InvalidClaim(name))
 }
+
+/// Claims only OpenID Connect ID tokens carry (OIDC Core §2, §3.1.3.6, §3.3.2.11): a JWT with
+/// any of them was issued to a client to read, not to an API, even when its `aud` names us.
+const ID_TOKEN_CLAIMS: [&str; 3] = ["nonce", "at_hash", "c_hash"];
 
 fn string_claim(
     claims: &Map<String, Value>,
@@ -229,33 +239,31 @@ impl IssuerVerifier {
         if string_claim(&claims, "iss")?.as_deref() != Some(self.issuer.as_str()) {
             return Err(AuthError::UnknownIssuer);
         }
+        // An ID token is not an access token, in every mode (RFC 9068 §4 asks for `typ` only
+        // in strict mode; these claims give an ID token away everywhere).
+        if ID_TOKEN_CLAIMS.iter().any(|c| claims.contains_key(*c)) {
+            return Err(AuthError::WrongTokenType);
+        }
         let exp = numeric_date(&claims, "exp")?.ok_or(AuthError::MissingClaim("exp"))?;
         let nbf = numeric_date(&claims, "nbf")?;
         let iat = numeric_date(&claims, "iat")?;
-        if now >= exp + leeway {
-            return Err(AuthError::Expired);
+        TimeWindow {
+            exp: Some(exp),
+            nbf,
+            iat,
         }
-        if nbf.is_some_and(|nbf| nbf > now + leeway) {
-            return Err(AuthError::NotYetValid);
+        .check(now, leeway)?;
+        if !claims.contains_key("aud") {
+            return Err(AuthError::AudienceMismatch);
         }
-        if iat.is_some_and(|iat| iat > now + leeway) {
-            return Err(AuthError::IssuedInFuture);
-        }
-        let audiences: Vec<String> = match claims.get("aud") {
-            None => return Err(AuthError::AudienceMismatch),
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|v| {
-                    v.as_str()
-                        .map(str::to_owned)
-                        .ok_or(AuthError::InvalidClaim("aud"))
-                })
-                .collect::<Result<_, _>>()?,
-            Some(_) => return Err(AuthError::InvalidClaim("aud")),
-        };
+        let audiences =
+            claims::audiences(claims.get("aud")).map_err(|_| AuthError::InvalidClaim("aud"))?;
         if !audiences.iter().any(|a| self.audiences.contains(a)) {
             return Err(AuthError::AudienceMismatch);
+        }
+        // A key-bound token needs its proof (DPoP, mTLS), which is not verified here yet.
+        if claims.contains_key("cnf") && !self.accept_bound_as_bearer {
+            return Err(AuthError::SenderConstrainedToken);
         }
         let subject = string_claim(&claims, "sub")?;
         let client_id = match string_claim(&claims, "client_id")? {

@@ -53,6 +53,27 @@ impl Default for JwksPolicy {
 }
 
 impl JwksPolicy {
+    /// The server's `max-age` (or the default) within the bounds. Never panics: `build()`
+    /// refuses inverted bounds, and `max`/`min` are used here instead of `clamp`, which panics
+    /// when `min > max`.
+    fn bounded_max_age(&self, max_age: Option<Duration>) -> Duration {
+        max_age
+            .unwrap_or(self.default_max_age)
+            .max(self.min_max_age)
+            .min(self.max_max_age)
+    }
+
+    /// The configuration mistake in this policy, if any: (setting, reason).
+    pub(crate) fn check(&self) -> Result<(), (&'static str, &'static str)> {
+        if self.min_max_age > self.max_max_age {
+            return Err((
+                "max_age_bounds",
+                "the minimum is larger than the maximum",
+            ));
+        }
+        Ok(())
+    }
+
     /// Minimum time between refreshes caused by unknown `kid`s (default 30 s).
     pub fn cooldown(mut self, d: Duration) -> Self {
         self.cooldown = d;
@@ -106,17 +127,26 @@ impl KeySnapshot {
     }
 }
 
-/// Parses a JWKS document, keeping the keys that pass every check. Returns the keys and the
-/// number skipped.
+/// A parsed JWKS: the keys that passed every check, how many were skipped, and a fingerprint
+/// of the usable keys (order-independent), so that a refresh returning the same keys is
+/// recognised as no change.
+pub(crate) struct ParsedJwks {
+    pub(crate) keys: Vec<VerifyingKey>,
+    pub(crate) skipped: usize,
+    pub(crate) fingerprint: [u8; 32],
+}
+
+/// Parses a JWKS document, keeping the keys that pass every check.
 pub(crate) fn parse_jwks(
     doc: &Map<String, Value>,
     allowed: &[Algorithm],
-) -> Result<(Vec<VerifyingKey>, usize), &'static str> {
+) -> Result<ParsedJwks, &'static str> {
     let keys = doc
         .get("keys")
         .and_then(Value::as_array)
         .ok_or("the JWKS has no `keys` array")?;
     let mut usable = Vec::new();
+    let mut digests = Vec::new();
     let mut skipped = 0;
     for jwk in keys {
         match jwk
@@ -124,14 +154,32 @@ pub(crate) fn parse_jwks(
             .ok_or(crate::jose::KeyRejected("not a JSON object"))
             .and_then(|o| VerifyingKey::from_jwk(o, allowed))
         {
-            Ok(k) => usable.push(k),
+            Ok(k) => {
+                usable.push(k);
+                let text = jwk.to_string();
+                digests.push(aws_lc_rs::digest::digest(
+                    &aws_lc_rs::digest::SHA256,
+                    text.as_bytes(),
+                ));
+            }
             Err(e) => {
                 skipped += 1;
                 tracing::debug!(reason = e.reason(), "skipping unusable JWK");
             }
         }
     }
-    Ok((usable, skipped))
+    digests.sort_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    let mut all = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for d in &digests {
+        all.update(d.as_ref());
+    }
+    let mut fingerprint = [0u8; 32];
+    fingerprint.copy_from_slice(all.finish().as_ref());
+    Ok(ParsedJwks {
+        keys: usable,
+        skipped,
+        fingerprint,
+    })
 }
 
 pub(crate) enum JwksLocation {
@@ -145,6 +193,8 @@ struct RemoteState {
     retry_not_before: Option<Instant>,
     jwks_uri: Option<Url>,
     generation: u64,
+    /// Fingerprint of the current snapshot's keys.
+    fingerprint: Option<[u8; 32]>,
 }
 
 /// Why the key set is being asked to refresh.
@@ -194,6 +244,7 @@ impl RemoteKeySet {
                 retry_not_before: None,
                 jwks_uri,
                 generation: 0,
+                fingerprint: None,
             }),
             refresh_lock: tokio::sync::Mutex::new(()),
         }
@@ -274,12 +325,17 @@ impl RemoteKeySet {
             // Again at completion, so the cooldown runs from the end of a slow fetch.
             st.last_attempt = Some(now);
             match result {
-                Ok((keys, max_age)) => {
-                    st.generation += 1;
-                    let ttl = max_age.unwrap_or(self.policy.default_max_age).clamp(self.policy.min_max_age, self.policy.max_max_age);
+                Ok((parsed, max_age)) => {
+                    // The same keys again (a routine refresh, or one caused by an unknown kid)
+                    // keep the generation: cached tokens stay valid and are not re-verified.
+                    if st.fingerprint != Some(parsed.fingerprint) || st.snapshot.is_none() {
+                        st.generation += 1;
+                    }
+                    st.fingerprint = Some(parsed.fingerprint);
+                    let ttl = self.policy.bounded_max_age(max_age);
                     let fresh_until = now + ttl;
                     let snapshot = Arc::new(KeySnapshot {
-                        keys,
+                        keys: parsed.keys,
                         generation: st.generation,
                         fresh_until: Some(fresh_until),
                         usable_until: Some(fresh_until + self.policy.max_stale),
@@ -300,7 +356,7 @@ impl RemoteKeySet {
         })
     }
 
-    async fn fetch(&self) -> Result<(Vec<VerifyingKey>, Option<std::time::Duration>), String> {
+    async fn fetch(&self) -> Result<(ParsedJwks, Option<std::time::Duration>), String> {
         let uri = match self.read(|st| st.jwks_uri.clone()) {
             Some(u) => u,
             None => {
@@ -327,10 +383,17 @@ impl RemoteKeySet {
                 return Err(format!("{uri}: {e}"));
             }
         };
-        let (keys, skipped) =
+        let parsed =
             parse_jwks(&fetched.body, &self.allowed).map_err(|e| format!("{uri}: {e}"))?;
-        tracing::debug!(issuer = %self.issuer, usable = keys.len(), skipped, "JWKS fetched");
-        Ok((keys, fetched.max_age))
+        // A set with nothing we can use is a failed fetch: the last good keys keep serving.
+        if parsed.keys.is_empty() {
+            return Err(format!(
+                "{uri}: no usable key ({} skipped)",
+                parsed.skipped
+            ));
+        }
+        tracing::debug!(issuer = %self.issuer, usable = parsed.keys.len(), skipped = parsed.skipped, "JWKS fetched");
+        Ok((parsed, fetched.max_age))
     }
 }
 

@@ -71,6 +71,7 @@ pub mod actix;
 #[cfg(feature = "axum")]
 pub mod axum;
 pub mod challenge;
+pub mod claims;
 pub mod discovery;
 pub mod error;
 pub mod filter;
@@ -84,6 +85,7 @@ pub mod jose;
 pub mod jwt;
 pub mod keys;
 pub mod metrics;
+pub mod path;
 pub mod requirement;
 pub mod token;
 pub mod tower;

@@ -11,6 +11,7 @@
 //! ```
 
 use crate::access_token::Scopes;
+use crate::error::AuthError;
 use std::sync::Arc;
 
 /// A route's requirement. An empty scope list means "a valid token, no scope needed".
@@ -109,14 +110,22 @@ impl From<Vec<&str>> for Requirement {
 /// Requirements chosen by request path: exact paths first, then the longest matching prefix,
 /// then the default. Every path has a requirement, so nothing is unprotected by omission.
 ///
+/// Paths are read as the gateway reads them ([`crate::path`]): a path that is not in normal
+/// form (dot or empty segments, encoded `/` or `\`, `;`, bad escapes) is refused with 400
+/// ([`AuthError::InvalidPath`]), because the application behind might resolve `/public/../admin`
+/// to `/admin`; others are decoded once and matched decoded. A prefix matches on whole
+/// segments: `/public` covers `/public` and `/public/x`, never `/public-admin`.
+///
 /// ```
-/// use oauth_filter::{PathRequirements, Requirement};
+/// use oauth_filter::{AuthError, PathRequirements, Requirement};
 /// let rules = PathRequirements::new(Requirement::Authenticated)
 ///     .exact("/grpc.health.v1.Health/Check", ["health:read"])
 ///     .prefix("/admin/", ["admin"]);
-/// assert_eq!(rules.for_path("/grpc.health.v1.Health/Check"), &Requirement::all_of(["health:read"]));
-/// assert_eq!(rules.for_path("/admin/users"), &Requirement::all_of(["admin"]));
-/// assert_eq!(rules.for_path("/other"), &Requirement::Authenticated);
+/// assert_eq!(rules.for_path("/grpc.health.v1.Health/Check"), Ok(&Requirement::all_of(["health:read"])));
+/// assert_eq!(rules.for_path("/admin/users"), Ok(&Requirement::all_of(["admin"])));
+/// assert_eq!(rules.for_path("/%61dmin/users"), Ok(&Requirement::all_of(["admin"])));
+/// assert_eq!(rules.for_path("/administrators"), Ok(&Requirement::Authenticated));
+/// assert_eq!(rules.for_path("/other/../admin/users"), Err(AuthError::InvalidPath));
 /// ```
 #[derive(Debug, Clone)]
 pub struct PathRequirements {
@@ -139,7 +148,8 @@ impl PathRequirements {
         self.exact.insert(path.into(), Arc::new(requirement.into()));
         self
     }
-    /// Every path starting with `prefix` (e.g. a gRPC service, `/package.Service/`).
+    /// `prefix` and every path below it, on segment boundaries (e.g. a gRPC service,
+    /// `/package.Service/`). A trailing `/` makes no difference.
     pub fn prefix(
         mut self,
         prefix: impl Into<String>,
@@ -148,21 +158,25 @@ impl PathRequirements {
         self.prefixes
             .push((prefix.into(), Arc::new(requirement.into())));
         // Longest first, so the most specific prefix wins.
-        self.prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+        self.prefixes
+            .sort_by_key(|p| std::cmp::Reverse(p.0.trim_end_matches('/').len()));
         self
     }
-    /// The requirement for `path`.
-    pub fn for_path(&self, path: &str) -> &Requirement {
-        self.shared_for_path(path)
+    /// The requirement for the raw (still percent-encoded) request `path`, or
+    /// [`AuthError::InvalidPath`] when it is not in normal form.
+    pub fn for_path(&self, path: &str) -> Result<&Requirement, AuthError> {
+        self.shared_for_path(path).map(|r| &**r)
     }
 
-    pub(crate) fn shared_for_path(&self, path: &str) -> &Arc<Requirement> {
-        if let Some(r) = self.exact.get(path) {
-            return r;
+    pub(crate) fn shared_for_path(&self, raw: &str) -> Result<&Arc<Requirement>, AuthError> {
+        let path = crate::path::check(raw).map_err(|_| AuthError::InvalidPath)?;
+        if let Some(r) = self.exact.get(&path) {
+            return Ok(r);
         }
-        self.prefixes
+        Ok(self
+            .prefixes
             .iter()
-            .find(|(p, _)| path.starts_with(p.as_str()))
-            .map_or(&self.default, |(_, r)| r)
+            .find(|(p, _)| crate::path::prefix_matches(p, &path))
+            .map_or(&self.default, |(_, r)| r))
     }
 }

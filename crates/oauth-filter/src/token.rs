@@ -143,7 +143,7 @@ impl<'a> RequestParts<'a> {
             // Tokens we accept are b64token; a percent-encoded query value is refused rather than
             // decoded into something else.
             if !is_b64token(value.as_bytes()) || value.contains('+') {
-                return Err(AuthError::MalformedAuthorizationHeader);
+                return Err(AuthError::MalformedToken);
             }
             found = Some(value);
         }
@@ -176,8 +176,13 @@ fn header_token<'a>(
     if token.len() > policy.max_token_len {
         return Err(AuthError::TokenTooLarge);
     }
-    if !is_b64token(token) {
+    if token.is_empty() {
         return Err(AuthError::MalformedAuthorizationHeader);
+    }
+    // A credential is present but is not a b64token: a malformed *token* (401 invalid_token, as
+    // Spring Security answers), so clients refresh it instead of treating it as a request bug.
+    if !is_b64token(token) {
+        return Err(AuthError::MalformedToken);
     }
     // is_b64token admits ASCII only, so this cannot fail; mapping keeps it panic-free.
     std::str::from_utf8(token)
@@ -219,11 +224,23 @@ mod tests {
     }
 
     #[test]
-    fn malformed_bearer_values_are_invalid_requests() {
+    fn a_scheme_without_credentials_is_an_invalid_request() {
+        for h in [&b"Bearer"[..], b"Bearer ", b"Bearer    "] {
+            assert_eq!(
+                one(h),
+                Err(AuthError::MalformedAuthorizationHeader),
+                "{:?}",
+                String::from_utf8_lossy(h)
+            );
+        }
+    }
+
+    #[test]
+    fn credentials_that_are_not_b64tokens_are_malformed_tokens() {
         for h in [
-            &b"Bearer"[..],
-            b"Bearer ",
-            b"Bearer a b",
+            &b"Bearer a b"[..],
+            b"Bearer h. p.s",
+            b"Bearer h==.p.s",
             b"Bearer a,b",
             b"Bearer \"t\"",
             b"Bearer t\xff",
@@ -232,7 +249,7 @@ mod tests {
         ] {
             assert_eq!(
                 one(h),
-                Err(AuthError::MalformedAuthorizationHeader),
+                Err(AuthError::MalformedToken),
                 "{:?}",
                 String::from_utf8_lossy(h)
             );
@@ -278,7 +295,7 @@ mod tests {
         let encoded = RequestParts::new().query(Some("access_token=a%20b"));
         assert_eq!(
             encoded.bearer_token(&on),
-            Err(AuthError::MalformedAuthorizationHeader)
+            Err(AuthError::MalformedToken)
         );
     }
 }

@@ -221,7 +221,14 @@ where
         Box::pin(async move {
             let requirement = match &layer.mode {
                 Mode::Require(r) => Some(r.clone()),
-                Mode::PerPath(rules) => Some(rules.shared_for_path(req.uri().path()).clone()),
+                Mode::PerPath(rules) => match rules.shared_for_path(req.uri().path()) {
+                    Ok(r) => Some(r.clone()),
+                    Err(error) => {
+                        tracing::debug!(reason = error.reason_code(), "request rejected");
+                        let rejection = layer.filter.reject(error, None);
+                        return Ok(layer.responder.respond(&rejection));
+                    }
+                },
                 Mode::Optional => None,
             };
             // Only the head is borrowed across the await, so bodies need not be `Sync`.

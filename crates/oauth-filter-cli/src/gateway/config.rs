@@ -306,10 +306,7 @@ impl PathMatch {
     pub(crate) fn matches(&self, path: &str) -> bool {
         match self {
             Self::Exact(p) => path == p,
-            Self::Prefix(p) if p == "/" => true,
-            Self::Prefix(p) => path
-                .strip_prefix(p.as_str())
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
+            Self::Prefix(p) => oauth_filter::path::prefix_matches(p, path),
         }
     }
 
@@ -979,7 +976,7 @@ fn check_route_path(key: &str, path: String) -> Result<String, ConfigError> {
     if !path.starts_with('/') {
         return Err(ConfigError::new(key, "must start with '/'"));
     }
-    if super::paths::check(&path).is_err() || path.contains('%') {
+    if oauth_filter::path::check(&path).is_err() || path.contains('%') {
         return Err(ConfigError::new(
             key,
             "must be a normalized path: no '.', '..' or empty segments, no percent-encoding, \

@@ -12,7 +12,6 @@
 pub(crate) mod admin;
 pub(crate) mod config;
 pub(crate) mod metrics;
-pub(crate) mod paths;
 pub(crate) mod proxy;
 
 use hyper::service::service_fn;

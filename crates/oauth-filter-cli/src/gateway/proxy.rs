@@ -15,7 +15,6 @@
 
 use super::config::{Access, AuthorizationPolicy, Config, Forwarding, Protocol, Route, Upstream};
 use super::metrics as m;
-use super::paths;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
@@ -106,7 +105,7 @@ impl Proxy {
         peer: SocketAddr,
     ) -> (Response<Body>, m::Outcome, &'static str) {
         let (mut head, body) = req.into_parts();
-        let path = match paths::check(head.uri.path()) {
+        let path = match oauth_filter::path::check(head.uri.path()) {
             Ok(p) => p,
             Err(why) => {
                 tracing::info!(reason = "invalid_path", status = 400, method = %head.method, why, "request refused");

@@ -9,10 +9,21 @@
 //!
 //! Instance A introspects a token and stores the authorization server's answer; instance B finds
 //! it and answers without calling the server. What is stored is the raw answer, re-validated on
-//! read exactly like a fresh one, under `prefix + hex(SHA-256(token))` with a Redis expiry no later
-//! than the token's `exp` (and the revocation window). Values carry an HMAC-SHA-256 over the key
-//! and the answer, keyed with a secret every instance shares, so write access to Redis alone
-//! cannot mint an active token or move an answer to another token.
+//! read exactly like a fresh one, with a Redis expiry no later than the token's `exp` (and the
+//! revocation window).
+//!
+//! Nothing in Redis is trusted for what Redis itself can change. Each value carries, under an
+//! HMAC-SHA-256 keyed with a secret every instance shares:
+//! - its absolute not-after instant, `min(exp, stored + max_cache_ttl)`: an entry read after it is
+//!   ignored, so an entry copied and SET back without an expiry (after the token was revoked)
+//!   is never used past the revocation window;
+//! - the Redis key, which is `prefix + hex(SHA-256(context, SHA-256(token)))`, where the context
+//!   is the introspection endpoint (or the issuer it is discovered from) and our `client_id`:
+//!   an answer can move neither to another token nor to a fleet with other credentials (RFC 7662
+//!   §4 lets the authorization server answer per client), and two fleets never share keys.
+//!
+//! Write access to Redis alone therefore cannot mint an active token, move an answer, or prolong
+//! one.
 //!
 //! Redis is an optimisation, never a dependency: when it is down, slow (each operation is bounded
 //! by a short timeout) or returns something unverifiable, the instance carries on with its local
@@ -28,12 +39,38 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Settings for the shared Redis cache.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisCache {
     url: String,
     integrity_key: Secret,
     prefix: String,
     timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisCache {
+    /// The URL without its userinfo: a `redis://user:password@host` URL carries a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("url", &redacted_url(&self.url))
+            .field("integrity_key", &self.integrity_key)
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// `url` with any username and password replaced by `<redacted>`.
+fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if !u.username().is_empty() || u.password().is_some() {
+                let _ = u.set_username("<redacted>");
+                let _ = u.set_password(None);
+            }
+            u.to_string()
+        }
+        Err(_) => String::from("<unparsable URL>"),
+    }
 }
 
 impl RedisCache {
@@ -58,7 +95,8 @@ impl RedisCache {
         self
     }
 
-    pub(crate) fn build(self) -> Result<SharedCache, ConfigError> {
+    /// `context` names where answers come from (endpoint and client id); see the module docs.
+    pub(crate) fn build(self, context: &str) -> Result<SharedCache, ConfigError> {
         let client = redis::Client::open(self.url.as_str())
             .map_err(|e| ConfigError::new("introspection.redis.url", e.to_string()))?;
         if self.integrity_key.0.len() < 32 {
@@ -71,6 +109,7 @@ impl RedisCache {
             client,
             key: hmac::Key::new(hmac::HMAC_SHA256, &self.integrity_key.0),
             prefix: self.prefix,
+            context: context.to_owned(),
             timeout: self.timeout,
             conn: tokio::sync::Mutex::new(None),
             retry_after: Mutex::new(None),
@@ -82,6 +121,7 @@ pub(crate) struct SharedCache {
     client: redis::Client,
     key: hmac::Key,
     prefix: String,
+    context: String,
     timeout: Duration,
     conn: tokio::sync::Mutex<Option<ConnectionManager>>,
     retry_after: Mutex<Option<Instant>>,
@@ -89,21 +129,55 @@ pub(crate) struct SharedCache {
 
 const INACTIVE: &[u8] = b"inactive";
 
+/// The value format's version tag; MACs cover it, so no older format is ever misread.
+const FORMAT: &str = "v2";
+
 impl SharedCache {
     fn redis_key(&self, hash: &[u8; 32]) -> String {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        ctx.update(self.context.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(hash);
         let mut k = self.prefix.clone();
-        for b in hash {
+        for b in ctx.finish().as_ref() {
             k.push_str(&format!("{b:02x}"));
         }
         k
     }
 
-    fn tag(&self, redis_key: &str, body: &[u8]) -> hmac::Tag {
+    /// The MAC over everything a value asserts: format, context, key, not-after and body.
+    fn tag(&self, redis_key: &str, not_after_ms: u64, body: &[u8]) -> hmac::Tag {
         let mut ctx = hmac::Context::with_key(&self.key);
-        ctx.update(redis_key.as_bytes());
-        ctx.update(&[0]);
+        for part in [
+            FORMAT.as_bytes(),
+            self.context.as_bytes(),
+            redis_key.as_bytes(),
+            not_after_ms.to_string().as_bytes(),
+        ] {
+            ctx.update(part);
+            ctx.update(&[0]);
+        }
         ctx.update(body);
         ctx.sign()
+    }
+
+    /// `v2.<tag>.<not-after ms>.<body>`, or `None` if it is not that or fails its MAC.
+    fn open(&self, redis_key: &str, value: &[u8]) -> Option<(u64, Vec<u8>)> {
+        let mut parts = value.splitn(4, |b| *b == b'.');
+        let (Some(format), Some(tag), Some(not_after), Some(body)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        if format != FORMAT.as_bytes() {
+            return None;
+        }
+        let tag = base64url::decode(std::str::from_utf8(tag).ok()?).ok()?;
+        let not_after_ms: u64 = std::str::from_utf8(not_after).ok()?.parse().ok()?;
+        let expected = self.tag(redis_key, not_after_ms, body);
+        // Constant-time comparison through aws-lc-rs.
+        aws_lc_rs::constant_time::verify_slices_are_equal(expected.as_ref(), &tag).ok()?;
+        Some((not_after_ms, body.to_vec()))
     }
 
     async fn connection(&self) -> Option<ConnectionManager> {
@@ -150,8 +224,9 @@ impl SharedCache {
     }
 
     /// The stored answer: `Some(Some(doc))` active or not, `Some(None)` a 204-style inactive
-    /// marker; `None` for a miss, an unavailable Redis or a value that fails its HMAC.
-    pub(crate) async fn get(&self, hash: &[u8; 32]) -> Option<Option<Map<String, Value>>> {
+    /// marker; `None` for a miss, an unavailable Redis, a value that fails its HMAC, or one past
+    /// its authenticated not-after at `now` (seconds since the epoch).
+    pub(crate) async fn get(&self, hash: &[u8; 32], now: f64) -> Option<Option<Map<String, Value>>> {
         let mut conn = self.connection().await?;
         let key = self.redis_key(hash);
         let value: Option<Vec<u8>> = match tokio::time::timeout(
@@ -170,35 +245,36 @@ impl SharedCache {
                 return None;
             }
         };
-        let value = value?;
-        let dot = value.iter().position(|b| *b == b'.')?;
-        let (tag, body) = (value.get(..dot)?, value.get(dot + 1..)?);
-        let tag = base64url::decode(std::str::from_utf8(tag).ok()?).ok()?;
-        let mut ctx_body = Vec::with_capacity(key.len() + 1 + body.len());
-        ctx_body.extend_from_slice(key.as_bytes());
-        ctx_body.push(0);
-        ctx_body.extend_from_slice(body);
-        if hmac::verify(&self.key, &ctx_body, &tag).is_err() {
+        let Some((not_after_ms, body)) = self.open(&key, &value?) else {
             tracing::warn!("shared cache entry failed its integrity check; ignored");
+            return None;
+        };
+        if millis(now) >= not_after_ms {
+            // Redis should have dropped it: someone replayed or prolonged it.
+            tracing::warn!("shared cache entry is past its authenticated not-after; ignored");
             return None;
         }
         if body == INACTIVE {
             return Some(None);
         }
-        json::parse_object(body).ok().map(Some)
+        json::parse_object(&body).ok().map(Some)
     }
 
-    /// Stores an answer for `ttl` (nothing when `ttl` is zero). Failures are logged and ignored.
+    /// Stores an answer obtained at `now` for `ttl` (nothing when `ttl` is zero); the entry is
+    /// unusable from `now + ttl` whatever Redis does with its expiry. Failures are logged and
+    /// ignored.
     pub(crate) async fn put(
         &self,
         hash: &[u8; 32],
         answer: Option<&Map<String, Value>>,
+        now: f64,
         ttl: Duration,
     ) {
-        let millis = ttl.as_millis().min(u128::from(u64::MAX)) as u64;
-        if millis == 0 {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        if ttl_ms == 0 {
             return;
         }
+        let not_after_ms = millis(now).saturating_add(ttl_ms);
         let Some(mut conn) = self.connection().await else {
             return;
         };
@@ -207,15 +283,41 @@ impl SharedCache {
             Some(doc) => Value::Object(doc.clone()).to_string().into_bytes(),
             None => INACTIVE.to_vec(),
         };
-        let mut value = base64url::encode(self.tag(&key, &body).as_ref()).into_bytes();
-        value.push(b'.');
+        let tag = base64url::encode(self.tag(&key, not_after_ms, &body).as_ref());
+        let mut value = format!("{FORMAT}.{tag}.{not_after_ms}.").into_bytes();
         value.extend_from_slice(&body);
         let mut cmd = redis::cmd("SET");
-        cmd.arg(&key).arg(value).arg("PX").arg(millis);
+        cmd.arg(&key).arg(value).arg("PX").arg(ttl_ms);
         match tokio::time::timeout(self.timeout, cmd.query_async::<()>(&mut conn)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "shared cache write failed"),
             Err(_) => tracing::warn!("shared cache write timed out"),
         }
+    }
+}
+
+/// Seconds since the epoch as whole milliseconds (0 for a clock before 1970).
+fn millis(secs: f64) -> u64 {
+    if secs.is_finite() && secs > 0.0 {
+        // Saturating float-to-int conversion: `as` never panics and clamps at u64::MAX.
+        (secs * 1000.0) as u64
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_the_url_password() {
+        let c = RedisCache::new("redis://admin:hunter2@cache.internal:6379/0", vec![7; 32]);
+        let text = format!("{c:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(!text.contains("admin"), "{text}");
+        assert!(text.contains("cache.internal"), "{text}");
+        let bare = RedisCache::new("redis://:hunter2@cache.internal/", vec![7; 32]);
+        assert!(!format!("{bare:?}").contains("hunter2"));
     }
 }

@@ -28,6 +28,29 @@ pub fn decode(input: &str) -> Result<Vec<u8>, Base64Error> {
     URL_SAFE_NO_PAD.decode(input).map_err(|_| Base64Error)
 }
 
+/// Decodes base64 the way a lenient decoder would: either alphabet, padding or not, unused bits
+/// ignored. Only to *route* a token that strict decoding refused (so that a re-encoded token of
+/// a trusted issuer is still recognised as one); never to verify anything.
+pub(crate) fn decode_lenient(input: &str) -> Option<Vec<u8>> {
+    use base64::alphabet::URL_SAFE;
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &URL_SAFE,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    let unified: String = input
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    LENIENT.decode(unified).ok()
+}
+
 /// Encodes bytes as unpadded base64url.
 pub fn encode(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)

@@ -75,6 +75,36 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// Every top-level string member named `name` of a JSON object, read leniently: duplicate
+/// names are all kept (so no reading of the object can hide one), other members are skipped
+/// unparsed. `None` if the text is not a JSON object. For routing only, never for validation.
+pub(crate) fn lenient_member_strings(text: &[u8], name: &str) -> Option<Vec<String>> {
+    struct Collect<'n>(&'n str);
+    impl<'de> Visitor<'de> for Collect<'_> {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
+            let mut found = Vec::new();
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key == self.0 {
+                    if let Value::String(s) = map.next_value::<Value>()? {
+                        found.push(s);
+                    }
+                } else {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+            Ok(found)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let found = de.deserialize_map(Collect(name)).ok()?;
+    de.end().ok()?;
+    Some(found)
+}
+
 /// Why a JSON text was refused. The message never contains the input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JsonError {

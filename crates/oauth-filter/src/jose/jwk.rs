@@ -139,10 +139,17 @@ impl VerifyingKey {
                 return Err(KeyRejected("alg does not fit the key type or curve"));
             }
         }
+        // One key, one algorithm: a JWK's `alg` names it; without one, the key gets the first
+        // algorithm of the allow-list (in its order) that fits its type and curve. An RSA key
+        // without `alg` would otherwise verify RS* and PS* alike, letting a token choose how
+        // the key is used (the RFC 7518 §3 / RFC 8725 §3.1 "one key, one algorithm" rule).
+        // Azure-style sets (RSA keys without `alg`) keep working with the default list, whose
+        // first RSA entry is RS256.
         let algorithms: Vec<Algorithm> = allowed
             .iter()
             .copied()
-            .filter(|a| a.family() == family && jwk_alg.is_none_or(|j| j == *a))
+            .find(|a| a.family() == family && jwk_alg.is_none_or(|j| j == *a))
+            .into_iter()
             .collect();
         if algorithms.is_empty() {
             return Err(KeyRejected("no allowed algorithm fits this key"));
@@ -394,10 +401,14 @@ mod tests {
         let ok = obj(json!({"kty":"RSA","n":n2048,"e":e(&[1,0,1])}));
         let key = VerifyingKey::from_jwk(&ok, &Algorithm::DEFAULT_ASYMMETRIC).unwrap();
         assert_eq!(
-            key.algorithms().len(),
-            6,
-            "RSA key without alg serves every allowed RSA alg"
+            key.algorithms(),
+            [Algorithm::RS256],
+            "an RSA key without alg serves the first allowed RSA algorithm only"
         );
+        let ps_first = [Algorithm::PS384, Algorithm::RS256, Algorithm::ES256];
+        let key = VerifyingKey::from_jwk(&ok, &ps_first).unwrap();
+        assert_eq!(key.algorithms(), [Algorithm::PS384]);
+        assert!(!key.fits(Algorithm::RS256));
         for (n, ex, reason) in [
             (
                 &n1024,

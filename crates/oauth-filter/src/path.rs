@@ -1,10 +1,14 @@
-//! Request paths: refused unless in normal form, and decoded once for route matching.
+//! Request paths: refused unless in normal form, decoded once, and matched on whole segments.
+//! The one reading of a path that [`crate::PathRequirements`] and the gateway both use.
 //!
-//! ```text
-//! /orders/42          -> Ok("/orders/42")
-//! /%6Frders/42        -> Ok("/orders/42")   (the upstream will decode it the same way)
-//! /public/../admin    -> Err                (the upstream might resolve it to /admin)
-//! /admin;jsessionid=1 -> Err                (some servers strip path parameters)
+//! ```
+//! use oauth_filter::path::{check, prefix_matches};
+//! assert_eq!(check("/orders/42").unwrap(), "/orders/42");
+//! assert_eq!(check("/%6Frders/42").unwrap(), "/orders/42"); // the upstream decodes it too
+//! assert!(check("/public/../admin").is_err()); // the upstream might resolve it to /admin
+//! assert!(check("/admin;jsessionid=1").is_err()); // some servers strip path parameters
+//! assert!(prefix_matches("/public", "/public/a"));
+//! assert!(!prefix_matches("/public", "/public-admin/users")); // whole segments only
 //! ```
 //!
 //! A proxy that matches routes on one reading of a path while the upstream acts on another can be
@@ -15,8 +19,8 @@
 //! `/%61dmin` meets the `/admin` route. Matching is case-sensitive: an upstream that treats
 //! paths case-insensitively needs its routes written for every spelling, or a catch-all rule.
 
-/// The decoded path, or why it is refused.
-pub(crate) fn check(raw: &str) -> Result<String, &'static str> {
+/// The decoded path, or why it is refused (a fixed text).
+pub fn check(raw: &str) -> Result<String, &'static str> {
     let Some(rest) = raw.strip_prefix('/') else {
         return Err("the path is not absolute");
     };
@@ -47,6 +51,17 @@ pub(crate) fn check(raw: &str) -> Result<String, &'static str> {
     Ok(decoded)
 }
 
+/// Whether `prefix` covers the (checked, decoded) `path`: equal, or followed by a `/` boundary.
+/// A prefix that ends in `/` covers what is below it; `/` covers everything.
+pub fn prefix_matches(prefix: &str, path: &str) -> bool {
+    if prefix == "/" {
+        return true;
+    }
+    let prefix_trimmed = prefix.strip_suffix('/').unwrap_or(prefix);
+    path.strip_prefix(prefix_trimmed)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 fn valid_escapes(segment: &str) -> bool {
     let b = segment.as_bytes();
     let mut i = 0;
@@ -66,7 +81,7 @@ fn valid_escapes(segment: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::check;
+    use super::{check, prefix_matches};
     use proptest::prelude::*;
 
     /// Pieces that make paths ambiguous, and ordinary ones.
@@ -108,6 +123,18 @@ mod tests {
         assert_eq!(check("/caf%C3%A9").unwrap(), "/café");
         // Decoded once: %2561 is "%61", not "a".
         assert_eq!(check("/%2561").unwrap(), "/%61");
+    }
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        assert!(prefix_matches("/a", "/a"));
+        assert!(prefix_matches("/a", "/a/"));
+        assert!(prefix_matches("/a", "/a/b"));
+        assert!(prefix_matches("/a/", "/a/b"));
+        assert!(prefix_matches("/a/", "/a"));
+        assert!(!prefix_matches("/a", "/ab"));
+        assert!(!prefix_matches("/public", "/public-admin/users"));
+        assert!(prefix_matches("/", "/anything"));
     }
 
     #[test]
