@@ -442,3 +442,53 @@ impl KeySource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oauth_filter_testkit::{SigningAlg, TestIssuer};
+
+    /// Finding 14: a refresh that brings the same keys keeps the generation, so one unknown-kid
+    /// token per cooldown no longer flushes every cached JWT; new keys do bump it.
+    #[tokio::test]
+    async fn only_a_changed_key_set_bumps_the_generation() {
+        let issuer = TestIssuer::start().await;
+        let http = HttpClientConfig::default();
+        let set = Arc::new(RemoteKeySet::new(
+            issuer.issuer().to_owned(),
+            JwksLocation::Url(Url::parse(&issuer.jwks_url()).unwrap()),
+            http.build().unwrap(),
+            http,
+            Algorithm::DEFAULT_ASYMMETRIC.to_vec(),
+            JwksPolicy::default().cooldown(Duration::ZERO),
+        ));
+        let first = set.current().await.unwrap().generation;
+        for _ in 0..3 {
+            let again = set
+                .refresh(RefreshCause::UnknownKey {
+                    seen_generation: first,
+                })
+                .await
+                .unwrap();
+            assert_eq!(again.generation, first, "same keys, same generation");
+        }
+        assert_eq!(issuer.jwks_requests(), 4, "each refresh did fetch");
+        issuer.rotate(SigningAlg::ES256).unwrap();
+        let rotated = set
+            .refresh(RefreshCause::UnknownKey {
+                seen_generation: first,
+            })
+            .await
+            .unwrap();
+        assert_eq!(rotated.generation, first + 1);
+    }
+
+    #[test]
+    fn max_age_bounds_never_panic() {
+        let inverted = JwksPolicy::default()
+            .max_age_bounds(Duration::from_secs(600), Duration::from_secs(60));
+        assert!(inverted.check().is_err());
+        // Even unchecked, the bound is applied without `clamp`'s panic.
+        assert_eq!(inverted.bounded_max_age(None), Duration::from_secs(60));
+    }
+}

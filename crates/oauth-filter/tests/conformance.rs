@@ -17,8 +17,14 @@ use oauth_filter::actix::OAuthMiddleware;
 use oauth_filter::{AccessToken, OAuthFilter, Rejection};
 use oauth_filter_testkit::TestIssuer;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Handler runs per framework: a refused request must leave its counter where it was.
+static AXUM_RUNS: AtomicUsize = AtomicUsize::new(0);
+static ACTIX_RUNS: AtomicUsize = AtomicUsize::new(0);
 
 fn greet(token: &AccessToken) -> String {
+    count();
     format!(
         "hello {} [{}]",
         token.subject().unwrap_or("?"),
@@ -27,7 +33,22 @@ fn greet(token: &AccessToken) -> String {
 }
 
 fn greet_optional(token: Option<&AccessToken>) -> String {
-    token.map_or_else(|| String::from("hello stranger"), greet)
+    match token {
+        Some(t) => greet(t),
+        None => {
+            count();
+            String::from("hello stranger")
+        }
+    }
+}
+
+/// Counts a handler run for the framework whose thread runs it (actix runs on its own thread,
+/// named by `actix_app`).
+fn count() {
+    let on_actix = std::thread::current()
+        .name()
+        .is_some_and(|n| n.starts_with("actix"));
+    if on_actix { &ACTIX_RUNS } else { &AXUM_RUNS }.fetch_add(1, Ordering::SeqCst);
 }
 
 fn custom_text(r: &Rejection) -> (u16, String) {
@@ -76,7 +97,8 @@ async fn axum_app(filter: OAuthFilter, down: OAuthFilter) -> SocketAddr {
 fn actix_app(filter: OAuthFilter, down: OAuthFilter) -> SocketAddr {
     use actix_web::{App, HttpResponse, HttpServer, web};
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let thread = std::thread::Builder::new().name(String::from("actix-app"));
+    thread.spawn(move || {
         actix_web::rt::System::new().block_on(async move {
             let server = HttpServer::new(move || {
                 let custom =
@@ -121,7 +143,8 @@ fn actix_app(filter: OAuthFilter, down: OAuthFilter) -> SocketAddr {
             tx.send(server.addrs()[0]).unwrap();
             server.run().await.unwrap();
         });
-    });
+    })
+    .unwrap();
     rx.recv().unwrap()
 }
 
@@ -188,7 +211,11 @@ async fn axum_and_actix_answer_identically() {
         ("/hello_world", vec![no_scope.clone()], 403),
         ("/hello_world", vec![good.clone()], 200),
         ("/hello_world", vec![good.clone(), good.clone()], 400),
-        ("/hello_world", vec![String::from("Bearer a b")], 400),
+        // A credential that is not a b64token is a malformed token (401), a scheme with no
+        // credentials a malformed request (400).
+        ("/hello_world", vec![String::from("Bearer a b")], 401),
+        ("/hello_world", vec![String::from("Bearer h==.p.s")], 401),
+        ("/hello_world", vec![String::from("Bearer")], 400),
         (
             "/hello_world",
             vec![String::from("Basic dXNlcjpwYXNz")],
@@ -206,9 +233,23 @@ async fn axum_and_actix_answer_identically() {
         ("/unprotected", vec![good.clone()], 500),
     ];
     for (path, auth, status) in cases {
+        let runs = (
+            AXUM_RUNS.load(Ordering::SeqCst),
+            ACTIX_RUNS.load(Ordering::SeqCst),
+        );
         let a = ask(&http, axum_addr, path, &auth).await;
         let b = ask(&http, actix_addr, path, &auth).await;
         assert_eq!(a.status, status, "axum {path} {auth:?}: {a:?}");
+        // The handler ran exactly once per framework when let through, never when refused.
+        let ran = usize::from(status == 200);
+        assert_eq!(
+            (
+                AXUM_RUNS.load(Ordering::SeqCst),
+                ACTIX_RUNS.load(Ordering::SeqCst)
+            ),
+            (runs.0 + ran, runs.1 + ran),
+            "handler runs for {path} {auth:?}"
+        );
         // Handler answers and custom responders: each framework sets its own Content-Type for a
         // String body, so compare status and body; filter answers must match in every header.
         if a.status == 200 || path == "/custom" {

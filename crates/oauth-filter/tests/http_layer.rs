@@ -226,8 +226,19 @@ async fn bad_requests_and_bad_tokens() {
         "invalid_request",
     )
     .await;
-    s.rejected("/hello_world", &["Bearer a b"], 400, Some(r#"Bearer realm="api", error="invalid_request", error_description="malformed Bearer authorization header""#), "invalid_request").await;
-    s.rejected("/hello_world", &["Bearer"], 400, Some(r#"Bearer realm="api", error="invalid_request", error_description="malformed Bearer authorization header""#), "invalid_request").await;
+    // A present credential that is not a b64token is a malformed token (401, so clients
+    // refresh); a scheme with no credentials is a malformed request (400).
+    for not_b64token in ["Bearer a b", "Bearer h. p.s", "Bearer h==.p.s", "Bearer a,b"] {
+        s.rejected(
+            "/hello_world",
+            &[not_b64token],
+            401,
+            Some(&format!("{INVALID}\"the token is malformed\"")),
+            "invalid_token",
+        )
+        .await;
+    }
+    s.rejected("/hello_world", &["Bearer"], 400, Some(r#"Bearer realm="api", error="invalid_request", error_description="the Bearer authorization header has no credentials""#), "invalid_request").await;
     s.rejected(
         "/hello_world",
         &["Basic dXNlcjpwYXNz"],

@@ -80,18 +80,47 @@ impl Drop for RedisServer {
 const KEY: &[u8] = b"integrity key shared by every instance of the fleet";
 
 fn instance(issuer: &TestIssuer, redis_url: &str, key: &[u8]) -> OAuthFilter {
+    instance_with(
+        issuer,
+        redis_url,
+        key,
+        INTROSPECTION_CLIENT_ID,
+        Duration::from_secs(30),
+    )
+}
+
+fn instance_with(
+    issuer: &TestIssuer,
+    redis_url: &str,
+    key: &[u8],
+    client_id: &str,
+    window: Duration,
+) -> OAuthFilter {
     OAuthFilter::builder()
         .introspection(
             Introspection::new(
                 issuer.introspection_url(),
-                INTROSPECTION_CLIENT_ID,
+                client_id,
                 INTROSPECTION_CLIENT_SECRET,
             )
-            .max_cache_ttl(Duration::from_secs(30))
+            .max_cache_ttl(window)
             .redis(RedisCache::new(redis_url, key.to_vec()).timeout(Duration::from_millis(200))),
         )
         .build()
         .unwrap()
+}
+
+async fn get_raw(conn: &mut redis::aio::MultiplexedConnection, key: &str) -> Option<Vec<u8>> {
+    redis::cmd("GET").arg(key).query_async(conn).await.unwrap()
+}
+
+async fn set_raw(conn: &mut redis::aio::MultiplexedConnection, key: &str, value: &[u8]) {
+    let _: () = redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .query_async(conn)
+        .await
+        .unwrap();
 }
 
 async fn keys(conn: &mut redis::aio::MultiplexedConnection) -> Vec<String> {
@@ -127,11 +156,7 @@ async fn instances_share_answers_through_redis() {
     assert!(
         !stored[0].contains(&token) && stored[0].len() == "oauth-filter:introspection:".len() + 64
     );
-    let value: Vec<u8> = redis::cmd("GET")
-        .arg(&stored[0])
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let value = get_raw(&mut conn, &stored[0]).await.unwrap();
     assert!(!String::from_utf8_lossy(&value).contains(&token));
     let pttl: i64 = redis::cmd("PTTL")
         .arg(&stored[0])
@@ -162,25 +187,57 @@ async fn tampered_or_foreign_entries_are_ignored() {
     let mut conn = redis.client().await;
     let key = keys(&mut conn).await.remove(0);
 
-    // An attacker with write access to Redis turns a revoked token active: the HMAC fails.
+    // An attacker with write access to Redis turns a revoked token active: the HMAC fails,
+    // with a tag of the full HMAC-SHA-256 length in the real value format, and with the real
+    // tag over another body.
     issuer.revoke(&token);
-    let forged = format!(
-        "AAAA.{}",
-        serde_json::json!({"active": true, "scope": "admin"})
+    let genuine = get_raw(&mut conn, &key).await.unwrap();
+    let genuine_text = String::from_utf8(genuine.clone()).unwrap();
+    let mut parts = genuine_text.splitn(4, '.');
+    let (format, tag, not_after) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
     );
-    let _: () = redis::cmd("SET")
-        .arg(&key)
-        .arg(forged)
-        .query_async(&mut conn)
+    assert_eq!((format, tag.len()), ("v2", 43), "{genuine_text}");
+    let admin = serde_json::json!({"active": true, "scope": "admin"});
+    let zero_tag = "A".repeat(43);
+    for forged in [
+        format!("v2.{zero_tag}.{not_after}.{admin}"),
+        format!("v2.{tag}.{not_after}.{admin}"),
+        format!("v2.{tag}.{}.{admin}", u64::MAX),
+    ] {
+        set_raw(&mut conn, &key, forged.as_bytes()).await;
+        let b = instance(&issuer, &redis.url(), KEY);
+        assert_eq!(
+            b.verify(&token).await.unwrap_err(),
+            AuthError::InactiveToken,
+            "{forged}"
+        );
+    }
+
+    // A genuine entry moved under another token's key is refused too.
+    let victim = issuer.opaque().issue();
+    issuer.revoke(&victim);
+    let probe = instance(&issuer, &redis.url(), KEY);
+    assert_eq!(
+        probe.verify(&victim).await.unwrap_err(),
+        AuthError::InactiveToken
+    );
+    let victim_key = keys(&mut conn)
         .await
-        .unwrap();
+        .into_iter()
+        .find(|k| *k != key)
+        .expect("the inactive answer was stored");
+    set_raw(&mut conn, &victim_key, &genuine).await;
     let b = instance(&issuer, &redis.url(), KEY);
     assert_eq!(
-        b.verify(&token).await.unwrap_err(),
+        b.verify(&victim).await.unwrap_err(),
         AuthError::InactiveToken
     );
 
-    // Another fleet's key: its entries are not trusted here.
+    // Another fleet's integrity key: the other fleet did write an entry, and it is not trusted
+    // here.
     let other = TestIssuer::start().await;
     let token2 = other.opaque().issue();
     let c = instance(
@@ -188,13 +245,77 @@ async fn tampered_or_foreign_entries_are_ignored() {
         &redis.url(),
         b"a different integrity key, 32+ bytes long",
     );
+    let before = keys(&mut conn).await.len();
     assert!(c.verify(&token2).await.is_ok());
+    assert_eq!(keys(&mut conn).await.len(), before + 1, "fleet C stored nothing");
     other.revoke(&token2);
     let d = instance(&other, &redis.url(), KEY);
     assert_eq!(
         d.verify(&token2).await.unwrap_err(),
         AuthError::InactiveToken
     );
+    assert_eq!(other.introspection_requests(), 2, "fleet D asked the server");
+}
+
+/// Finding 1: an entry copied before revocation and SET back without an expiry is refused
+/// after its authenticated not-after (it was accepted forever before).
+#[tokio::test]
+async fn a_replayed_entry_is_refused_after_its_not_after() {
+    let redis = RedisServer::start().await;
+    let issuer = TestIssuer::start().await;
+    let window = Duration::from_secs(1);
+    let a = instance_with(&issuer, &redis.url(), KEY, INTROSPECTION_CLIENT_ID, window);
+    let token = issuer.opaque().scope("read").expires_in_secs(3600).issue();
+    assert!(a.verify(&token).await.is_ok());
+    let mut conn = redis.client().await;
+    let key = keys(&mut conn).await.remove(0);
+    let copy = get_raw(&mut conn, &key).await.unwrap();
+    issuer.revoke(&token);
+    // Wait for the condition, not for a time: Redis has dropped the entry (its PX passed).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while get_raw(&mut conn, &key).await.is_some() {
+        assert!(std::time::Instant::now() < deadline, "the entry never expired");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    set_raw(&mut conn, &key, &copy).await;
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(pttl, -1, "the replayed entry has no expiry in Redis");
+    let before = issuer.introspection_requests();
+    let fresh = instance_with(&issuer, &redis.url(), KEY, INTROSPECTION_CLIENT_ID, window);
+    assert_eq!(
+        fresh.verify(&token).await.unwrap_err(),
+        AuthError::InactiveToken
+    );
+    assert_eq!(issuer.introspection_requests(), before + 1);
+}
+
+/// Finding 1: two fleets with other credentials on one Redis never share answers (RFC 7662 §4
+/// lets the authorization server answer per client).
+#[tokio::test]
+async fn fleets_with_other_client_ids_do_not_share_answers() {
+    let redis = RedisServer::start().await;
+    let issuer = TestIssuer::start().await;
+    let ours = instance(&issuer, &redis.url(), KEY);
+    let token = issuer.opaque().scope("read").issue();
+    assert!(ours.verify(&token).await.is_ok());
+    // Same Redis, same integrity key, another client id (which this AS does not accept): it
+    // must ask the AS itself, which refuses its credentials.
+    let theirs = instance_with(
+        &issuer,
+        &redis.url(),
+        KEY,
+        "another-resource-server",
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        theirs.verify(&token).await.unwrap_err(),
+        AuthError::IntrospectionUnavailable
+    );
+    assert_eq!(issuer.introspection_requests(), 2);
 }
 
 #[tokio::test]
@@ -288,10 +409,18 @@ async fn redis_killed_mid_run_lets_nothing_in_and_service_continues() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Conditions, not durations: traffic flows, then Redis dies, then 20+ more requests pass.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while issuer.introspection_requests() < 10 {
+        assert!(std::time::Instant::now() < deadline, "no traffic");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     redis.stop();
     killed.store(true, Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    while served_after_kill.load(Ordering::Relaxed) <= 20 {
+        assert!(std::time::Instant::now() < deadline, "service did not continue");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.await.unwrap();
