@@ -96,6 +96,8 @@ pub(crate) struct RawConfig {
     tls: RawTls,
     #[serde(default)]
     log: RawLog,
+    #[serde(default)]
+    server: RawServer,
     realm: Option<String>,
     leeway_secs: Option<u64>,
     max_token_bytes: Option<usize>,
@@ -253,6 +255,68 @@ struct RawTls {
     client_key_file: Option<PathBuf>,
 }
 
+/// `[server]`: connection and request limits (see `limits`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawServer {
+    max_connections: usize,
+    header_read_timeout_secs: u64,
+    idle_timeout_secs: u64,
+    /// 0: no limit.
+    max_body_bytes: u64,
+    body_idle_timeout_secs: u64,
+    http2_keep_alive_interval_secs: u64,
+    http2_keep_alive_timeout_secs: u64,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_body_bytes: 0,
+            body_idle_timeout_secs: 30,
+            http2_keep_alive_interval_secs: 30,
+            http2_keep_alive_timeout_secs: 10,
+        }
+    }
+}
+
+fn validate_server(raw: &RawServer) -> Result<super::limits::Limits, ConfigError> {
+    let positive = |key: &str, v: u64| {
+        if v == 0 || v > 24 * 3600 {
+            Err(ConfigError::new(
+                format!("server.{key}"),
+                "must be between 1 and 86400 seconds",
+            ))
+        } else {
+            Ok(Duration::from_secs(v))
+        }
+    };
+    if raw.max_connections == 0 || raw.max_connections > 1_000_000 {
+        return Err(ConfigError::new(
+            "server.max_connections",
+            "must be between 1 and 1000000",
+        ));
+    }
+    Ok(super::limits::Limits {
+        max_connections: raw.max_connections,
+        header_read_timeout: positive("header_read_timeout_secs", raw.header_read_timeout_secs)?,
+        idle_timeout: positive("idle_timeout_secs", raw.idle_timeout_secs)?,
+        max_body_bytes: (raw.max_body_bytes != 0).then_some(raw.max_body_bytes),
+        body_idle_timeout: positive("body_idle_timeout_secs", raw.body_idle_timeout_secs)?,
+        http2_keep_alive_interval: positive(
+            "http2_keep_alive_interval_secs",
+            raw.http2_keep_alive_interval_secs,
+        )?,
+        http2_keep_alive_timeout: positive(
+            "http2_keep_alive_timeout_secs",
+            raw.http2_keep_alive_timeout_secs,
+        )?,
+    })
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLog {
@@ -386,6 +450,7 @@ pub(crate) struct Config {
     /// server and an https upstream).
     pub(crate) client_identity: Option<ClientIdentity>,
     pub(crate) log_format: LogFormat,
+    pub(crate) limits: super::limits::Limits,
     pub(crate) shutdown_grace: Duration,
     /// Runtime threads (at least 1).
     pub(crate) workers: usize,
@@ -587,6 +652,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let upstream = validate_upstream(upstream)?;
     let forwarding = validate_forwarding(raw.forwarding)?;
     let routes = validate_routes(raw.routes)?;
+    let limits = validate_server(&raw.server)?;
 
     let ca_pem = match &raw.tls.ca_file {
         Some(p) => Some(std::fs::read(p).map_err(|e| {
@@ -719,6 +785,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         ca_pem,
         client_identity,
         log_format: raw.log.format,
+        limits,
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
         workers: match raw.workers {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),

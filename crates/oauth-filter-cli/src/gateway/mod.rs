@@ -11,17 +11,19 @@
 
 pub(crate) mod admin;
 pub(crate) mod config;
+pub(crate) mod limits;
 pub(crate) mod metrics;
 pub(crate) mod proxy;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 /// Options of `gateway` and `check-config`.
 #[derive(clap::Args)]
@@ -113,10 +115,30 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(listen = %addr, admin = %admin_addr, upstream = %config.upstream.authority, "gateway started");
     println!("READY listen={addr} admin={admin_addr}");
 
-    let server = auto::Builder::new(TokioExecutor::new());
+    let limits = config.limits.clone();
+    let mut server = auto::Builder::new(TokioExecutor::new());
+    server
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    server
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(limits.http2_keep_alive_interval)
+        .keep_alive_timeout(limits.http2_keep_alive_timeout);
+    // The connection cap: a permit per connection, taken before accepting, so that excess
+    // connections wait in the kernel's accept queue instead of costing memory here.
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
+        let permit = tokio::select! {
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer) = match accepted {
@@ -129,16 +151,20 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
                 };
                 let _ = stream.set_nodelay(true);
                 let proxy = proxy.clone();
+                let in_flight = limits::InFlight::default();
+                let io = limits::IdleIo::new(stream, limits.idle_timeout, in_flight.clone());
                 let service = service_fn(move |req| {
                     let proxy = proxy.clone();
-                    async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, peer).await) }
+                    let guard = in_flight.start();
+                    async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, peer, guard).await) }
                 });
-                let conn = server.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = server.serve_connection(TokioIo::new(io), service).into_owned();
                 let conn = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
+                    drop(permit);
                 });
             }
             () = &mut shutdown => break,

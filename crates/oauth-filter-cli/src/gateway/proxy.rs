@@ -1,19 +1,26 @@
-//! One request through the gateway: path check, route, token, identity headers, upstream.
+//! One request through the gateway: Host, path check, route, token, identity headers, upstream.
 //!
 //! ```text
-//! client ──► normal-form path? ─400─► route? ─404─► public? ──────────────┐
-//!                                                   └► filter.check ─401/403/400/503─►
-//!                                                        └► identity headers ┴► upstream ─► client
-//!                                                                 (timeout 504, unreachable 502)
+//! client ──► one Host? ─400─► normal-form path? ─400─► route? ─404─► method? ─405─►
+//!   public? ──────────────────────────────────────────────────────────────┐
+//!   └► filter.check ─401/403/400/503─►                                    │
+//!        └► body within max_body_bytes? ─413─► identity headers ◄─────────┘
+//!             └► upstream ─► client   (timeout 504, unreachable 502, body cut 413/408)
 //! ```
 //!
 //! Headers the gateway sets are first removed from what the caller sent: the identity headers,
-//! `X-Forwarded-*` and `Forwarded`, so none can be spoofed. Hop-by-hop headers (RFC 9110 §7.6.1)
-//! are removed in both directions, `TE: trailers` excepted (gRPC needs it). Bodies stream
-//! through in both directions; nothing is buffered. In phantom-token mode an introspected
+//! every `X-Forwarded-*`, `Forwarded`, `X-Real-IP`, `True-Client-IP`, `X-Original-URL`,
+//! `X-Rewrite-URL` and the method-override headers, each also in its `_` spellings, so none can be
+//! spoofed to an application that reads `HTTP_*` variables. Hop-by-hop headers (RFC 9110
+//! §7.6.1) are removed in both directions, `TE: trailers` excepted (gRPC needs it). Bodies
+//! stream through in both directions; nothing is buffered. In phantom-token mode an introspected
 //! token's signed introspection response (RFC 9701) replaces the caller's `Authorization`.
+//!
+//! The most specific route whose path matches decides; if none of its routes allows the
+//! method the answer is 405 with `Allow`, never a less specific route. GET covers HEAD.
 
 use super::config::{Access, AuthorizationPolicy, Config, Forwarding, Protocol, Route, Upstream};
+use super::limits::{BodyFault, BodyOutcome, InFlightGuard, Limits, RequestBody, Tracked};
 use super::metrics as m;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -45,7 +52,8 @@ pub(crate) struct Proxy {
     routes: Vec<Route>,
     upstream: Upstream,
     forwarding: Forwarding,
-    client: Client<Connector, Incoming>,
+    limits: Limits,
+    client: Client<Connector, RequestBody>,
 }
 
 /// Why the upstream client could not be set up.
@@ -87,16 +95,23 @@ impl Proxy {
             routes: config.routes.clone(),
             upstream: config.upstream.clone(),
             forwarding: config.forwarding.clone(),
+            limits: config.limits.clone(),
             client: client.build(connector),
         })
     }
 
-    /// Handles one request; never fails (every problem becomes an answer).
-    pub(crate) async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    /// Handles one request; never fails (every problem becomes an answer). `guard` counts the
+    /// request as in flight on its connection until the response body is done.
+    pub(crate) async fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        guard: InFlightGuard,
+    ) -> Response<Body> {
         let started = Instant::now();
         let (response, outcome, reason) = self.decide_and_forward(req, peer).await;
         m::request(outcome, reason, started.elapsed());
-        response
+        response.map(|body| Tracked::new(body, guard).boxed_unsync())
     }
 
     async fn decide_and_forward(
@@ -105,33 +120,53 @@ impl Proxy {
         peer: SocketAddr,
     ) -> (Response<Body>, m::Outcome, &'static str) {
         let (mut head, body) = req.into_parts();
+        let refuse = |status: StatusCode, reason: &'static str, error: &str, why: &str| {
+            (local(status, error, why), m::Outcome::Refused, reason)
+        };
+        // RFC 9112 §3.2: a request with more than one Host is invalid (and with preserve_host
+        // both would be forwarded).
+        if head.headers.get_all(header::HOST).iter().nth(1).is_some() {
+            tracing::info!(reason = "duplicate_host", status = 400, method = %head.method, "request refused");
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "duplicate_host",
+                "invalid_request",
+                "more than one Host header",
+            );
+        }
         let path = match oauth_filter::path::check(head.uri.path()) {
             Ok(p) => p,
             Err(why) => {
                 tracing::info!(reason = "invalid_path", status = 400, method = %head.method, why, "request refused");
-                return (
-                    local(StatusCode::BAD_REQUEST, "invalid_request", why),
-                    m::Outcome::Refused,
-                    "invalid_path",
-                );
+                return refuse(StatusCode::BAD_REQUEST, "invalid_path", "invalid_request", why);
             }
         };
-        let Some(route) = self.routes.iter().find(|r| {
-            r.path.matches(&path)
-                && r.methods
-                    .as_ref()
-                    .is_none_or(|ms| ms.contains(&head.method))
-        }) else {
-            tracing::info!(reason = "no_route", status = 404, method = %head.method, path = %path, "request refused");
-            return (
-                local(
+        let route = match select_route(&self.routes, &path, &head.method) {
+            Selected::Route(route) => route,
+            Selected::NoRoute => {
+                // The path is logged as a quoted, escaped string: it is decoded text the client
+                // chose, and must not add fields to a log line.
+                tracing::info!(reason = "no_route", status = 404, method = %head.method, path = ?path, "request refused");
+                return refuse(
                     StatusCode::NOT_FOUND,
+                    "no_route",
                     "not_found",
                     "no route matches this request",
-                ),
-                m::Outcome::Refused,
-                "no_route",
-            );
+                );
+            }
+            Selected::WrongMethod(allow) => {
+                tracing::info!(reason = "method_not_allowed", status = 405, method = %head.method, path = ?path, "request refused");
+                let (mut resp, outcome, reason) = refuse(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "method_not_allowed",
+                    "the route does not allow this method",
+                );
+                if let Ok(v) = HeaderValue::from_str(&allow) {
+                    resp.headers_mut().insert(header::ALLOW, v);
+                }
+                return (resp, outcome, reason);
+            }
         };
         let token = match &route.access {
             Access::Public => None,
@@ -153,7 +188,37 @@ impl Proxy {
                 }
             }
         };
-        self.rewrite_request(&mut head, peer, token.as_ref());
+        if let Some(max) = self.limits.max_body_bytes {
+            let declared = head
+                .headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|len| len > max) {
+                tracing::info!(reason = "body_too_large", status = 413, route = %route.name, "request refused");
+                return refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "payload_too_large",
+                    "the request body is larger than allowed",
+                );
+            }
+        }
+        if self.rewrite_request(&mut head, peer, token.as_ref()).is_err() {
+            // Never forward the inbound (possibly absolute-form) URI as it came.
+            tracing::error!(reason = "upstream_uri", status = 500, route = %route.name, "cannot build the upstream URI");
+            return (
+                local(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "the request cannot be forwarded",
+                ),
+                m::Outcome::UpstreamError,
+                "upstream_uri",
+            );
+        }
+        let outcome = BodyOutcome::default();
+        let body = RequestBody::new(body, &self.limits, outcome.clone());
         let upstream_req = Request::from_parts(head, body);
         match tokio::time::timeout(self.upstream.timeout, self.client.request(upstream_req)).await {
             Ok(Ok(resp)) => {
@@ -166,18 +231,38 @@ impl Proxy {
                     "ok",
                 )
             }
-            Ok(Err(e)) => {
-                tracing::warn!(reason = "upstream_unavailable", status = 502, route = %route.name, error = %e, "upstream request failed");
-                (
-                    local(
-                        StatusCode::BAD_GATEWAY,
-                        "bad_gateway",
-                        "the upstream is unavailable",
-                    ),
-                    m::Outcome::UpstreamError,
-                    "upstream_unavailable",
-                )
-            }
+            Ok(Err(e)) => match outcome.fault() {
+                Some(BodyFault::TooLarge) => {
+                    tracing::info!(reason = "body_too_large", status = 413, route = %route.name, "request body cut off");
+                    refuse(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        "payload_too_large",
+                        "the request body is larger than allowed",
+                    )
+                }
+                Some(BodyFault::Stalled) => {
+                    tracing::info!(reason = "body_timeout", status = 408, route = %route.name, "request body stalled");
+                    refuse(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "body_timeout",
+                        "request_timeout",
+                        "the request body stopped arriving",
+                    )
+                }
+                None => {
+                    tracing::warn!(reason = "upstream_unavailable", status = 502, route = %route.name, error = %e, "upstream request failed");
+                    (
+                        local(
+                            StatusCode::BAD_GATEWAY,
+                            "bad_gateway",
+                            "the upstream is unavailable",
+                        ),
+                        m::Outcome::UpstreamError,
+                        "upstream_unavailable",
+                    )
+                }
+            },
             Err(_) => {
                 tracing::warn!(reason = "upstream_timeout", status = 504, route = %route.name, "upstream did not answer in time");
                 (
@@ -202,19 +287,20 @@ impl Proxy {
         route: &Route,
     ) -> Response<Body> {
         let reason = error.reason_code();
-        tracing::info!(reason, status = error.status(), method = %method, path = %path, route = %route.name, "request rejected");
+        tracing::info!(reason, status = error.status(), method = %method, path = ?path, route = %route.name, "request rejected");
         let rejection = self.filter.reject(error, Some(requirement));
         // The library's own answer (status, challenge headers, JSON body), on our body type.
         let resp: Response<Full<Bytes>> = JsonErrorResponder.respond(&rejection);
         resp.map(|body| body.map_err(|never| match never {}).boxed_unsync())
     }
 
+    /// Prepares the request for the upstream. `Err`: the upstream URI could not be built.
     fn rewrite_request(
         &self,
         head: &mut http::request::Parts,
         peer: SocketAddr,
         token: Option<&AccessToken>,
-    ) {
+    ) -> Result<(), http::Error> {
         let original_host = head.headers.get(header::HOST).cloned().or_else(|| {
             head.uri
                 .authority()
@@ -223,17 +309,7 @@ impl Proxy {
         let headers = &mut head.headers;
         remove_hop_by_hop(headers);
         let f = &self.forwarding;
-        for name in [&f.subject_header, &f.client_id_header, &f.scope_header] {
-            headers.remove(name);
-        }
-        for name in [
-            "x-forwarded-for",
-            "x-forwarded-host",
-            "x-forwarded-proto",
-            "forwarded",
-        ] {
-            headers.remove(name);
-        }
+        remove_managed(headers, f);
         if f.authorization == AuthorizationPolicy::Remove {
             headers.remove(header::AUTHORIZATION);
         }
@@ -272,19 +348,101 @@ impl Proxy {
         }
         let path_and_query = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
         let target = format!("{}{}", self.upstream.base_path, path_and_query);
-        if let Ok(uri) = Uri::builder()
+        head.uri = Uri::builder()
             .scheme(self.upstream.scheme.clone())
             .authority(self.upstream.authority.clone())
             .path_and_query(target)
-            .build()
-        {
-            head.uri = uri;
-        }
+            .build()?;
         // The client picks the upstream protocol; the inbound version must not leak into it.
         head.version = match self.upstream.protocol {
             Protocol::H2c => http::Version::HTTP_2,
             Protocol::Http1 => http::Version::HTTP_11,
         };
+        Ok(())
+    }
+}
+
+/// Which route serves a request.
+enum Selected<'r> {
+    Route(&'r Route),
+    /// No route's path matches: 404.
+    NoRoute,
+    /// The most specific path that matches has routes, none for this method: 405 with `Allow`.
+    WrongMethod(String),
+}
+
+/// The most specific path that matches decides; among its routes, the one for the method (a
+/// route that allows GET also serves HEAD). A method none of them allows is a 405: it never
+/// falls through to a less specific route (with `/admin` for GET and `/` public, `HEAD` or
+/// `DELETE /admin` must not reach the upstream through `/`).
+fn select_route<'r>(routes: &'r [Route], path: &str, method: &http::Method) -> Selected<'r> {
+    let Some(first) = routes.iter().find(|r| r.path.matches(path)) else {
+        return Selected::NoRoute;
+    };
+    let same_path = routes.iter().filter(|r| r.path == first.path);
+    let allows = |r: &Route, m: &http::Method| {
+        r.methods.as_ref().is_none_or(|ms| {
+            ms.contains(m) || (*m == http::Method::HEAD && ms.contains(&http::Method::GET))
+        })
+    };
+    if let Some(route) = same_path.clone().find(|r| allows(r, method)) {
+        return Selected::Route(route);
+    }
+    let mut allowed: Vec<&str> = Vec::new();
+    for r in same_path {
+        for m in r.methods.iter().flatten() {
+            allowed.push(m.as_str());
+            if *m == http::Method::GET {
+                allowed.push("HEAD");
+            }
+        }
+    }
+    allowed.sort_unstable();
+    allowed.dedup();
+    Selected::WrongMethod(allowed.join(", "))
+}
+
+/// Headers nobody but the gateway may set, beyond the identity headers: a client-set value
+/// would be taken as the gateway's word by frameworks that read them (client address, original
+/// URL, method override).
+const ROUTING_HEADERS: [&str; 9] = [
+    "forwarded",
+    "x-real-ip",
+    "true-client-ip",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-method",
+];
+
+/// Removes every inbound header that is, or could be read as, one the gateway manages: the
+/// identity headers, every `X-Forwarded-*` (the gateway sets its own), and [`ROUTING_HEADERS`],
+/// each also under its `_` near-names (`x_auth_subject`, `x-forwarded_for`): WSGI, Rack and CGI
+/// read `-` and `_` alike as `HTTP_X_AUTH_SUBJECT` (the class of Django CVE-2015-0219 and Puma
+/// CVE-2024-45614).
+fn remove_managed(headers: &mut HeaderMap, f: &Forwarding) {
+    let identity = [&f.subject_header, &f.client_id_header, &f.scope_header];
+    let managed = |name: &str| {
+        identity.iter().any(|h| h.as_str() == name)
+            || name.starts_with("x-forwarded-")
+            || ROUTING_HEADERS.contains(&name)
+    };
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            if name.contains('_') {
+                managed(&name.replace('_', "-"))
+            } else {
+                managed(name)
+            }
+        })
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(name);
     }
 }
 
