@@ -194,9 +194,25 @@ async fn routes_tokens_identity_headers_and_metrics() {
             .unwrap()
             .contains("invalid_token")
     );
+    // A credential that is not a b64token is a malformed token (401 invalid_token)...
     let resp = http
         .get(gw.url("/orders/1"))
         .header("authorization", "Bearer two tokens")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    // ...while two Authorization headers are a malformed request (400 invalid_request).
+    let resp = http
+        .get(gw.url("/orders/1"))
+        .header("authorization", format!("Bearer {jwt}"))
+        .header("authorization", format!("Bearer {jwt}"))
         .send()
         .await
         .unwrap();
@@ -227,15 +243,15 @@ async fn routes_tokens_identity_headers_and_metrics() {
             .status(),
         404
     );
-    assert_eq!(
-        http.delete(gw.url("/orders/1"))
-            .bearer_auth(&jwt)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    // A path that matches with another method: 405 with Allow (GET covers HEAD).
+    let resp = http
+        .delete(gw.url("/orders/1"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "GET, HEAD, POST");
     assert_eq!(
         upstream_requests() - seen,
         1,
@@ -327,7 +343,15 @@ async fn routes_tokens_identity_headers_and_metrics() {
             &m,
             &format!("{requests}{{outcome=\"refused\",reason=\"no_route\"}}")
         ),
-        2.0,
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(
+            &m,
+            &format!("{requests}{{outcome=\"refused\",reason=\"method_not_allowed\"}}")
+        ),
+        1.0,
         "{m}"
     );
     assert!(
