@@ -71,7 +71,7 @@ fn the_documented_example_is_valid() {
 #[test]
 fn mistakes_name_the_key_and_exit_2() {
     type Env = &'static [(&'static str, &'static str)];
-    let cases: [(&str, String, Env, &str); 7] = [
+    let cases: Vec<(&str, String, Env, &str)> = vec![
         (
             "missing upstream",
             GOOD.replace("[upstream]\nurl = \"http://127.0.0.1:3000\"\n", ""),
@@ -120,6 +120,71 @@ fn mistakes_name_the_key_and_exit_2() {
             &[],
             "configuration error: issuers: at least one trusted issuer or an introspection endpoint is required",
         ),
+        (
+            "plain http: the hint names nothing the file lacks",
+            GOOD.replace("https://idp.example", "http://idp.example"),
+            &[],
+            "configuration error: issuers[0].issuer: plain http is only allowed for loopback hosts; \
+             use https (the gateway accepts plain http only to loopback addresses)",
+        ),
+        (
+            "missing client secret: points to the environment",
+            format!(
+                "{GOOD}\n[introspection]\nendpoint = \"https://idp.example/introspect\"\nclient_id = \"api\"\n"
+            ),
+            &[],
+            "configuration error: introspection.client_secret: missing (set it in the file or, \
+             better, in the environment as OAUTH_FILTER__INTROSPECTION__CLIENT_SECRET)",
+        ),
+        (
+            "a type error inside an array keeps its index",
+            GOOD.to_owned(),
+            &[("OAUTH_FILTER__ISSUERS__0__STRICT_RFC9068", "yes")],
+            "configuration error: issuers[0].strict_rfc9068: invalid type",
+        ),
+        (
+            "a type error in an array defined by the environment alone",
+            GOOD.replace(
+                "[[issuers]]\nissuer = \"https://idp.example\"\naudience = \"api\"\n",
+                "",
+            ),
+            &[
+                ("OAUTH_FILTER__ISSUERS__0__ISSUER", "https://idp.example"),
+                ("OAUTH_FILTER__ISSUERS__0__AUDIENCE", "api"),
+                ("OAUTH_FILTER__ISSUERS__1__ISSUER", "https://other.example"),
+                ("OAUTH_FILTER__ISSUERS__1__AUDIENCE", "api"),
+                ("OAUTH_FILTER__ISSUERS__1__STRICT_RFC9068", "7"),
+            ],
+            "configuration error: issuers[1].strict_rfc9068: invalid type",
+        ),
+        (
+            "core limits under the file's names",
+            format!("leeway_secs = 301\n{GOOD}"),
+            &[],
+            "configuration error: leeway_secs: must be at most 300 seconds",
+        ),
+        (
+            "revocation window under the file's name",
+            format!(
+                "{GOOD}\n[introspection]\nendpoint = \"https://idp.example/introspect\"\nclient_id = \"api\"\nclient_secret = \"s\"\nmax_cache_ttl_secs = 4000\n"
+            ),
+            &[],
+            "configuration error: introspection.max_cache_ttl_secs: must be at most 3600 seconds",
+        ),
+        (
+            "require_audience without an audience",
+            format!(
+                "{GOOD}\n[introspection]\nendpoint = \"https://idp.example/introspect\"\nclient_id = \"api\"\nclient_secret = \"s\"\nrequire_audience = true\n"
+            ),
+            &[],
+            "configuration error: introspection.require_audience: needs an audience to require (introspection.audience)",
+        ),
+        (
+            "server limits",
+            format!("{GOOD}\n[server]\nidle_timeout_secs = 0\n"),
+            &[],
+            "configuration error: server.idle_timeout_secs: must be between 1 and 86400 seconds",
+        ),
     ];
     for (name, text, env, expected) in cases {
         for sub in ["check-config", "gateway"] {
@@ -128,6 +193,24 @@ fn mistakes_name_the_key_and_exit_2() {
             assert!(err.contains(expected), "{name} / {sub}: {err}");
         }
     }
+}
+
+#[test]
+fn issuers_can_come_from_the_environment_alone() {
+    let text = GOOD.replace(
+        "[[issuers]]\nissuer = \"https://idp.example\"\naudience = \"api\"\n",
+        "",
+    );
+    let (code, out, err) = run(
+        "check-config",
+        &text,
+        &[
+            ("OAUTH_FILTER__ISSUERS__0__ISSUER", "https://idp.example"),
+            ("OAUTH_FILTER__ISSUERS__0__AUDIENCE", "api"),
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("configuration OK"), "{out}");
 }
 
 #[test]

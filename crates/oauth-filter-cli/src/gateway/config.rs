@@ -180,6 +180,9 @@ struct RawIntrospection {
     /// Phantom tokens: ask for signed responses (RFC 9701) and forward them as the bearer token.
     #[serde(default)]
     phantom_token: bool,
+    /// Refuse answers without `aud` when `audience` is set.
+    #[serde(default)]
+    require_audience: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
@@ -568,8 +571,30 @@ pub(crate) fn parse(
     let raw: RawConfig =
         serde_path_to_error::deserialize(toml::Value::Table(doc)).map_err(|e| {
             let key = e.path().to_string();
-            let key = if key == "." { String::new() } else { key };
+            let mut key = if key == "." { String::new() } else { key };
             let mut reason = e.inner().to_string();
+            // serde reports a missing field at its parent: name the field itself.
+            if let Some(field) = reason
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .strip_prefix("missing field `")
+                .and_then(|r| r.strip_suffix('`'))
+                .map(str::to_owned)
+            {
+                key = if key.is_empty() {
+                    field.to_owned()
+                } else {
+                    format!("{key}.{field}")
+                };
+                reason = String::from("missing");
+                if field == "client_secret" {
+                    reason.push_str(&format!(
+                        " (set it in the file or, better, in the environment as \
+                         {ENV_PREFIX}INTROSPECTION__CLIENT_SECRET)"
+                    ));
+                }
+            }
             if let Some((_, var)) = from_env
                 .iter()
                 .find(|(k, _)| key.starts_with(k.as_str()) || k.starts_with(&key))
@@ -595,15 +620,20 @@ fn overlay(doc: &mut toml::Table, var: &str, value: &str) -> Result<String, Conf
     let mut key = String::new();
     let mut slot: Option<&mut toml::Value> = None;
     let mut table: Option<&mut toml::Table> = Some(doc);
-    for part in &parts {
+    for (n, part) in parts.iter().enumerate() {
+        // A key the file lacks becomes an array when the next part is an index, so that
+        // `OAUTH_FILTER__ISSUERS__0__ISSUER` alone defines `issuers[0]`.
+        let container = || match parts.get(n + 1) {
+            Some(next) if next.parse::<usize>().is_ok() => toml::Value::Array(Vec::new()),
+            _ => toml::Value::Table(toml::Table::new()),
+        };
         let next: &mut toml::Value = match (table.take(), slot.take()) {
             (Some(t), _) => {
                 if !key.is_empty() {
                     key.push('.');
                 }
                 key.push_str(part);
-                t.entry(part.clone())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                t.entry(part.clone()).or_insert_with(container)
             }
             (None, Some(toml::Value::Array(items))) => {
                 let i: usize = part
@@ -611,7 +641,7 @@ fn overlay(doc: &mut toml::Table, var: &str, value: &str) -> Result<String, Conf
                     .map_err(|_| bad("an array element needs a numeric index"))?;
                 key.push_str(&format!("[{i}]"));
                 if i == items.len() {
-                    items.push(toml::Value::Table(toml::Table::new()));
+                    items.push(container());
                 }
                 items
                     .get_mut(i)
@@ -620,8 +650,7 @@ fn overlay(doc: &mut toml::Table, var: &str, value: &str) -> Result<String, Conf
             (None, Some(toml::Value::Table(t))) => {
                 key.push('.');
                 key.push_str(part);
-                t.entry(part.clone())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                t.entry(part.clone()).or_insert_with(container)
             }
             (None, _) => return Err(bad("the key path goes through a plain value")),
         };
@@ -738,7 +767,9 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         if let Some(v) = i.max_concurrent_requests {
             intro = intro.max_concurrent_requests(v);
         }
-        intro = intro.jwt_response(i.phantom_token);
+        intro = intro
+            .jwt_response(i.phantom_token)
+            .require_audience(i.require_audience);
         builder = builder.introspection(intro);
     }
     if let Some(realm) = raw.realm {
@@ -756,7 +787,7 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
     let filter = builder
         .build()
-        .map_err(|e| ConfigError::new(file_key(e.key()), e.reason()))?;
+        .map_err(|e| ConfigError::new(file_key(e.key()), file_reason(e.reason())))?;
     if raw.shutdown_grace_secs > 3600 {
         return Err(ConfigError::new(
             "shutdown_grace_secs",
@@ -796,6 +827,14 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         max_token_bytes,
         introspection,
     })
+}
+
+/// The core's reason in the file's terms: the gateway has no `dangerous_allow_insecure_http`.
+fn file_reason(core_reason: &str) -> String {
+    core_reason.replace(
+        "use https or dangerous_allow_insecure_http",
+        "use https (the gateway accepts plain http only to loopback addresses)",
+    )
 }
 
 /// The file's name for a key the core reports.

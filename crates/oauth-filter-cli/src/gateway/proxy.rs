@@ -346,13 +346,7 @@ impl Proxy {
                 headers.insert(header::HOST, v);
             }
         }
-        let path_and_query = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        let target = format!("{}{}", self.upstream.base_path, path_and_query);
-        head.uri = Uri::builder()
-            .scheme(self.upstream.scheme.clone())
-            .authority(self.upstream.authority.clone())
-            .path_and_query(target)
-            .build()?;
+        head.uri = upstream_uri(&self.upstream, &head.uri)?;
         // The client picks the upstream protocol; the inbound version must not leak into it.
         head.version = match self.upstream.protocol {
             Protocol::H2c => http::Version::HTTP_2,
@@ -360,6 +354,18 @@ impl Proxy {
         };
         Ok(())
     }
+}
+
+/// The upstream's URI for an inbound one: the upstream's scheme, authority and base path, then
+/// the inbound path and query. Never the inbound authority (an absolute-form request names a
+/// host of the client's choosing).
+fn upstream_uri(upstream: &Upstream, inbound: &Uri) -> Result<Uri, http::Error> {
+    let path_and_query = inbound.path_and_query().map_or("/", |pq| pq.as_str());
+    Uri::builder()
+        .scheme(upstream.scheme.clone())
+        .authority(upstream.authority.clone())
+        .path_and_query(format!("{}{}", upstream.base_path, path_and_query))
+        .build()
 }
 
 /// Which route serves a request.
@@ -560,6 +566,28 @@ mod tests {
         h.insert(header::TE, HeaderValue::from_static("gzip"));
         remove_hop_by_hop(&mut h);
         assert!(h.get(header::TE).is_none());
+    }
+
+    #[test]
+    fn the_upstream_uri_never_takes_the_inbound_authority_and_can_fail() {
+        let mut upstream = Upstream {
+            scheme: http::uri::Scheme::HTTP,
+            authority: "127.0.0.1:3000".parse().unwrap(),
+            base_path: String::from("/api"),
+            protocol: Protocol::Http1,
+            connect_timeout: std::time::Duration::from_secs(1),
+            timeout: std::time::Duration::from_secs(1),
+            preserve_host: false,
+        };
+        let inbound: Uri = "http://evil.example/orders?x=1".parse().unwrap();
+        assert_eq!(
+            upstream_uri(&upstream, &inbound).unwrap(),
+            "http://127.0.0.1:3000/api/orders?x=1"
+        );
+        // A base path that cannot be part of a URI: an error (answered 500), never the
+        // inbound URI forwarded as it came.
+        upstream.base_path = String::from("/a b");
+        assert!(upstream_uri(&upstream, &inbound).is_err());
     }
 
     #[test]
