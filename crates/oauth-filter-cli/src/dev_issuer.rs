@@ -142,6 +142,10 @@ pub(crate) async fn run(args: DevIssuerArgs) -> Result<(), Box<dyn std::error::E
         .keys(vec![key.clone()])
         .try_start()
         .await?;
+    // Registered before anything is announced, so that Ctrl-C (SIGINT) at any moment after the
+    // state file exists ends the process cleanly, with status 0.
+    let mut interrupt =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     write_state(
         &args.state,
         &State {
@@ -150,23 +154,25 @@ pub(crate) async fn run(args: DevIssuerArgs) -> Result<(), Box<dyn std::error::E
             key,
         },
     )?;
-    println!("READY issuer={}", issuer.issuer());
-    println!("  JWKS:          {}", issuer.jwks_url());
-    println!(
-        "  discovery:     {}/.well-known/openid-configuration",
-        issuer.issuer()
+    // Written with errors ignored: whoever started us may have read READY and closed the pipe,
+    // and `println!` would then panic on EPIPE and take the issuer down with it.
+    let banner = format!(
+        "READY issuer={iss}\n  JWKS:          {jwks}\n  discovery:     {iss}/.well-known/openid-configuration\n  \
+         introspection: {intro} (client {id} / {secret:?})\n  state file:    {state} (mint reads it)\n\n\
+         A token: oauth-filter mint --scope read\nPress Ctrl-C to stop.\n",
+        iss = issuer.issuer(),
+        jwks = issuer.jwks_url(),
+        intro = issuer.introspection_url(),
+        id = oauth_filter_testkit::INTROSPECTION_CLIENT_ID,
+        secret = oauth_filter_testkit::INTROSPECTION_CLIENT_SECRET,
+        state = args.state.display(),
     );
-    println!(
-        "  introspection: {} (client {} / {:?})",
-        issuer.introspection_url(),
-        oauth_filter_testkit::INTROSPECTION_CLIENT_ID,
-        oauth_filter_testkit::INTROSPECTION_CLIENT_SECRET
-    );
-    println!("  state file:    {} (mint reads it)", args.state.display());
-    println!();
-    println!("A token: oauth-filter mint --scope read");
-    println!("Press Ctrl-C to stop.");
-    let _ = tokio::signal::ctrl_c().await;
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
+    }
+    interrupt.recv().await;
     drop(issuer);
     Ok(())
 }

@@ -12,8 +12,11 @@
 //! verdict: REJECTED 401 bad_signature
 //! ```
 //!
-//! The verdict is the filter's own ([`oauth_filter::OAuthFilter::verify`], the code the gateway
-//! runs, JWKS and introspection included), so `inspect` cannot disagree with the gateway. The
+//! The verdict is the filter's own: the token goes through the same `Authorization: Bearer`
+//! extraction and [`oauth_filter::OAuthFilter::authenticate`] as in the gateway (JWKS and
+//! introspection included), so `inspect` cannot disagree with it. Which steps ran is the
+//! filter's own routing decision ([`oauth_filter::OAuthFilter::verification_path`]): a token sent
+//! to introspection shows the introspection step only, never JWT steps that did not run. The
 //! filter stops at the first failure; the steps before it passed, the steps after it were not
 //! reached, and the claims are then also evaluated from the decoded token and marked
 //! `unverified`. Exit status: 0 accepted, 1 rejected (for `--path`: that request), 2 bad
@@ -21,7 +24,9 @@
 
 use crate::gateway::config::{self, Access, Config, IssuerSummary};
 use oauth_filter::jose::base64url;
-use oauth_filter::{AccessToken, AuthError, Scopes};
+use oauth_filter::{
+    AccessToken, AuthError, ExtractionPolicy, RequestParts, Scopes, VerificationPath,
+};
 use serde_json::{Map, Value};
 use std::io::Read;
 use std::path::PathBuf;
@@ -47,6 +52,7 @@ pub(crate) struct InspectArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Step {
     Size,
+    Credential,
     Structure,
     Issuer,
     Algorithm,
@@ -59,6 +65,10 @@ enum Step {
 fn step_of(e: &AuthError) -> Step {
     match e {
         AuthError::TokenTooLarge => Step::Size,
+        AuthError::MultipleAuthorizationHeaders
+        | AuthError::MultipleTokens
+        | AuthError::MalformedAuthorizationHeader
+        | AuthError::MissingToken => Step::Credential,
         AuthError::MalformedToken | AuthError::EncryptedToken | AuthError::CriticalHeader => {
             Step::Structure
         }
@@ -110,8 +120,30 @@ pub(crate) async fn run(args: InspectArgs) -> Result<u8, Box<dyn std::error::Err
         std::io::stdin().read_to_string(&mut token)?;
     }
     let token = token.trim();
-    let outcome = config.filter.verify(token).await;
-    let failed = outcome.as_ref().err().map(step_of);
+    // Exactly what the gateway does with `Authorization: Bearer <token>`: extraction (size cap,
+    // b64token), then verification.
+    let header = format!("Bearer {token}");
+    let parts = RequestParts::new().authorization(header.as_bytes());
+    let policy = ExtractionPolicy {
+        max_token_len: config.max_token_bytes,
+        ..ExtractionPolicy::default()
+    };
+    let extracted = parts.bearer_token(&policy);
+    let outcome = config
+        .filter
+        .authenticate(&parts)
+        .await
+        .and_then(|t| t.ok_or(AuthError::MissingToken));
+    let path = config.filter.verification_path(token);
+    let failed = match (&extracted, &outcome) {
+        (Err(AuthError::TokenTooLarge), _) => Some(Step::Size),
+        (Err(_), _) => Some(Step::Credential),
+        // Whatever introspection refused (inactive, wrong token_type, audience...), it was the
+        // introspection step.
+        (Ok(_), Err(_)) if path == VerificationPath::Introspection => Some(Step::Introspection),
+        (Ok(_), Err(e)) => Some(step_of(e)),
+        (Ok(_), Ok(_)) => None,
+    };
     let mark = |step: Step| match failed {
         None => "pass",
         Some(f) if step < f => "pass",
@@ -124,10 +156,9 @@ pub(crate) async fn run(args: InspectArgs) -> Result<u8, Box<dyn std::error::Err
         _ => String::new(),
     };
 
-    let parts: Vec<&str> = token.split('.').collect();
-    let header = decode_part(parts.first().copied());
-    let claims = decode_part(parts.get(1).copied());
-    let looks_like_jwt = parts.len() == 3 && header.is_some() && claims.is_some();
+    let segments: Vec<&str> = token.split('.').collect();
+    let header = decode_part(segments.first().copied());
+    let claims = decode_part(segments.get(1).copied());
     if let Some(h) = &header {
         println!("header: {}", Value::Object(h.clone()));
     }
@@ -139,7 +170,6 @@ pub(crate) async fn run(args: InspectArgs) -> Result<u8, Box<dyn std::error::Err
         .and_then(|c| c.get("iss"))
         .and_then(Value::as_str)
         .and_then(|iss| config.issuers.iter().find(|i| i.issuer == iss));
-    let via_introspection = !looks_like_jwt || (issuer.is_none() && config.introspection);
 
     line(
         mark(Step::Size),
@@ -151,7 +181,14 @@ pub(crate) async fn run(args: InspectArgs) -> Result<u8, Box<dyn std::error::Err
             why(Step::Size)
         ),
     );
-    if via_introspection && config.introspection {
+    line(
+        mark(Step::Credential),
+        "credential",
+        format!("Bearer b64token (RFC 6750 §2.1){}", why(Step::Credential)),
+    );
+    if failed.is_some_and(|f| f <= Step::Credential) {
+        // Nothing after extraction ran: no verification step is shown as passed.
+    } else if path == VerificationPath::Introspection {
         line(
             mark(Step::Introspection),
             "introspection",
@@ -195,9 +232,9 @@ pub(crate) async fn run(args: InspectArgs) -> Result<u8, Box<dyn std::error::Err
             .and_then(|h| h.get("kid"))
             .map_or_else(|| String::from("(no kid)"), |k| format!("kid {k}"));
         line(mark(Step::Key), "key", format!("{kid}{}", why(Step::Key)));
-        let signature = match why(Step::Signature) {
-            w if w.is_empty() => String::from("verified"),
-            w => w.trim_start_matches(" — ").to_owned(),
+        let signature = match (mark(Step::Signature), why(Step::Signature)) {
+            ("pass", _) => String::from("verified"),
+            (_, w) => w.trim_start_matches(" — ").to_owned(),
         };
         line(mark(Step::Signature), "signature", signature);
         if claims.is_some() {
@@ -249,12 +286,14 @@ pub(crate) async fn run(args: InspectArgs) -> Result<u8, Box<dyn std::error::Err
         };
         let method = http::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("--method: `{}` is not an HTTP method", args.method))?;
-        let route = config.routes.iter().find(|r| {
-            r.path.matches(&decoded) && r.methods.as_ref().is_none_or(|m| m.contains(&method))
-        });
-        let decision = match route {
-            None => String::from("404 no route"),
-            Some(r) => format!("{} → {}", r.name, route_decision(r, &outcome, &scopes)),
+        let decision = match crate::gateway::proxy::select_route(&config.routes, &decoded, &method) {
+            crate::gateway::proxy::Selected::NoRoute => String::from("404 no route"),
+            crate::gateway::proxy::Selected::WrongMethod(allow) => {
+                format!("405 method not allowed (Allow: {allow})")
+            }
+            crate::gateway::proxy::Selected::Route(r) => {
+                format!("{} → {}", r.name, route_decision(r, &outcome, &scopes))
+            }
         };
         exit = u8::from(!decision.contains("allowed"));
         println!("request {method} {path}: {decision}");

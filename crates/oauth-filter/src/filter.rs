@@ -389,6 +389,19 @@ enum Route<'t, 'f> {
     Reject(AuthError),
 }
 
+/// Which way [`OAuthFilter::verify`] takes a token (from [`OAuthFilter::verification_path`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerificationPath {
+    /// Verified or refused locally: a JWT of a configured issuer, or (without introspection)
+    /// any token, which the local checks then judge.
+    Local,
+    /// Sent to the introspection endpoint.
+    Introspection,
+    /// Refused before any verification (too large).
+    Refused,
+}
+
 /// One component's state, from [`OAuthFilter::readiness`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadinessCheck {
@@ -489,6 +502,18 @@ impl OAuthFilter {
                 None => Err(AuthError::MalformedToken),
             },
             Route::Reject(e) => Err(e),
+        }
+    }
+
+    /// The way [`OAuthFilter::verify`] takes `token`: the filter's own routing decision, for
+    /// tools that explain a verdict (`oauth-filter inspect`) and must never guess it.
+    pub fn verification_path(&self, token: &str) -> VerificationPath {
+        if token.len() > self.inner.extraction.max_token_len {
+            return VerificationPath::Refused;
+        }
+        match self.route(token) {
+            Route::Jwt(..) | Route::Reject(_) => VerificationPath::Local,
+            Route::Introspect => VerificationPath::Introspection,
         }
     }
 

@@ -93,7 +93,7 @@ pub mod tower;
 pub use access_token::{AccessToken, Scopes, TokenKind};
 pub use challenge::Rejection;
 pub use error::{AuthError, ConfigError};
-pub use filter::{OAuthFilter, OAuthFilterBuilder, ReadinessCheck};
+pub use filter::{OAuthFilter, OAuthFilterBuilder, ReadinessCheck, VerificationPath};
 pub use http::HttpClientConfig;
 #[cfg(feature = "redis")]
 pub use introspection::RedisCache;

@@ -461,7 +461,6 @@ pub(crate) struct Config {
     pub(crate) issuers: Vec<IssuerSummary>,
     pub(crate) leeway: Duration,
     pub(crate) max_token_bytes: usize,
-    pub(crate) introspection: bool,
 }
 
 /// A client certificate chain and its private key, both PEM, checked to parse.
@@ -702,7 +701,6 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
     let mut builder = OAuthFilter::builder().http(http);
     let mut issuers = Vec::with_capacity(raw.issuers.len());
-    let introspection = raw.introspection.is_some();
     for (i, issuer) in raw.issuers.into_iter().enumerate() {
         let mut summary = IssuerSummary {
             name: format!("issuers[{i}]"),
@@ -825,7 +823,6 @@ fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         issuers,
         leeway,
         max_token_bytes,
-        introspection,
     })
 }
 

@@ -369,7 +369,7 @@ fn upstream_uri(upstream: &Upstream, inbound: &Uri) -> Result<Uri, http::Error> 
 }
 
 /// Which route serves a request.
-enum Selected<'r> {
+pub(crate) enum Selected<'r> {
     Route(&'r Route),
     /// No route's path matches: 404.
     NoRoute,
@@ -381,7 +381,7 @@ enum Selected<'r> {
 /// route that allows GET also serves HEAD). A method none of them allows is a 405: it never
 /// falls through to a less specific route (with `/admin` for GET and `/` public, `HEAD` or
 /// `DELETE /admin` must not reach the upstream through `/`).
-fn select_route<'r>(routes: &'r [Route], path: &str, method: &http::Method) -> Selected<'r> {
+pub(crate) fn select_route<'r>(routes: &'r [Route], path: &str, method: &http::Method) -> Selected<'r> {
     let Some(first) = routes.iter().find(|r| r.path.matches(path)) else {
         return Selected::NoRoute;
     };
