@@ -1,32 +1,35 @@
-//! Compact JWS parsing and full verification (keys, signature, claims) against a fixed key set.
+//! Compact JWS parsing and full verification (keys, signature, claims) against a key set made at
+//! start-up. The keys are generated here (RS256, ES256, EdDSA): no private half exists anywhere
+//! else, so nothing the fuzzer writes can carry a valid signature, and any token accepted is a
+//! forgery. (Example keys from the RFCs would not do: their private halves are published, and a
+//! corpus could hold a genuinely signed token.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use oauth_filter::jose::{self, Algorithm, VerifyingKey};
 use oauth_filter::{JwtIssuer, OAuthFilter};
+use oauth_filter_testkit::{SigningAlg, SigningKey};
 use std::sync::OnceLock;
-
-const JWKS: &str = r#"{"keys":[
- {"kty":"EC","crv":"P-256","kid":"ec","alg":"ES256","x":"04N0xi21hshyvBp7I167sbE_bXqyqkAPfefdklMO7wY","y":"UI8exy-C06a7DUnjIdENkxeFtHM4-l_41LqEw9nVgmw"},
- {"kty":"OKP","crv":"Ed25519","kid":"ed","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"},
- {"kty":"RSA","kid":"rsa","alg":"RS256","e":"AQAB","n":"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ"}
-]}"#;
 
 fn filter() -> &'static (tokio::runtime::Runtime, OAuthFilter, Vec<VerifyingKey>) {
     static F: OnceLock<(tokio::runtime::Runtime, OAuthFilter, Vec<VerifyingKey>)> = OnceLock::new();
     F.get_or_init(|| {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let jwks: Vec<serde_json::Value> = [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA]
+            .into_iter()
+            .map(|alg| SigningKey::generate(alg).unwrap().public_jwk().clone())
+            .collect();
+        let jwks = serde_json::json!({ "keys": jwks });
         let filter = OAuthFilter::builder()
             .jwt_issuer(
                 JwtIssuer::new("https://as.example")
                     .audience("api")
-                    .jwks_json(JWKS)
-                    .dangerous_hmac_secret(Algorithm::HS256, Some("hs"), b"0123456789abcdef0123456789abcdef".to_vec()),
+                    .jwks_json(jwks.to_string())
+                    .dangerous_hmac_secret(Algorithm::HS256, Some("hs"), random_secret()),
             )
             .build()
             .unwrap();
-        let doc: serde_json::Value = serde_json::from_str(JWKS).unwrap();
-        let keys = doc["keys"]
+        let keys = jwks["keys"]
             .as_array()
             .unwrap()
             .iter()
@@ -34,6 +37,12 @@ fn filter() -> &'static (tokio::runtime::Runtime, OAuthFilter, Vec<VerifyingKey>
             .collect();
         (rt, filter, keys)
     })
+}
+
+/// An HMAC secret the fuzzer cannot know: random per run.
+fn random_secret() -> Vec<u8> {
+    let k = SigningKey::generate(SigningAlg::EdDSA).unwrap();
+    k.sign(b"hmac secret seed")
 }
 
 fuzz_target!(|data: &[u8]| {

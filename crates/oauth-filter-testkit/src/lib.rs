@@ -42,6 +42,36 @@ pub fn b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Parses a `Bearer` challenge (RFC 6750 §3) as a strict client would: `Bearer ` then
+/// `name="value"` pairs separated by `, `, values without `"` or `\`. `None` when the text is
+/// not exactly that, so a test can check that a challenge parses back into what was meant.
+///
+/// ```
+/// use oauth_filter_testkit::parse_bearer_challenge;
+/// let attrs = parse_bearer_challenge(r#"Bearer realm="api", scope="a b""#).unwrap();
+/// assert_eq!(attrs, [("realm".to_owned(), "api".to_owned()), ("scope".to_owned(), "a b".to_owned())]);
+/// assert!(parse_bearer_challenge(r#"Bearer realm="a"b""#).is_none());
+/// ```
+pub fn parse_bearer_challenge(header: &str) -> Option<Vec<(String, String)>> {
+    let mut rest = header.strip_prefix("Bearer ")?;
+    let mut attrs = Vec::new();
+    loop {
+        let (name, after) = rest.split_once("=\"")?;
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+            return None;
+        }
+        let (value, after) = after.split_once('"')?;
+        if value.contains('\\') {
+            return None;
+        }
+        attrs.push((name.to_owned(), value.to_owned()));
+        if after.is_empty() {
+            return Some(attrs);
+        }
+        rest = after.strip_prefix(", ")?;
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn now_secs() -> i64 {
     SystemTime::now()

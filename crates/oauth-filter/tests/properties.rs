@@ -9,6 +9,7 @@
     clippy::panic
 )]
 
+use oauth_filter::challenge::is_scope_token;
 use oauth_filter::jose::{self, Algorithm, VerifyingKey, base64url, json};
 use oauth_filter::{
     AuthError, ExtractionPolicy, JwtIssuer, OAuthFilter, Rejection, RequestParts, Requirement,
@@ -50,7 +51,9 @@ proptest! {
     }
 
     #[test]
-    fn challenges_stay_within_the_rfc_6750_charset(realm in ".*", scopes in proptest::collection::vec(".*", 0..5), pick in 0usize..6) {
+    fn challenges_stay_within_the_rfc_6750_charset(realm in prop_oneof![".*", "[ -!#-\\[\\]-~]{0,12}"],
+        scopes in prop_oneof![proptest::collection::vec(".*", 0..5), proptest::collection::vec("[!#-\\[\\]-~]{1,8}", 1..4)],
+        pick in 0usize..6) {
         let error = [AuthError::MissingToken, AuthError::Expired, AuthError::InsufficientScope,
                      AuthError::MultipleTokens, AuthError::KeysUnavailable, AuthError::InactiveToken][pick].clone();
         let r = Rejection::new(error, &realm, Some(&Requirement::all_of(scopes.iter().cloned())));
@@ -58,13 +61,21 @@ proptest! {
             prop_assert!(value.bytes().all(|b| (0x20..=0x7e).contains(&b)), "{value:?}");
         }
         if let Some(h) = r.www_authenticate() {
-            prop_assert!(!h.contains('\\'));
-            prop_assert_eq!(h.matches('"').count() % 2, 0);
-            // Values never carry what they were not given: a scope appears only if it is a scope-token.
-            if let Some(scope) = h.split("scope=\"").nth(1) {
-                let listed = scope.trim_end_matches('"');
-                prop_assert_eq!(listed, scopes.join(" "));
-            }
+            // It parses back, strictly, into exactly the attributes meant.
+            let attrs = oauth_filter_testkit::parse_bearer_challenge(&h);
+            prop_assert!(attrs.is_some(), "does not parse back: {h:?}");
+            let attrs = attrs.unwrap();
+            let get = |n: &str| attrs.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+            // The realm is ours when it is valid attribute text, else the default.
+            let realm_ok = realm.bytes().all(|b| b == 0x20 || b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+            prop_assert_eq!(get("realm"), Some(if realm_ok { realm.as_str() } else { "api" }));
+            prop_assert_eq!(get("error"), r.error().error_code());
+            // The scope attribute: exactly the required scopes when every one is a scope-token,
+            // absent otherwise (never a partial or altered list, never dropped when valid).
+            let all_valid = !scopes.is_empty() && scopes.iter().all(|s| is_scope_token(s));
+            let expected = scopes.join(" ");
+            let want = (matches!(r.error(), AuthError::InsufficientScope) && all_valid).then_some(expected.as_str());
+            prop_assert_eq!(get("scope"), want);
         }
         let body: Value = serde_json::from_slice(&r.json_body()).unwrap();
         prop_assert!(body["error"].is_string());
