@@ -18,7 +18,8 @@ use serde_json::Value;
 #[tokio::test(flavor = "multi_thread")]
 async fn real_authorization_server_through_the_gateway() {
     let provider = start_provider().await;
-    let (up, _state) = upstream().await;
+    let (up, state) = upstream().await;
+    let upstream_calls = || state.requests.load(std::sync::atomic::Ordering::SeqCst);
     let iss = &provider.issuer;
     let config = format!(
         r#"
@@ -71,10 +72,12 @@ scopes = ["write"]
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["headers"]["x-auth-client-id"], "interop-client");
     assert_eq!(body["headers"]["x-auth-scope"], "read");
+    assert_eq!(upstream_calls(), 1);
     assert_eq!(call(reqwest::Method::POST, jwt).await.0, 403);
     // A token for another resource server: wrong audience.
     let other = provider_token(iss, "https://api.example/other", "read").await;
     assert_eq!(call(reqwest::Method::GET, other).await.0, 401);
+    assert_eq!(upstream_calls(), 1, "a refused request reached the upstream");
 
     let opaque = provider_token(iss, "https://api.example/opaque", "read write").await;
     assert_eq!(opaque.split('.').count(), 1, "an opaque token");
@@ -82,12 +85,14 @@ scopes = ["write"]
     assert_eq!(status, 200, "{body}");
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["headers"]["x-auth-client-id"], "interop-client");
+    assert_eq!(upstream_calls(), 2);
     assert_eq!(
         call(reqwest::Method::GET, "made-up-opaque-token".into())
             .await
             .0,
         401
     );
+    assert_eq!(upstream_calls(), 2, "a refused request reached the upstream");
 
     let ready = reqwest::get(format!("http://{}/readyz", gw.admin))
         .await

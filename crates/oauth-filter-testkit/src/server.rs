@@ -286,6 +286,11 @@ impl TestIssuer {
         write(&self.state.keys, |keys| keys.insert(0, key));
         Ok(kid)
     }
+    /// Publishes a key made elsewhere (say, one that signed tokens before the issuer published
+    /// it) and makes it the active signing key.
+    pub fn publish(&self, key: Arc<SigningKey>) {
+        write(&self.state.keys, |keys| keys.insert(0, key));
+    }
     /// Stops publishing the key with this `kid`.
     pub fn remove_key(&self, kid: &str) {
         write(&self.state.keys, |keys| keys.retain(|k| k.kid() != kid));

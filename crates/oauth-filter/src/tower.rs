@@ -270,13 +270,21 @@ mod tests {
     use std::convert::Infallible;
     use tower::{ServiceBuilder, ServiceExt, service_fn};
 
+    /// Inner-service runs: a refused request must never reach the service.
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
     async fn echo(req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
+        RUNS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let who = req
             .extensions()
             .get::<AccessToken>()
             .and_then(|t| t.subject().map(str::to_owned))
             .unwrap_or_default();
         Ok(Response::new(Full::new(Bytes::from(who))))
+    }
+
+    fn runs() -> usize {
+        RUNS.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn request(auth: Option<&str>) -> Request<Full<Bytes>> {
@@ -305,6 +313,7 @@ mod tests {
             resp.into_body().collect().await.unwrap().to_bytes(),
             "alice"
         );
+        assert_eq!(runs(), 1);
 
         let resp = svc.clone().oneshot(request(None)).await.unwrap();
         assert_eq!(resp.status(), 401);
@@ -319,7 +328,12 @@ mod tests {
         );
 
         let no_scope = format!("Bearer {}", issuer.mint().sign());
-        let resp = svc.oneshot(request(Some(&no_scope))).await.unwrap();
+        let resp = svc.clone().oneshot(request(Some(&no_scope))).await.unwrap();
         assert_eq!(resp.status(), 403);
+        let last = if good.ends_with('A') { "B" } else { "A" };
+        let forged = format!("{}{last}", &good[..good.len() - 1]);
+        let resp = svc.oneshot(request(Some(&forged))).await.unwrap();
+        assert_eq!(resp.status(), 401);
+        assert_eq!(runs(), 1, "a refused request reached the inner service");
     }
 }

@@ -15,6 +15,8 @@ use common::{closed_port, filter_for};
 use oauth_filter::grpc::GrpcErrorResponder;
 use oauth_filter::{AccessToken, OAuthFilter, PathRequirements, Requirement};
 use oauth_filter_testkit::TestIssuer;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tonic::codegen::tokio_stream;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
@@ -24,8 +26,9 @@ use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
 /// Answers SERVING when the caller's token subject equals the requested service name: proof
-/// that the verified token reaches the service implementation.
-struct WhoAmI;
+/// that the verified token reaches the service implementation. Counts its calls, so a refused
+/// request is proven never to reach it.
+struct WhoAmI(Arc<AtomicUsize>);
 
 #[tonic::async_trait]
 impl Health for WhoAmI {
@@ -33,6 +36,7 @@ impl Health for WhoAmI {
         &self,
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<HealthCheckResponse>, Status> {
+        self.0.fetch_add(1, Ordering::SeqCst);
         let token = request
             .extensions()
             .get::<AccessToken>()
@@ -53,13 +57,15 @@ impl Health for WhoAmI {
         &self,
         _request: Request<HealthCheckRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        self.0.fetch_add(1, Ordering::SeqCst);
         Ok(Response::new(tokio_stream::once(Ok(HealthCheckResponse {
             status: ServingStatus::Serving as i32,
         }))))
     }
 }
 
-async fn serve(filter: &OAuthFilter) -> String {
+async fn serve(filter: &OAuthFilter) -> (String, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
     let rules = PathRequirements::new(Requirement::Authenticated)
         .exact("/grpc.health.v1.Health/Check", ["health:read"])
         .exact("/grpc.health.v1.Health/Watch", ["health:watch"]);
@@ -71,9 +77,9 @@ async fn serve(filter: &OAuthFilter) -> String {
                 .require_per_path(rules)
                 .with_responder(GrpcErrorResponder),
         )
-        .add_service(HealthServer::new(WhoAmI));
+        .add_service(HealthServer::new(WhoAmI(calls.clone())));
     tokio::spawn(router.serve_with_incoming(TcpIncoming::from(listener)));
-    format!("http://{addr}")
+    (format!("http://{addr}"), calls)
 }
 
 fn request(token: Option<&str>, service: &str) -> Request<HealthCheckRequest> {
@@ -99,8 +105,10 @@ fn challenge(status: &Status) -> String {
 async fn tonic_server_with_per_method_requirements() {
     let issuer = TestIssuer::start().await;
     let filter = filter_for(&issuer);
+    let (url, calls) = serve(&filter).await;
+    let calls = || calls.load(Ordering::SeqCst);
     let mut client = HealthClient::new(
-        tonic::transport::Channel::from_shared(serve(&filter).await)
+        tonic::transport::Channel::from_shared(url)
             .unwrap()
             .connect()
             .await
@@ -113,8 +121,9 @@ async fn tonic_server_with_per_method_requirements() {
     assert_eq!(resp.get_ref().status, ServingStatus::Serving as i32);
     let resp = client.check(request(Some(&token), "bob")).await.unwrap();
     assert_eq!(resp.get_ref().status, ServingStatus::NotServing as i32);
+    assert_eq!(calls(), 2);
 
-    // No token: UNAUTHENTICATED with the bare challenge.
+    // From here, every refused call leaves the service untouched. No token: UNAUTHENTICATED with the bare challenge.
     let err = client.check(request(None, "alice")).await.unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
     assert_eq!(challenge(&err), r#"Bearer realm="api""#);
@@ -140,13 +149,16 @@ async fn tonic_server_with_per_method_requirements() {
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
     assert!(challenge(&err).contains(r#"scope="health:watch""#));
+    assert_eq!(calls(), 2, "a refused call reached the service");
     let watcher = issuer.mint().scope("health:watch").sign();
     assert!(client.watch(request(Some(&watcher), "alice")).await.is_ok());
+    assert_eq!(calls(), 3);
     let err = client
         .check(request(Some(&watcher), "alice"))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
+    assert_eq!(calls(), 3, "a refused call reached the service");
 }
 
 #[tokio::test]
@@ -159,8 +171,9 @@ async fn keys_unavailable_is_grpc_unavailable() {
         "api",
     )
     .unwrap();
+    let (url, calls) = serve(&filter).await;
     let mut client = HealthClient::new(
-        tonic::transport::Channel::from_shared(serve(&filter).await)
+        tonic::transport::Channel::from_shared(url)
             .unwrap()
             .connect()
             .await
@@ -170,4 +183,5 @@ async fn keys_unavailable_is_grpc_unavailable() {
     let err = client.check(request(Some(&token), "x")).await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
     assert_eq!(challenge(&err), "");
+    assert_eq!(calls.load(Ordering::SeqCst), 0, "fail closed: the service never ran");
 }

@@ -12,7 +12,7 @@ mod common;
 
 use common::{jwt_issuer, short_policy};
 use oauth_filter::{AccessToken, AuthError, OAuthFilter, RequestParts, Requirement};
-use oauth_filter_testkit::{SigningAlg, TestIssuer};
+use oauth_filter_testkit::{SigningAlg, SigningKey, TestIssuer};
 use std::time::Duration;
 
 /// Two results carry the very same facts: the second came from the cache.
@@ -60,11 +60,23 @@ async fn entries_never_outlive_exp_and_time_claims_are_rechecked() {
         .jwt_issuer(jwt_issuer(&issuer))
         .build()
         .unwrap();
-    let token = issuer.mint().expires_in_secs(1).sign();
+    // A fractional exp a few seconds ahead: valid now, cached, then expired once the wall clock
+    // has passed it (waited for as a condition, not as a duration).
+    let exp = now_f64() + 3.0;
+    let token = issuer.mint().claim("exp", exp).sign();
     assert!(filter.verify(&token).await.is_ok());
     assert!(filter.verify(&token).await.is_ok());
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    while now_f64() < exp {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(filter.verify(&token).await.unwrap_err(), AuthError::Expired);
+}
+
+fn now_f64() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 #[tokio::test]
@@ -123,16 +135,20 @@ async fn cached_facts_are_not_decisions() {
 #[tokio::test]
 async fn failures_are_never_cached() {
     let issuer = TestIssuer::start().await;
-    let filter = common::fast_filter(&issuer, short_policy());
-    // Signed by a key the JWKS does not publish yet: unknown, then known after a refresh.
+    // No cooldown: every unknown kid may refresh, so the outcome depends on what the JWKS
+    // publishes, never on how fast the test runs.
+    let filter = common::fast_filter(&issuer, short_policy().cooldown(Duration::ZERO));
     assert!(filter.verify(&issuer.mint().sign()).await.is_ok());
-    issuer.rotate(SigningAlg::EdDSA).unwrap();
-    let token = issuer.mint().sign();
+    // Signed by a key the JWKS does not publish yet: unknown (after a refresh that finds nothing).
+    let unpublished = std::sync::Arc::new(SigningKey::generate(SigningAlg::EdDSA).unwrap());
+    let token = issuer.mint().key(unpublished.clone()).sign();
+    let fetches = issuer.jwks_requests();
     assert_eq!(
         filter.verify(&token).await.unwrap_err(),
-        AuthError::UnknownKey,
-        "within the cooldown"
+        AuthError::UnknownKey
     );
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(issuer.jwks_requests(), fetches + 1, "the miss refreshed the key set");
+    // Once published, the very same token verifies: the failure was not cached.
+    issuer.publish(unpublished);
     assert!(filter.verify(&token).await.is_ok(), "a failure was cached");
 }

@@ -452,6 +452,41 @@ mod tests {
         );
     }
 
+    /// 65537^k, big-endian: of the ROCA form for every prime (its residue mod p is a power of
+    /// 65537 by construction), so the check must say yes.
+    fn power_of_65537(k: usize) -> Vec<u8> {
+        let mut n: Vec<u32> = vec![1]; // little-endian base-2^16 limbs
+        for _ in 0..k {
+            let mut carry = 0u64;
+            for limb in &mut n {
+                let v = u64::from(*limb) * 65537 + carry;
+                *limb = (v & 0xffff) as u32;
+                carry = v >> 16;
+            }
+            while carry > 0 {
+                n.push((carry & 0xffff) as u32);
+                carry >>= 16;
+            }
+        }
+        n.iter().rev().flat_map(|l| (*l as u16).to_be_bytes()).skip_while(|b| *b == 0).collect()
+    }
+
+    #[test]
+    fn roca_moduli_are_recognised_and_refused() {
+        let n = power_of_65537(128);
+        assert!(n.len() * 8 >= 2048, "{} bytes", n.len());
+        assert!(is_roca_modulus(&n));
+        let jwk = obj(json!({"kty":"RSA","n":base64url::encode(&n),"e":"AQAB"}));
+        let err = VerifyingKey::from_jwk(&jwk, &Algorithm::DEFAULT_ASYMMETRIC).unwrap_err();
+        assert!(err.reason().contains("ROCA"), "{}", err.reason());
+        // Its neighbour (the last bit flipped) is not of that form for some prime.
+        let mut not_roca = n.clone();
+        if let Some(last) = not_roca.last_mut() {
+            *last ^= 1;
+        }
+        assert!(!is_roca_modulus(&not_roca));
+    }
+
     #[test]
     fn roca_test_has_no_false_positive_on_small_samples() {
         // Moduli that are not ROCA: residues outside the subgroup for some prime.
