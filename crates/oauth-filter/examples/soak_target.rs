@@ -7,13 +7,20 @@
 //!
 //! Writes a mix of tokens to `TOKENS_FILE`, one per line: valid JWTs, valid opaque tokens,
 //! expired, forged, unknown-kid and revoked ones. `GET /api` needs scope `read`; `GET /stats`
-//! (open) reports how often the authorization server was called.
+//! (open) reports how often the authorization server was called, and `wrongly_accepted`: how
+//! many requests reached the handler with a token that must be refused (every such token has
+//! the subject `must-be-refused`). The soak fails unless it is 0.
 
 use axum::routing::get;
 use axum::{Json, Router};
 use oauth_filter::{Introspection, JwtIssuer, OAuthFilter};
 use oauth_filter_testkit::{INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestIssuer};
+use oauth_filter::AccessToken;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The subject of every token that must never reach the handler.
+const REFUSE: &str = "must-be-refused";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -37,34 +44,45 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..5 {
         tokens.push(issuer.opaque().scope("read").expires_in_secs(day).issue()); // valid opaque: 200
     }
-    tokens.push(issuer.mint().scope("write").expires_in_secs(day).sign()); // 403
-    tokens.push(issuer.mint().scope("read").expires_in_secs(-600).sign()); // expired: 401
-    let forged = issuer.mint().scope("read").expires_in_secs(day).sign();
+    let bad = || issuer.mint().subject(REFUSE);
+    tokens.push(bad().scope("write").expires_in_secs(day).sign()); // 403
+    tokens.push(bad().scope("read").expires_in_secs(-600).sign()); // expired: 401
+    let forged = bad().scope("read").expires_in_secs(day).sign();
     tokens.push(format!("{}AAAA", forged.trim_end_matches(|c| c != '.'))); // forged signature: 401
     tokens.push(
-        issuer
-            .mint()
+        bad()
+            .scope("read")
             .header("kid", "unknown-kid")
             .expires_in_secs(day)
             .sign(),
     ); // 401
-    let revoked = issuer.opaque().scope("read").issue();
+    let revoked = issuer.opaque().scope("read").subject(REFUSE).issue();
     issuer.revoke(&revoked);
     tokens.push(revoked); // inactive: 401
     std::fs::write(&tokens_file, tokens.join("\n") + "\n")?;
 
     let stats_issuer = issuer.clone();
+    let wrongly_accepted = Arc::new(AtomicUsize::new(0));
+    let (counter, report) = (wrongly_accepted.clone(), wrongly_accepted);
     let app = Router::new()
         .route(
             "/api",
-            get(|| async { "ok" }).route_layer(filter.require(["read"])),
+            get(move |token: AccessToken| {
+                if token.subject() == Some(REFUSE) {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+                async { "ok" }
+            })
+            .route_layer(filter.require(["read"])),
         )
         .route(
             "/stats",
             get(move || {
                 let i = stats_issuer.clone();
+                let wrong = report.load(Ordering::Relaxed);
                 async move {
                     Json(serde_json::json!({
+                        "wrongly_accepted": wrong,
                         "jwks_requests": i.jwks_requests(),
                         "metadata_requests": i.metadata_requests(),
                         "introspection_requests": i.introspection_requests(),
