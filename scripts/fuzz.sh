@@ -14,8 +14,7 @@ if [ -n "${FUZZ_TARGETS:-}" ]; then
 else
   targets=$(cargo fuzz list | grep -vx canary)
 fi
-# shellcheck disable=SC2086 # one word per target
-cargo fuzz build -O $targets
+for t in $targets; do cargo fuzz build -O "$t"; done
 for t in $targets; do
   mkdir -p "$work/$t" "$work/artifacts/$t"
   echo "== $t (${seconds}s)"

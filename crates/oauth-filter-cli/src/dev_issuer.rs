@@ -144,8 +144,7 @@ pub(crate) async fn run(args: DevIssuerArgs) -> Result<(), Box<dyn std::error::E
         .await?;
     // Registered before anything is announced, so that Ctrl-C (SIGINT) at any moment after the
     // state file exists ends the process cleanly, with status 0.
-    let mut interrupt =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     write_state(
         &args.state,
         &State {

@@ -286,7 +286,8 @@ pub(crate) async fn run(args: InspectArgs) -> Result<u8, Box<dyn std::error::Err
         };
         let method = http::Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("--method: `{}` is not an HTTP method", args.method))?;
-        let decision = match crate::gateway::proxy::select_route(&config.routes, &decoded, &method) {
+        let decision = match crate::gateway::proxy::select_route(&config.routes, &decoded, &method)
+        {
             crate::gateway::proxy::Selected::NoRoute => String::from("404 no route"),
             crate::gateway::proxy::Selected::WrongMethod(allow) => {
                 format!("405 method not allowed (Allow: {allow})")

@@ -206,7 +206,10 @@ fn dev_issuer_survives_a_closed_stdout() {
     // The state file is written just before the banner: wait for it, then for an answer.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !state.exists() {
-        assert!(std::time::Instant::now() < deadline, "dev-issuer never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dev-issuer never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     let answer = loop {
@@ -218,7 +221,10 @@ fn dev_issuer_survives_a_closed_stdout() {
             let _ = s.read_to_string(&mut text);
             break text;
         }
-        assert!(std::time::Instant::now() < deadline, "dev-issuer is not serving");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dev-issuer is not serving"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
@@ -226,9 +232,19 @@ fn dev_issuer_survives_a_closed_stdout() {
     // (status 101, "failed printing to stdout") or had not got there cannot.
     let mut guard = guard;
     let pid = guard.0.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let status = guard.0.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "dev-issuer did not survive a closed stdout: {status}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "dev-issuer did not survive a closed stdout: {status}"
+    );
 }
 
 /// `inspect` never disagrees with the gateway, and never marks a step that did not run as
@@ -262,20 +278,42 @@ async fn inspect_agrees_with_the_gateway_in_hybrid_mode() {
     );
     let good = mint(&state, &["--scope", "read"]);
     let cases: [(&str, &str, &str); 5] = [
-        ("h. p.s", "[FAIL] credential", "REJECTED 401 malformed_token"),
-        ("h==.p.s", "[FAIL] credential", "REJECTED 401 malformed_token"),
-        ("opaque-token-nobody-issued", "[FAIL] introspection", "REJECTED 401 inactive_token"),
-        (&foreign_none, "[FAIL] introspection", "REJECTED 401 inactive_token"),
+        (
+            "h. p.s",
+            "[FAIL] credential",
+            "REJECTED 401 malformed_token",
+        ),
+        (
+            "h==.p.s",
+            "[FAIL] credential",
+            "REJECTED 401 malformed_token",
+        ),
+        (
+            "opaque-token-nobody-issued",
+            "[FAIL] introspection",
+            "REJECTED 401 inactive_token",
+        ),
+        (
+            &foreign_none,
+            "[FAIL] introspection",
+            "REJECTED 401 inactive_token",
+        ),
         (&good, "[pass] signature     verified", "ACCEPTED"),
     ];
     for (token, step, verdict) in cases {
         let (code, report) = inspect(&config, token, &[]);
         assert!(report.contains(step), "{token}: {report}");
-        assert!(report.contains(&format!("verdict: {verdict}")), "{token}: {report}");
+        assert!(
+            report.contains(&format!("verdict: {verdict}")),
+            "{token}: {report}"
+        );
         assert_eq!(code, i32::from(verdict != "ACCEPTED"), "{token}: {report}");
         if step.contains("introspection") || step.contains("credential") {
             for never in ["[pass] structure", "[pass] algorithm", "[pass] signature"] {
-                assert!(!report.contains(never), "{token}: a step that did not run passed: {report}");
+                assert!(
+                    !report.contains(never),
+                    "{token}: a step that did not run passed: {report}"
+                );
             }
         }
         // The gateway's answer to the same Authorization header.
@@ -284,6 +322,9 @@ async fn inspect_agrees_with_the_gateway_in_hybrid_mode() {
         );
         let status = common::raw_status(gateway.addr, &request).await;
         let expected = if verdict == "ACCEPTED" { 502 } else { 401 };
-        assert_eq!(status, expected, "{token}: the gateway disagrees with inspect");
+        assert_eq!(
+            status, expected,
+            "{token}: the gateway disagrees with inspect"
+        );
     }
 }

@@ -60,6 +60,14 @@ public = true
     )
 }
 
+/// A test issuer, an upstream, and the gateway in front with these `[server]` settings.
+async fn start(server: &str) -> (TestIssuer, std::sync::Arc<common::UpstreamState>, Gateway) {
+    let issuer = TestIssuer::start().await;
+    let (up, state) = upstream().await;
+    let gw = Gateway::start(&config(&format!("http://{up}"), &issuer, server, ""), &[]).await;
+    (issuer, state, gw)
+}
+
 /// Reads until the peer closes; `Ok(bytes)` if it closed (or reset) within [`BOUND`].
 async fn until_closed(stream: &mut TcpStream) -> Result<Vec<u8>, &'static str> {
     let mut got = Vec::new();
@@ -81,18 +89,7 @@ async fn until_closed(stream: &mut TcpStream) -> Result<Vec<u8>, &'static str> {
 /// Finding 4: incomplete request heads, and connections that send nothing, are closed.
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_heads_and_silent_connections_are_closed() {
-    let issuer = TestIssuer::start().await;
-    let (up, state) = upstream().await;
-    let gw = Gateway::start(
-        &config(
-            &format!("http://{up}"),
-            &issuer,
-            "header_read_timeout_secs = 1\nidle_timeout_secs = 1",
-            "",
-        ),
-        &[],
-    )
-    .await;
+    let (_issuer, state, gw) = start("header_read_timeout_secs = 1\nidle_timeout_secs = 1").await;
     let mut slow = Vec::new();
     for _ in 0..50 {
         let mut s = TcpStream::connect(gw.addr).await.unwrap();
@@ -106,7 +103,9 @@ async fn slow_heads_and_silent_connections_are_closed() {
         silent.push(TcpStream::connect(gw.addr).await.unwrap());
     }
     for (i, s) in slow.iter_mut().chain(silent.iter_mut()).enumerate() {
-        let answer = until_closed(s).await.unwrap_or_else(|e| panic!("connection {i}: {e}"));
+        let answer = until_closed(s)
+            .await
+            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
         let text = String::from_utf8_lossy(&answer);
         assert!(
             answer.is_empty() || text.starts_with("HTTP/1.1 408"),
@@ -115,34 +114,22 @@ async fn slow_heads_and_silent_connections_are_closed() {
     }
     assert_eq!(state.requests.load(Ordering::SeqCst), 0);
     // The gateway still serves.
-    assert_eq!(
-        reqwest::get(gw.url("/public")).await.unwrap().status(),
-        200
-    );
+    assert_eq!(reqwest::get(gw.url("/public")).await.unwrap().status(), 200);
 }
 
 /// Finding 4: an idle keep-alive connection is closed after the idle timeout; one with a
 /// request in flight is not, however long the upstream takes.
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_keep_alive_connections_close_but_busy_ones_stay() {
-    let issuer = TestIssuer::start().await;
-    let (up, state) = upstream().await;
-    let gw = Gateway::start(
-        // hyper's own header timer far beyond BOUND: only the idle timeout can close these.
-        &config(
-            &format!("http://{up}"),
-            &issuer,
-            "idle_timeout_secs = 1\nheader_read_timeout_secs = 600",
-            "",
-        ),
-        &[],
-    )
-    .await;
+    // hyper's own header timer far beyond BOUND: only the idle timeout can close these.
+    let (_issuer, state, gw) = start("idle_timeout_secs = 1\nheader_read_timeout_secs = 600").await;
     let mut s = TcpStream::connect(gw.addr).await.unwrap();
     s.write_all(b"GET /public HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let answer = until_closed(&mut s).await.expect("idle connection kept open");
+    let answer = until_closed(&mut s)
+        .await
+        .expect("idle connection kept open");
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
 
     // A request held by the upstream for longer than the idle timeout still completes. The
@@ -168,25 +155,17 @@ async fn idle_keep_alive_connections_close_but_busy_ones_stay() {
 /// closes; none is served while the gateway is full.
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_beyond_the_cap_wait_for_a_free_slot() {
-    let issuer = TestIssuer::start().await;
-    let (up, _state) = upstream().await;
-    let gw = Gateway::start(
-        &config(
-            &format!("http://{up}"),
-            &issuer,
-            "max_connections = 2\nidle_timeout_secs = 60",
-            "",
-        ),
-        &[],
-    )
-    .await;
+    let (_issuer, _state, gw) = start("max_connections = 2\nidle_timeout_secs = 60").await;
     let request = b"GET /public HTTP/1.1\r\nHost: x\r\n\r\n";
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut s = TcpStream::connect(gw.addr).await.unwrap();
         s.write_all(request).await.unwrap();
         let mut buf = [0u8; 1024];
-        let n = tokio::time::timeout(BOUND, s.read(&mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(BOUND, s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
         held.push(s);
     }
@@ -212,18 +191,7 @@ async fn connections_beyond_the_cap_wait_for_a_free_slot() {
 /// that stops arriving gets 408.
 #[tokio::test(flavor = "multi_thread")]
 async fn body_size_cap_and_body_idle_timeout() {
-    let issuer = TestIssuer::start().await;
-    let (up, state) = upstream().await;
-    let gw = Gateway::start(
-        &config(
-            &format!("http://{up}"),
-            &issuer,
-            "max_body_bytes = 1000\nbody_idle_timeout_secs = 1",
-            "",
-        ),
-        &[],
-    )
-    .await;
+    let (_issuer, state, gw) = start("max_body_bytes = 1000\nbody_idle_timeout_secs = 1").await;
     let http = reqwest::Client::new();
     let ok = http
         .post(gw.url("/upstream/stream-up"))
@@ -244,10 +212,13 @@ async fn body_size_cap_and_body_idle_timeout() {
     assert_eq!(declared.status(), 413);
     assert_eq!(state.requests.load(Ordering::SeqCst), seen);
     // Chunked, no length: cut off when it passes the cap.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(vec![b'a'; 600]), Ok(vec![b'b'; 600])];
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(vec![b'a'; 600]), Ok(vec![b'b'; 600])];
     let streamed = http
         .post(gw.url("/upstream/stream-up"))
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
         .send()
         .await
         .unwrap();
@@ -260,7 +231,9 @@ async fn body_size_cap_and_body_idle_timeout() {
     )
     .await
     .unwrap();
-    let answer = until_closed(&mut s).await.expect("a stalled body held the connection");
+    let answer = until_closed(&mut s)
+        .await
+        .expect("a stalled body held the connection");
     let text = String::from_utf8_lossy(&answer);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
 }
@@ -269,9 +242,7 @@ async fn body_size_cap_and_body_idle_timeout() {
 /// could read as the same name.
 #[tokio::test(flavor = "multi_thread")]
 async fn near_names_and_routing_headers_never_reach_the_upstream() {
-    let issuer = TestIssuer::start().await;
-    let (up, _state) = upstream().await;
-    let gw = Gateway::start(&config(&format!("http://{up}"), &issuer, "", ""), &[]).await;
+    let (_issuer, _state, gw) = start("").await;
     let spoofed = [
         "x_auth_subject",
         "x-auth_subject",
@@ -330,14 +301,16 @@ async fn near_names_and_routing_headers_never_reach_the_upstream() {
 /// less specific public route; two Host headers get 400. None reaches the upstream.
 #[tokio::test(flavor = "multi_thread")]
 async fn methods_never_fall_through_and_duplicate_host_is_refused() {
-    let issuer = TestIssuer::start().await;
-    let (up, state) = upstream().await;
-    let gw = Gateway::start(&config(&format!("http://{up}"), &issuer, "", ""), &[]).await;
+    let (issuer, state, gw) = start("").await;
     let http = reqwest::Client::new();
     // HEAD is served by the GET route: it needs the admin scope.
     let head = http.head(gw.url("/admin")).send().await.unwrap();
     assert_eq!(head.status(), 401);
-    for method in [http::Method::OPTIONS, http::Method::DELETE, http::Method::PUT] {
+    for method in [
+        http::Method::OPTIONS,
+        http::Method::DELETE,
+        http::Method::PUT,
+    ] {
         let resp = http
             .request(method.clone(), gw.url("/admin"))
             .send()
@@ -346,7 +319,8 @@ async fn methods_never_fall_through_and_duplicate_host_is_refused() {
         assert_eq!(resp.status(), 405, "{method}");
         assert_eq!(resp.headers()["allow"], "GET, HEAD, POST", "{method}");
     }
-    let twice = "GET /public HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n";
+    let twice =
+        "GET /public HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n";
     assert_eq!(raw_status(gw.addr, twice).await, 400);
     assert_eq!(
         state.requests.load(Ordering::SeqCst),
@@ -354,7 +328,12 @@ async fn methods_never_fall_through_and_duplicate_host_is_refused() {
         "a refused request reached the upstream"
     );
     let admin = issuer.mint().scope("admin").sign();
-    let ok = http.head(gw.url("/admin")).bearer_auth(admin).send().await.unwrap();
+    let ok = http
+        .head(gw.url("/admin"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(state.requests.load(Ordering::SeqCst), 1);
 }
@@ -362,21 +341,32 @@ async fn methods_never_fall_through_and_duplicate_host_is_refused() {
 /// Finding 8: the decoded path is logged quoted and escaped, so `%20` cannot add fields.
 #[tokio::test(flavor = "multi_thread")]
 async fn logged_paths_cannot_add_log_fields() {
-    let issuer = TestIssuer::start().await;
-    let (up, _state) = upstream().await;
-    let gw = Gateway::start(&config(&format!("http://{up}"), &issuer, "", ""), &[]).await;
+    let (_issuer, _state, gw) = start("").await;
     let forged = "/private/a%20reason=ok%20status=200%0A";
     let req = format!("GET {forged} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    assert_eq!(raw_status(gw.addr, &req).await, 400, "a control byte in a path");
+    assert_eq!(
+        raw_status(gw.addr, &req).await,
+        400,
+        "a control byte in a path"
+    );
     let forged = "/private/a%20reason=ok%20status=200";
     let req = format!("GET {forged} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     assert_eq!(raw_status(gw.addr, &req).await, 401);
     let deadline = std::time::Instant::now() + BOUND;
     let line = loop {
-        if let Some(l) = gw.logs().lines().find(|l| l.contains("reason=ok")).map(str::to_owned) {
+        if let Some(l) = gw
+            .logs()
+            .lines()
+            .find(|l| l.contains("reason=ok"))
+            .map(str::to_owned)
+        {
             break l;
         }
-        assert!(std::time::Instant::now() < deadline, "no log line: {}", gw.logs());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log line: {}",
+            gw.logs()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(

@@ -77,7 +77,11 @@ scopes = ["write"]
     // A token for another resource server: wrong audience.
     let other = provider_token(iss, "https://api.example/other", "read").await;
     assert_eq!(call(reqwest::Method::GET, other).await.0, 401);
-    assert_eq!(upstream_calls(), 1, "a refused request reached the upstream");
+    assert_eq!(
+        upstream_calls(),
+        1,
+        "a refused request reached the upstream"
+    );
 
     let opaque = provider_token(iss, "https://api.example/opaque", "read write").await;
     assert_eq!(opaque.split('.').count(), 1, "an opaque token");
@@ -92,7 +96,11 @@ scopes = ["write"]
             .0,
         401
     );
-    assert_eq!(upstream_calls(), 2, "a refused request reached the upstream");
+    assert_eq!(
+        upstream_calls(),
+        2,
+        "a refused request reached the upstream"
+    );
 
     let ready = reqwest::get(format!("http://{}/readyz", gw.admin))
         .await

@@ -13,9 +13,9 @@
 
 use axum::routing::get;
 use axum::{Json, Router};
+use oauth_filter::AccessToken;
 use oauth_filter::{Introspection, JwtIssuer, OAuthFilter};
 use oauth_filter_testkit::{INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestIssuer};
-use oauth_filter::AccessToken;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 

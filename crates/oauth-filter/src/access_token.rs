@@ -172,6 +172,20 @@ impl AccessToken {
     }
 }
 
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("kind", &self.0.kind)
+            .field("issuer", &self.0.issuer)
+            .field("subject", &self.0.subject)
+            .field("client_id", &self.0.client_id)
+            .field("scopes", &self.0.scopes)
+            .field("audiences", &self.0.audiences)
+            .field("expires_at", &self.0.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,19 +201,5 @@ mod tests {
             to_system_time(1.5),
             Some(UNIX_EPOCH + Duration::from_millis(1500))
         );
-    }
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AccessToken")
-            .field("kind", &self.0.kind)
-            .field("issuer", &self.0.issuer)
-            .field("subject", &self.0.subject)
-            .field("client_id", &self.0.client_id)
-            .field("scopes", &self.0.scopes)
-            .field("audiences", &self.0.audiences)
-            .field("expires_at", &self.0.expires_at)
-            .finish_non_exhaustive()
     }
 }

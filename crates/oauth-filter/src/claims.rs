@@ -85,7 +85,10 @@ mod tests {
 
     #[test]
     fn dates_after_year_9999_and_non_numbers_are_refused() {
-        assert_eq!(numeric_date(Some(&json!(MAX_NUMERIC_DATE))), Ok(Some(MAX_NUMERIC_DATE)));
+        assert_eq!(
+            numeric_date(Some(&json!(MAX_NUMERIC_DATE))),
+            Ok(Some(MAX_NUMERIC_DATE))
+        );
         for bad in [
             json!(MAX_NUMERIC_DATE + 1.0),
             json!(9_223_372_036_854_775_808u64), // 2^63: overflowed SystemTime before

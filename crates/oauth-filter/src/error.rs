@@ -112,7 +112,9 @@ impl AuthError {
             Self::MissingToken => "an access token is required",
             Self::MultipleAuthorizationHeaders => "more than one Authorization header",
             Self::MultipleTokens => "more than one access token in the request",
-            Self::MalformedAuthorizationHeader => "the Bearer authorization header has no credentials",
+            Self::MalformedAuthorizationHeader => {
+                "the Bearer authorization header has no credentials"
+            }
             Self::TokenTooLarge => "the token is too large",
             Self::MalformedToken => JoseError::Malformed.description(),
             Self::EncryptedToken => JoseError::Encrypted.description(),

@@ -176,9 +176,9 @@ impl OAuthFilterBuilder {
                     "the allow-list is empty",
                 ));
             }
-            cfg.jwks_policy
-                .check()
-                .map_err(|(setting, why)| ConfigError::new(key(&format!("jwks_policy.{setting}")), why))?;
+            cfg.jwks_policy.check().map_err(|(setting, why)| {
+                ConfigError::new(key(&format!("jwks_policy.{setting}")), why)
+            })?;
             let mut hmac_keys: Vec<VerifyingKey> = Vec::new();
             for (alg, kid, secret) in &cfg.shared_secrets {
                 // Two secrets under one (alg, kid) would make key choice ambiguous.
@@ -370,7 +370,12 @@ impl moka::Expiry<u128, Arc<VerifiedJwt>> for UntilExp {
 /// when the token is not three segments with a JSON-object payload.
 fn lenient_issuers(token: &str) -> Vec<String> {
     let mut segments = token.split('.');
-    match (segments.next(), segments.next(), segments.next(), segments.next()) {
+    match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
         (Some(_), Some(payload), Some(_), None) => jose::base64url::decode_lenient(payload)
             .and_then(|bytes| json::lenient_member_strings(&bytes, "iss"))
             .unwrap_or_default(),

@@ -21,7 +21,12 @@ pub fn jwks(bytes: &[u8]) -> Vec<Vec<Algorithm>> {
     let mut all = Algorithm::DEFAULT_ASYMMETRIC.to_vec();
     all.extend([Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]);
     crate::keys::parse_jwks(&doc, &all)
-        .map(|p| p.keys.iter().map(crate::jose::VerifyingKey::algorithms).collect())
+        .map(|p| {
+            p.keys
+                .iter()
+                .map(crate::jose::VerifyingKey::algorithms)
+                .collect()
+        })
         .unwrap_or_default()
 }
 

@@ -356,7 +356,8 @@ impl Introspection {
         let context = match &self.endpoint {
             Endpoint::Url(u) => format!("endpoint={u}"),
             Endpoint::Discover(issuer) => format!("discover={issuer}"),
-        } + "\0client_id=" + &self.client_id;
+        } + "\0client_id="
+            + &self.client_id;
         Ok(Introspector {
             endpoint,
             fetcher: fetcher.clone(),
@@ -540,7 +541,9 @@ impl Introspector {
         let entry = self.judge(answer.as_ref(), unix_now(), jwt)?;
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
-            shared.put(&key, answer.as_ref(), unix_now(), entry.ttl).await;
+            shared
+                .put(&key, answer.as_ref(), unix_now(), entry.ttl)
+                .await;
         }
         #[cfg(not(feature = "redis"))]
         let _ = key;

@@ -66,10 +66,7 @@ impl JwksPolicy {
     /// The configuration mistake in this policy, if any: (setting, reason).
     pub(crate) fn check(&self) -> Result<(), (&'static str, &'static str)> {
         if self.min_max_age > self.max_max_age {
-            return Err((
-                "max_age_bounds",
-                "the minimum is larger than the maximum",
-            ));
+            return Err(("max_age_bounds", "the minimum is larger than the maximum"));
         }
         Ok(())
     }
@@ -383,14 +380,10 @@ impl RemoteKeySet {
                 return Err(format!("{uri}: {e}"));
             }
         };
-        let parsed =
-            parse_jwks(&fetched.body, &self.allowed).map_err(|e| format!("{uri}: {e}"))?;
+        let parsed = parse_jwks(&fetched.body, &self.allowed).map_err(|e| format!("{uri}: {e}"))?;
         // A set with nothing we can use is a failed fetch: the last good keys keep serving.
         if parsed.keys.is_empty() {
-            return Err(format!(
-                "{uri}: no usable key ({} skipped)",
-                parsed.skipped
-            ));
+            return Err(format!("{uri}: no usable key ({} skipped)", parsed.skipped));
         }
         tracing::debug!(issuer = %self.issuer, usable = parsed.keys.len(), skipped = parsed.skipped, "JWKS fetched");
         Ok((parsed, fetched.max_age))
@@ -485,8 +478,8 @@ mod tests {
 
     #[test]
     fn max_age_bounds_never_panic() {
-        let inverted = JwksPolicy::default()
-            .max_age_bounds(Duration::from_secs(600), Duration::from_secs(60));
+        let inverted =
+            JwksPolicy::default().max_age_bounds(Duration::from_secs(600), Duration::from_secs(60));
         assert!(inverted.check().is_err());
         // Even unchecked, the bound is applied without `clamp`'s panic.
         assert_eq!(inverted.bounded_max_age(None), Duration::from_secs(60));

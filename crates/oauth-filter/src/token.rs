@@ -293,9 +293,6 @@ mod tests {
         let twice = RequestParts::new().query(Some("access_token=a&access_token=b"));
         assert_eq!(twice.bearer_token(&on), Err(AuthError::MultipleTokens));
         let encoded = RequestParts::new().query(Some("access_token=a%20b"));
-        assert_eq!(
-            encoded.bearer_token(&on),
-            Err(AuthError::MalformedToken)
-        );
+        assert_eq!(encoded.bearer_token(&on), Err(AuthError::MalformedToken));
     }
 }

@@ -98,16 +98,20 @@ fn actix_app(filter: OAuthFilter, down: OAuthFilter) -> SocketAddr {
     use actix_web::{App, HttpResponse, HttpServer, web};
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new().name(String::from("actix-app"));
-    thread.spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let server = HttpServer::new(move || {
-                let custom =
-                    OAuthMiddleware::require(&filter, ["read"]).with_responder(|r: &Rejection| {
-                        let (status, body) = custom_text(r);
-                        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+    thread
+        .spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = HttpServer::new(move || {
+                    let custom = OAuthMiddleware::require(&filter, ["read"]).with_responder(
+                        |r: &Rejection| {
+                            let (status, body) = custom_text(r);
+                            HttpResponse::build(
+                                actix_web::http::StatusCode::from_u16(status).unwrap(),
+                            )
                             .body(body)
-                    });
-                App::new()
+                        },
+                    );
+                    App::new()
                     .service(
                         web::resource("/hello_world")
                             .wrap(OAuthMiddleware::require(&filter, ["read"]))
@@ -136,15 +140,15 @@ fn actix_app(filter: OAuthFilter, down: OAuthFilter) -> SocketAddr {
                     .service(
                         web::resource("/unprotected").to(|t: AccessToken| async move { greet(&t) }),
                     )
-            })
-            .workers(1)
-            .bind(("127.0.0.1", 0))
-            .unwrap();
-            tx.send(server.addrs()[0]).unwrap();
-            server.run().await.unwrap();
-        });
-    })
-    .unwrap();
+                })
+                .workers(1)
+                .bind(("127.0.0.1", 0))
+                .unwrap();
+                tx.send(server.addrs()[0]).unwrap();
+                server.run().await.unwrap();
+            });
+        })
+        .unwrap();
     rx.recv().unwrap()
 }
 

@@ -64,7 +64,11 @@ async fn slow_introspection_is_bounded_in_concurrency() {
         "{} calls in flight",
         issuer.max_in_flight()
     );
-    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 40, "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        40,
+        "{results:?}"
+    );
 }
 
 /// A server slower than the timeout: every request fails closed (503), none hangs. The outer
@@ -150,7 +154,10 @@ async fn rotation_under_load_rejects_no_valid_request() {
         issuer.rotate(alg).unwrap();
         let served = ok.load(Ordering::Relaxed);
         while issuer.jwks_requests() == fetches || ok.load(Ordering::Relaxed) < served + 50 {
-            assert!(Instant::now() < deadline, "rotation to {alg:?} never took effect");
+            assert!(
+                Instant::now() < deadline,
+                "rotation to {alg:?} never took effect"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }

@@ -183,5 +183,9 @@ async fn keys_unavailable_is_grpc_unavailable() {
     let err = client.check(request(Some(&token), "x")).await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
     assert_eq!(challenge(&err), "");
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "fail closed: the service never ran");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "fail closed: the service never ran"
+    );
 }

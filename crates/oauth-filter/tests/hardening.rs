@@ -120,7 +120,11 @@ async fn hybrid_mode_never_introspects_a_trusted_issuers_jwt() {
                 .then(|| format!("{input}.{}", std_alphabet(sig)))
         })
         .expect("64 signatures without '-' or '_'");
-    cases.push(("'+' or '/' in the signature", swapped, AuthError::MalformedToken));
+    cases.push((
+        "'+' or '/' in the signature",
+        swapped,
+        AuthError::MalformedToken,
+    ));
     for (what, token, reason) in cases {
         assert_eq!(f.verify(&token).await.unwrap_err(), reason, "{what}");
     }
@@ -132,7 +136,10 @@ async fn hybrid_mode_never_introspects_a_trusted_issuers_jwt() {
     // What still goes there: opaque tokens and JWS naming an issuer not verified locally.
     let other = TestIssuer::start().await;
     let opaque = issuer.opaque().scope("read").issue();
-    assert_eq!(f.verify(&opaque).await.unwrap().kind(), TokenKind::Introspected);
+    assert_eq!(
+        f.verify(&opaque).await.unwrap().kind(),
+        TokenKind::Introspected
+    );
     assert_eq!(
         f.verify(&other.mint().sign()).await.unwrap_err(),
         AuthError::InactiveToken
@@ -181,7 +188,10 @@ async fn sender_constrained_tokens_are_refused_as_bearer() {
             "{cnf}"
         );
         let rejection = f.reject(AuthError::SenderConstrainedToken, None);
-        assert_eq!((rejection.status(), rejection.error().error_code()), (401, Some("invalid_token")));
+        assert_eq!(
+            (rejection.status(), rejection.error().error_code()),
+            (401, Some("invalid_token"))
+        );
     }
     let opted_out = OAuthFilter::builder()
         .jwt_issuer(jwt_issuer(&issuer).dangerous_accept_sender_constrained_as_bearer(true))
@@ -255,7 +265,10 @@ async fn introspection_token_type_and_required_audience() {
         assert!(f.verify(&t).await.is_ok(), "{accepted}");
     }
     let no_aud = issuer.opaque().without_member("aud").issue();
-    assert!(f.verify(&no_aud).await.is_ok(), "aud is optional by default");
+    assert!(
+        f.verify(&no_aud).await.is_ok(),
+        "aud is optional by default"
+    );
     let strict = OAuthFilter::builder()
         .introspection(introspection(&issuer).require_audience(true))
         .build()
@@ -339,7 +352,11 @@ async fn an_alg_less_rsa_key_is_bound_to_one_algorithm() {
     let ps256 = mint(ps_key).sign();
     // Azure-style: no alg in the JWKS, default allow-list: RS256 works, PS256 does not.
     let azure = OAuthFilter::builder()
-        .jwt_issuer(JwtIssuer::new(issuer.issuer()).audience("api").jwks_json(&jwks))
+        .jwt_issuer(
+            JwtIssuer::new(issuer.issuer())
+                .audience("api")
+                .jwks_json(&jwks),
+        )
         .build()
         .unwrap();
     assert!(azure.verify(&rs256).await.is_ok());
@@ -402,7 +419,12 @@ async fn per_path_rules_match_segments_of_the_normal_form() {
     assert_eq!(status("/public-admin/users").await, 403);
     assert_eq!(status("/publicity").await, 403);
     // Ambiguous spellings are refused outright. Sent raw: an HTTP client would resolve them.
-    for path in ["/public/../admin", "/public/%2e%2e/admin", "/public//x", "/public%2fx"] {
+    for path in [
+        "/public/../admin",
+        "/public/%2e%2e/admin",
+        "/public//x",
+        "/public%2fx",
+    ] {
         let answer = raw_get(addr, path, &reader).await;
         assert!(answer.starts_with("HTTP/1.1 400 "), "{path}: {answer}");
         assert!(answer.contains("invalid_request"), "{path}: {answer}");
@@ -455,7 +477,10 @@ async fn a_jwks_without_usable_keys_keeps_the_last_good_set() {
     for key in issuer.keys() {
         issuer.remove_key(key.kid());
     }
-    assert!(f.verify(&token).await.is_ok(), "the empty set replaced the good one");
+    assert!(
+        f.verify(&token).await.is_ok(),
+        "the empty set replaced the good one"
+    );
     assert!(issuer.jwks_requests() > fetches, "no refetch happened");
 }
 

@@ -228,7 +228,12 @@ async fn bad_requests_and_bad_tokens() {
     .await;
     // A present credential that is not a b64token is a malformed token (401, so clients
     // refresh); a scheme with no credentials is a malformed request (400).
-    for not_b64token in ["Bearer a b", "Bearer h. p.s", "Bearer h==.p.s", "Bearer a,b"] {
+    for not_b64token in [
+        "Bearer a b",
+        "Bearer h. p.s",
+        "Bearer h==.p.s",
+        "Bearer a,b",
+    ] {
         s.rejected(
             "/hello_world",
             &[not_b64token],

@@ -291,7 +291,11 @@ async fn cache_lifetimes_and_the_revocation_window() {
             AuthError::InactiveToken
         );
     }
-    assert_eq!(issuer.introspection_requests(), 2, "inactive answers are cached");
+    assert_eq!(
+        issuer.introspection_requests(),
+        2,
+        "inactive answers are cached"
+    );
 
     // When entries end: with short windows, after waiting past them (waiting longer only
     // makes the outcome surer).
@@ -321,7 +325,11 @@ async fn cache_lifetimes_and_the_revocation_window() {
         f.verify(unknown).await.unwrap_err(),
         AuthError::InactiveToken
     );
-    assert_eq!(issuer.introspection_requests(), calls + 1, "an inactive answer outlived its TTL");
+    assert_eq!(
+        issuer.introspection_requests(),
+        calls + 1,
+        "an inactive answer outlived its TTL"
+    );
 
     // No entry outlives the token's exp, even with a long window.
     let long = filter(config(&issuer).max_cache_ttl(Duration::from_secs(600)));

@@ -147,7 +147,11 @@ async fn failures_are_never_cached() {
         filter.verify(&token).await.unwrap_err(),
         AuthError::UnknownKey
     );
-    assert_eq!(issuer.jwks_requests(), fetches + 1, "the miss refreshed the key set");
+    assert_eq!(
+        issuer.jwks_requests(),
+        fetches + 1,
+        "the miss refreshed the key set"
+    );
     // Once published, the very same token verifies: the failure was not cached.
     issuer.publish(unpublished);
     assert!(filter.verify(&token).await.is_ok(), "a failure was cached");

@@ -247,14 +247,22 @@ async fn tampered_or_foreign_entries_are_ignored() {
     );
     let before = keys(&mut conn).await.len();
     assert!(c.verify(&token2).await.is_ok());
-    assert_eq!(keys(&mut conn).await.len(), before + 1, "fleet C stored nothing");
+    assert_eq!(
+        keys(&mut conn).await.len(),
+        before + 1,
+        "fleet C stored nothing"
+    );
     other.revoke(&token2);
     let d = instance(&other, &redis.url(), KEY);
     assert_eq!(
         d.verify(&token2).await.unwrap_err(),
         AuthError::InactiveToken
     );
-    assert_eq!(other.introspection_requests(), 2, "fleet D asked the server");
+    assert_eq!(
+        other.introspection_requests(),
+        2,
+        "fleet D asked the server"
+    );
 }
 
 /// Finding 1: an entry copied before revocation and SET back without an expiry is refused
@@ -274,7 +282,10 @@ async fn a_replayed_entry_is_refused_after_its_not_after() {
     // Wait for the condition, not for a time: Redis has dropped the entry (its PX passed).
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while get_raw(&mut conn, &key).await.is_some() {
-        assert!(std::time::Instant::now() < deadline, "the entry never expired");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the entry never expired"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     set_raw(&mut conn, &key, &copy).await;
@@ -418,7 +429,10 @@ async fn redis_killed_mid_run_lets_nothing_in_and_service_continues() {
     redis.stop();
     killed.store(true, Ordering::Relaxed);
     while served_after_kill.load(Ordering::Relaxed) <= 20 {
-        assert!(std::time::Instant::now() < deadline, "service did not continue");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "service did not continue"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     stop.store(true, Ordering::Relaxed);

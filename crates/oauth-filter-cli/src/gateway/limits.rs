@@ -103,7 +103,11 @@ impl<T> IdleIo<T> {
                 return Poll::Ready(());
             }
             // Busy (a request in flight) or active since: look again one idle period later.
-            let next = if self.in_flight.is_idle() { due } else { now + self.idle };
+            let next = if self.in_flight.is_idle() {
+                due
+            } else {
+                now + self.idle
+            };
             self.timer.as_mut().reset(next);
         }
     }
@@ -250,8 +254,7 @@ impl Body for RequestBody {
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.timer = None;
-                if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref())
-                {
+                if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
                     let len = u64::try_from(data.len()).unwrap_or(u64::MAX);
                     match remaining.checked_sub(len) {
                         Some(left) => *remaining = left,

@@ -138,7 +138,12 @@ impl Proxy {
             Ok(p) => p,
             Err(why) => {
                 tracing::info!(reason = "invalid_path", status = 400, method = %head.method, why, "request refused");
-                return refuse(StatusCode::BAD_REQUEST, "invalid_path", "invalid_request", why);
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_path",
+                    "invalid_request",
+                    why,
+                );
             }
         };
         let route = match select_route(&self.routes, &path, &head.method) {
@@ -196,15 +201,13 @@ impl Proxy {
                 .and_then(|v| v.parse::<u64>().ok());
             if declared.is_some_and(|len| len > max) {
                 tracing::info!(reason = "body_too_large", status = 413, route = %route.name, "request refused");
-                return refuse(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "payload_too_large",
-                    "the request body is larger than allowed",
-                );
+                return too_large();
             }
         }
-        if self.rewrite_request(&mut head, peer, token.as_ref()).is_err() {
+        if self
+            .rewrite_request(&mut head, peer, token.as_ref())
+            .is_err()
+        {
             // Never forward the inbound (possibly absolute-form) URI as it came.
             tracing::error!(reason = "upstream_uri", status = 500, route = %route.name, "cannot build the upstream URI");
             return (
@@ -234,12 +237,7 @@ impl Proxy {
             Ok(Err(e)) => match outcome.fault() {
                 Some(BodyFault::TooLarge) => {
                     tracing::info!(reason = "body_too_large", status = 413, route = %route.name, "request body cut off");
-                    refuse(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "body_too_large",
-                        "payload_too_large",
-                        "the request body is larger than allowed",
-                    )
+                    too_large()
                 }
                 Some(BodyFault::Stalled) => {
                     tracing::info!(reason = "body_timeout", status = 408, route = %route.name, "request body stalled");
@@ -368,6 +366,19 @@ fn upstream_uri(upstream: &Upstream, inbound: &Uri) -> Result<Uri, http::Error> 
         .build()
 }
 
+/// 413: the request body is over `max_body_bytes` (declared, or counted while streaming).
+fn too_large() -> (Response<Body>, m::Outcome, &'static str) {
+    (
+        local(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is larger than allowed",
+        ),
+        m::Outcome::Refused,
+        "body_too_large",
+    )
+}
+
 /// Which route serves a request.
 pub(crate) enum Selected<'r> {
     Route(&'r Route),
@@ -381,7 +392,11 @@ pub(crate) enum Selected<'r> {
 /// route that allows GET also serves HEAD). A method none of them allows is a 405: it never
 /// falls through to a less specific route (with `/admin` for GET and `/` public, `HEAD` or
 /// `DELETE /admin` must not reach the upstream through `/`).
-pub(crate) fn select_route<'r>(routes: &'r [Route], path: &str, method: &http::Method) -> Selected<'r> {
+pub(crate) fn select_route<'r>(
+    routes: &'r [Route],
+    path: &str,
+    method: &http::Method,
+) -> Selected<'r> {
     let Some(first) = routes.iter().find(|r| r.path.matches(path)) else {
         return Selected::NoRoute;
     };

@@ -226,7 +226,11 @@ impl SharedCache {
     /// The stored answer: `Some(Some(doc))` active or not, `Some(None)` a 204-style inactive
     /// marker; `None` for a miss, an unavailable Redis, a value that fails its HMAC, or one past
     /// its authenticated not-after at `now` (seconds since the epoch).
-    pub(crate) async fn get(&self, hash: &[u8; 32], now: f64) -> Option<Option<Map<String, Value>>> {
+    pub(crate) async fn get(
+        &self,
+        hash: &[u8; 32],
+        now: f64,
+    ) -> Option<Option<Map<String, Value>>> {
         let mut conn = self.connection().await?;
         let key = self.redis_key(hash);
         let value: Option<Vec<u8>> = match tokio::time::timeout(

@@ -468,7 +468,11 @@ mod tests {
                 carry >>= 16;
             }
         }
-        n.iter().rev().flat_map(|l| (*l as u16).to_be_bytes()).skip_while(|b| *b == 0).collect()
+        n.iter()
+            .rev()
+            .flat_map(|l| (*l as u16).to_be_bytes())
+            .skip_while(|b| *b == 0)
+            .collect()
     }
 
     #[test]
