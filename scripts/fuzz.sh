@@ -26,6 +26,8 @@ for t in $targets; do
     -print_final_stats=1 -artifact_prefix="$work/artifacts/$t/" >"$log" 2>&1 || status=$?
   grep -E "^(Done|stat::number_of_executed_units|stat::new_units_added|==|INFO: seed corpus)|ERROR|panicked" "$log" || true
   if [ "$status" -ne 0 ]; then
+    # The panic and its message first (a backtrace follows and can be long), then the end.
+    grep -A2 "panicked at" "$log" >&2 || true
     tail -n 40 "$log" >&2
     echo "fuzz target $t failed (exit $status); artifacts in $work/artifacts/$t" >&2
     exit 1
