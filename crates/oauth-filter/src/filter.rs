@@ -218,7 +218,7 @@ impl OAuthFilterBuilder {
                         .map_err(|e| ConfigError::new(key("jwks"), e.to_string()))?;
                     let parsed = parse_jwks(&doc, &asymmetric)
                         .map_err(|e| ConfigError::new(key("jwks"), e))?;
-                    KeySource::Fixed(Arc::new(KeySnapshot::fixed(parsed.keys)))
+                    KeySource::Fixed(Arc::new(KeySnapshot::fixed(parsed)))
                 }
                 KeysConfig::JwksUrl(u) => {
                     let url = self.http.check_url(&key("jwks_url"), u)?;
@@ -474,7 +474,7 @@ impl OAuthFilter {
     /// Verifies a token string: a JWT from a configured issuer locally (structure, key,
     /// signature, claims); any other token through introspection when it is configured.
     pub async fn verify(&self, token: &str) -> Result<AccessToken, AuthError> {
-        if token.len() > self.inner.extraction.max_token_len {
+        if self.too_large(token) {
             return Err(AuthError::TokenTooLarge);
         }
         let cache_key = self.inner.jwt_cache.as_ref().map(|c| c.key_of(token));
@@ -513,13 +513,18 @@ impl OAuthFilter {
     /// The way [`OAuthFilter::verify`] takes `token`: the filter's own routing decision, for
     /// tools that explain a verdict (`oauth-filter inspect`) and must never guess it.
     pub fn verification_path(&self, token: &str) -> VerificationPath {
-        if token.len() > self.inner.extraction.max_token_len {
+        if self.too_large(token) {
             return VerificationPath::Refused;
         }
         match self.route(token) {
             Route::Jwt(..) | Route::Reject(_) => VerificationPath::Local,
             Route::Introspect => VerificationPath::Introspection,
         }
+    }
+
+    /// The size cap, checked before anything else looks at the token.
+    fn too_large(&self, token: &str) -> bool {
+        token.len() > self.inner.extraction.max_token_len
     }
 
     /// Re-checks a cached JWT: its time claims now, and that the key set it was verified with

@@ -524,8 +524,9 @@ impl Introspector {
     async fn resolve(&self, token: &str, key: [u8; 32]) -> Result<CacheEntry, AuthError> {
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
-            if let Some(answer) = shared.get(&key, unix_now()).await {
-                match self.judge(answer.as_ref(), unix_now(), None) {
+            let now = unix_now();
+            if let Some(answer) = shared.get(&key, now).await {
+                match self.judge(answer.as_ref(), now, None) {
                     Ok(entry) => return Ok(entry),
                     Err(e) => tracing::warn!(error = %e, "ignoring an unusable shared cache entry"),
                 }
@@ -538,12 +539,12 @@ impl Introspector {
             Err(_) => "error",
         });
         let (answer, jwt) = answer?;
-        let entry = self.judge(answer.as_ref(), unix_now(), jwt)?;
+        // One reading of the clock: the entry's lifetime and its shared not-after count from it.
+        let now = unix_now();
+        let entry = self.judge(answer.as_ref(), now, jwt)?;
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
-            shared
-                .put(&key, answer.as_ref(), unix_now(), entry.ttl)
-                .await;
+            shared.put(&key, answer.as_ref(), now, entry.ttl).await;
         }
         #[cfg(not(feature = "redis"))]
         let _ = key;

@@ -103,15 +103,19 @@ impl JwksPolicy {
 pub(crate) struct KeySnapshot {
     pub(crate) keys: Vec<VerifyingKey>,
     pub(crate) generation: u64,
+    /// Fingerprint of `keys` (see [`ParsedJwks`]): a refresh that brings the same one is no
+    /// change of keys.
+    fingerprint: [u8; 32],
     fresh_until: Option<Instant>,
     usable_until: Option<Instant>,
 }
 
 impl KeySnapshot {
-    pub(crate) fn fixed(keys: Vec<VerifyingKey>) -> Self {
+    pub(crate) fn fixed(parsed: ParsedJwks) -> Self {
         Self {
-            keys,
+            keys: parsed.keys,
             generation: 0,
+            fingerprint: parsed.fingerprint,
             fresh_until: None,
             usable_until: None,
         }
@@ -190,8 +194,6 @@ struct RemoteState {
     retry_not_before: Option<Instant>,
     jwks_uri: Option<Url>,
     generation: u64,
-    /// Fingerprint of the current snapshot's keys.
-    fingerprint: Option<[u8; 32]>,
 }
 
 /// Why the key set is being asked to refresh.
@@ -241,7 +243,6 @@ impl RemoteKeySet {
                 retry_not_before: None,
                 jwks_uri,
                 generation: 0,
-                fingerprint: None,
             }),
             refresh_lock: tokio::sync::Mutex::new(()),
         }
@@ -325,15 +326,19 @@ impl RemoteKeySet {
                 Ok((parsed, max_age)) => {
                     // The same keys again (a routine refresh, or one caused by an unknown kid)
                     // keep the generation: cached tokens stay valid and are not re-verified.
-                    if st.fingerprint != Some(parsed.fingerprint) || st.snapshot.is_none() {
+                    let same_keys = st
+                        .snapshot
+                        .as_ref()
+                        .is_some_and(|s| s.fingerprint == parsed.fingerprint);
+                    if !same_keys {
                         st.generation += 1;
                     }
-                    st.fingerprint = Some(parsed.fingerprint);
                     let ttl = self.policy.bounded_max_age(max_age);
                     let fresh_until = now + ttl;
                     let snapshot = Arc::new(KeySnapshot {
                         keys: parsed.keys,
                         generation: st.generation,
+                        fingerprint: parsed.fingerprint,
                         fresh_until: Some(fresh_until),
                         usable_until: Some(fresh_until + self.policy.max_stale),
                     });

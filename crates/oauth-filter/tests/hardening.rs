@@ -10,31 +10,19 @@
 
 mod common;
 
-use common::{filter_for, jwt_issuer};
+use common::{filter_for, introspection_for, jwt_issuer};
 use oauth_filter::{
     Algorithm, AuthError, Introspection, JwksPolicy, JwtIssuer, OAuthFilter, PathRequirements,
     Requirement, TokenKind,
 };
-use oauth_filter_testkit::{
-    INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, SigningAlg, TestIssuer, TokenBuilder,
-};
+use oauth_filter_testkit::{SigningAlg, TestIssuer, TokenBuilder};
 use serde_json::json;
 use std::time::Duration;
-
-fn introspection(issuer: &TestIssuer) -> Introspection {
-    Introspection::new(
-        issuer.introspection_url(),
-        INTROSPECTION_CLIENT_ID,
-        INTROSPECTION_CLIENT_SECRET,
-    )
-    .issuer(issuer.issuer())
-    .audience(issuer.audience())
-}
 
 fn hybrid(issuer: &TestIssuer) -> OAuthFilter {
     OAuthFilter::builder()
         .jwt_issuer(jwt_issuer(issuer))
-        .introspection(introspection(issuer))
+        .introspection(introspection_for(issuer))
         .build()
         .unwrap()
 }
@@ -155,7 +143,7 @@ async fn hybrid_mode_can_keep_third_party_jwts_from_the_authorization_server() {
     let stranger = TestIssuer::start().await;
     let f = OAuthFilter::builder()
         .jwt_issuer(jwt_issuer(&issuer))
-        .introspection(introspection(&issuer).introspect_jwt_issuers([partner.issuer()]))
+        .introspection(introspection_for(&issuer).introspect_jwt_issuers([partner.issuer()]))
         .build()
         .unwrap();
     assert_eq!(
@@ -202,7 +190,7 @@ async fn sender_constrained_tokens_are_refused_as_bearer() {
 
     // Introspection: `cnf`, or `token_type` DPoP (any case).
     let f = OAuthFilter::builder()
-        .introspection(introspection(&issuer))
+        .introspection(introspection_for(&issuer))
         .build()
         .unwrap();
     let bound = [
@@ -217,7 +205,9 @@ async fn sender_constrained_tokens_are_refused_as_bearer() {
         );
     }
     let opted_out = OAuthFilter::builder()
-        .introspection(introspection(&issuer).dangerous_accept_sender_constrained_as_bearer(true))
+        .introspection(
+            introspection_for(&issuer).dangerous_accept_sender_constrained_as_bearer(true),
+        )
         .build()
         .unwrap();
     for t in &bound {
@@ -249,7 +239,7 @@ async fn id_tokens_are_refused_even_outside_strict_mode() {
 async fn introspection_token_type_and_required_audience() {
     let issuer = TestIssuer::start().await;
     let f = OAuthFilter::builder()
-        .introspection(introspection(&issuer))
+        .introspection(introspection_for(&issuer))
         .build()
         .unwrap();
     for refused in ["refresh_token", "N_A", "id_token", "urn:x:other", ""] {
@@ -270,7 +260,7 @@ async fn introspection_token_type_and_required_audience() {
         "aud is optional by default"
     );
     let strict = OAuthFilter::builder()
-        .introspection(introspection(&issuer).require_audience(true))
+        .introspection(introspection_for(&issuer).require_audience(true))
         .build()
         .unwrap();
     assert_eq!(
@@ -314,7 +304,7 @@ async fn dates_after_year_9999_are_refused_and_nothing_panics() {
     assert!(t.issued_at().is_some());
 
     let f = OAuthFilter::builder()
-        .introspection(introspection(&issuer))
+        .introspection(introspection_for(&issuer))
         .build()
         .unwrap();
     let huge = issuer.opaque().member("exp", two_pow_63).issue();

@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::introspection_for;
+
 use common::closed_port;
 use oauth_filter::{
     AuthError, ClientAuth, HttpClientConfig, Introspection, OAuthFilter, Requirement, TokenKind,
@@ -20,16 +22,6 @@ use oauth_filter_testkit::{
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-fn config(issuer: &TestIssuer) -> Introspection {
-    Introspection::new(
-        issuer.introspection_url(),
-        INTROSPECTION_CLIENT_ID,
-        INTROSPECTION_CLIENT_SECRET,
-    )
-    .issuer(issuer.issuer())
-    .audience(issuer.audience())
-}
-
 fn filter(cfg: Introspection) -> OAuthFilter {
     OAuthFilter::builder().introspection(cfg).build().unwrap()
 }
@@ -37,7 +29,7 @@ fn filter(cfg: Introspection) -> OAuthFilter {
 #[tokio::test]
 async fn an_active_token_gives_every_fact() {
     let issuer = TestIssuer::start().await;
-    let f = filter(config(&issuer));
+    let f = filter(introspection_for(&issuer));
     let token = issuer
         .opaque()
         .scope("read write")
@@ -170,7 +162,7 @@ async fn response_shapes() {
     ];
     for (raw, expected) in cases {
         // A fresh filter each time: nothing cached.
-        let f = filter(config(&issuer));
+        let f = filter(introspection_for(&issuer));
         issuer.set_introspection_response(Some(raw.clone()));
         assert_eq!(
             f.verify(&token).await.unwrap_err(),
@@ -183,12 +175,20 @@ async fn response_shapes() {
     issuer.set_introspection_response(Some(RawResponse::json(
         r#"{"active": true, "scope": "read"}"#,
     )));
-    let t = filter(config(&issuer)).verify(&token).await.unwrap();
+    let t = filter(introspection_for(&issuer))
+        .verify(&token)
+        .await
+        .unwrap();
     assert!(t.scopes().contains("read") && t.expires_at().is_none());
     issuer.set_introspection_response(Some(RawResponse::json(
         r#"{"active": true, "aud": ["x", "api"]}"#,
     )));
-    assert!(filter(config(&issuer)).verify(&token).await.is_ok());
+    assert!(
+        filter(introspection_for(&issuer))
+            .verify(&token)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -203,7 +203,10 @@ async fn transport_failures_fail_closed_with_503() {
     ] {
         issuer.set_fault(fault.clone());
         assert_eq!(
-            filter(config(&issuer)).verify(&token).await.unwrap_err(),
+            filter(introspection_for(&issuer))
+                .verify(&token)
+                .await
+                .unwrap_err(),
             AuthError::IntrospectionUnavailable,
             "{fault:?}"
         );
@@ -212,7 +215,10 @@ async fn transport_failures_fail_closed_with_503() {
     let elsewhere = TestIssuer::start().await;
     issuer.set_fault(Fault::Redirect(elsewhere.introspection_url()));
     assert_eq!(
-        filter(config(&issuer)).verify(&token).await.unwrap_err(),
+        filter(introspection_for(&issuer))
+            .verify(&token)
+            .await
+            .unwrap_err(),
         AuthError::IntrospectionUnavailable
     );
     assert_eq!(elsewhere.requests(), 0);
@@ -220,7 +226,7 @@ async fn transport_failures_fail_closed_with_503() {
     issuer.set_fault(Fault::Slow(Duration::from_secs(5)));
     let slow = OAuthFilter::builder()
         .http(HttpClientConfig::default().timeout(Duration::from_millis(300)))
-        .introspection(config(&issuer))
+        .introspection(introspection_for(&issuer))
         .build()
         .unwrap();
     let started = Instant::now();
@@ -242,7 +248,7 @@ async fn transport_failures_fail_closed_with_503() {
     );
     // Errors are not cached: recovery is immediate.
     issuer.set_fault(Fault::Status(500));
-    let f = filter(config(&issuer));
+    let f = filter(introspection_for(&issuer));
     assert_eq!(
         f.verify(&token).await.unwrap_err(),
         AuthError::IntrospectionUnavailable
@@ -256,8 +262,13 @@ async fn client_authentication_methods() {
     let issuer = TestIssuer::start().await;
     let token = issuer.opaque().issue();
     // The kit's secret contains ':', '+', ' ' and '%': Basic must form-encode before base64.
-    assert!(filter(config(&issuer)).verify(&token).await.is_ok());
-    let post = config(&issuer).client_auth(ClientAuth::ClientSecretPost);
+    assert!(
+        filter(introspection_for(&issuer))
+            .verify(&token)
+            .await
+            .is_ok()
+    );
+    let post = introspection_for(&issuer).client_auth(ClientAuth::ClientSecretPost);
     assert!(filter(post).verify(&token).await.is_ok());
     let wrong = Introspection::new(issuer.introspection_url(), INTROSPECTION_CLIENT_ID, "wrong");
     assert_eq!(
@@ -272,7 +283,7 @@ async fn cache_lifetimes_and_the_revocation_window() {
     // What is cached: with windows far longer than any test run, so that being slow cannot make
     // an entry expire early.
     let f = filter(
-        config(&issuer)
+        introspection_for(&issuer)
             .max_cache_ttl(Duration::from_secs(600))
             .inactive_cache_ttl(Duration::from_secs(600)),
     );
@@ -300,7 +311,7 @@ async fn cache_lifetimes_and_the_revocation_window() {
     // When entries end: with short windows, after waiting past them (waiting longer only
     // makes the outcome surer).
     let f = filter(
-        config(&issuer)
+        introspection_for(&issuer)
             .max_cache_ttl(Duration::from_millis(500))
             .inactive_cache_ttl(Duration::from_millis(200)),
     );
@@ -332,7 +343,7 @@ async fn cache_lifetimes_and_the_revocation_window() {
     );
 
     // No entry outlives the token's exp, even with a long window.
-    let long = filter(config(&issuer).max_cache_ttl(Duration::from_secs(600)));
+    let long = filter(introspection_for(&issuer).max_cache_ttl(Duration::from_secs(600)));
     let short_lived = issuer.opaque().expires_in_secs(1).issue();
     assert!(long.verify(&short_lived).await.is_ok());
     let before = issuer.introspection_requests();
@@ -352,7 +363,7 @@ async fn cache_lifetimes_and_the_revocation_window() {
 async fn cached_facts_are_not_decisions() {
     // CVE-2021-32701: a token cached under one route's check must still meet another route's.
     let issuer = TestIssuer::start().await;
-    let f = filter(config(&issuer));
+    let f = filter(introspection_for(&issuer));
     let token = issuer.opaque().scope("read").issue();
     let parts = oauth_filter::RequestParts::new();
     let header = format!("Bearer {token}");
@@ -380,7 +391,7 @@ async fn cached_facts_are_not_decisions() {
 async fn a_thousand_concurrent_requests_make_one_call() {
     let issuer = TestIssuer::start().await;
     issuer.set_fault(Fault::Slow(Duration::from_millis(200)));
-    let f = filter(config(&issuer));
+    let f = filter(introspection_for(&issuer));
     let token = issuer.opaque().scope("read").issue();
     let tasks: Vec<_> = (0..1000)
         .map(|_| {
@@ -401,7 +412,7 @@ async fn hybrid_mode_routes_tokens() {
     let other = TestIssuer::start().await;
     let f = OAuthFilter::builder()
         .jwt_issuer(common::jwt_issuer(&issuer))
-        .introspection(config(&issuer))
+        .introspection(introspection_for(&issuer))
         .build()
         .unwrap();
     // A JWT from the trusted issuer: verified locally, no introspection.
@@ -509,7 +520,7 @@ async fn configuration_errors_name_the_key() {
 #[tokio::test]
 async fn answers_through_the_http_layer() {
     let issuer = TestIssuer::start().await;
-    let f = filter(config(&issuer));
+    let f = filter(introspection_for(&issuer));
     let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = runs.clone();
     let app = axum::Router::new().route(
@@ -571,7 +582,7 @@ async fn signed_introspection_responses() {
                 .audience("api")
                 .jwks_url(issuer.jwks_url()),
         )
-        .introspection(config(&issuer).jwt_response(true))
+        .introspection(introspection_for(&issuer).jwt_response(true))
         .build()
         .unwrap();
     let token = issuer.opaque().scope("read").subject("alice").issue();
@@ -595,7 +606,7 @@ async fn signed_introspection_responses() {
         AuthError::InactiveToken
     );
     // Plain tokens keep no JWT.
-    let plain = filter(config(&issuer));
+    let plain = filter(introspection_for(&issuer));
     let t = plain
         .verify(&issuer.opaque().scope("read").issue())
         .await
@@ -718,7 +729,7 @@ async fn signed_introspection_responses() {
         .unwrap_err();
     assert_eq!(e.key(), "introspection.issuer");
     let e = OAuthFilter::builder()
-        .introspection(config(&issuer).jwt_response(true))
+        .introspection(introspection_for(&issuer).jwt_response(true))
         .build()
         .unwrap_err();
     assert_eq!(e.key(), "introspection.issuer");

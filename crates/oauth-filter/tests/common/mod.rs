@@ -1,8 +1,8 @@
 //! Shared helpers for the integration tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use oauth_filter::{JwksPolicy, JwtIssuer, OAuthFilter};
-use oauth_filter_testkit::TestIssuer;
+use oauth_filter::{Introspection, JwksPolicy, JwtIssuer, OAuthFilter};
+use oauth_filter_testkit::{INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, TestIssuer};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -16,6 +16,18 @@ pub(crate) fn jwt_issuer(issuer: &TestIssuer) -> JwtIssuer {
     JwtIssuer::new(issuer.issuer())
         .audience(issuer.audience())
         .jwks_url(issuer.jwks_url())
+}
+
+/// Introspection at the issuer's endpoint with the test kit's client credentials, expecting its
+/// issuer and audience.
+pub(crate) fn introspection_for(issuer: &TestIssuer) -> Introspection {
+    Introspection::new(
+        issuer.introspection_url(),
+        INTROSPECTION_CLIENT_ID,
+        INTROSPECTION_CLIENT_SECRET,
+    )
+    .issuer(issuer.issuer())
+    .audience(issuer.audience())
 }
 
 /// A filter with a short cooldown and backoff, for refresh tests.
