@@ -208,6 +208,15 @@ async fn axum_and_actix_answer_identically() {
     let good = bearer(issuer.mint().scope("read").subject("alice").sign());
     let no_scope = bearer(issuer.mint().scope("write").sign());
     let expired = bearer(issuer.mint().scope("read").expires_in_secs(-3600).sign());
+    // Refused since the hardening round: a key-bound token and an ID token, both as bearer.
+    let bound = bearer(
+        issuer
+            .mint()
+            .scope("read")
+            .claim("cnf", serde_json::json!({"jkt": "x"}))
+            .sign(),
+    );
+    let id_token = bearer(issuer.mint().scope("read").claim("nonce", "n").sign());
     let cases: Vec<(&str, Vec<String>, u16)> = vec![
         ("/hello_world", vec![], 401),
         ("/hello_world", vec![String::from("Bearer not-a-jwt")], 401),
@@ -220,6 +229,8 @@ async fn axum_and_actix_answer_identically() {
         ("/hello_world", vec![String::from("Bearer a b")], 401),
         ("/hello_world", vec![String::from("Bearer h==.p.s")], 401),
         ("/hello_world", vec![String::from("Bearer")], 400),
+        ("/hello_world", vec![bound.clone()], 401),
+        ("/hello_world", vec![id_token.clone()], 401),
         (
             "/hello_world",
             vec![String::from("Basic dXNlcjpwYXNz")],
@@ -235,6 +246,16 @@ async fn axum_and_actix_answer_identically() {
         ("/down", vec![good.clone()], 503),
         // A forgotten middleware fails closed in both.
         ("/unprotected", vec![good.clone()], 500),
+    ];
+    let challenge = |description: &str| {
+        format!(r#"Bearer realm="api", error="invalid_token", error_description="{description}""#)
+    };
+    let expected_challenge = [
+        (
+            bound,
+            challenge("the token is bound to a key and cannot be used as a bearer token"),
+        ),
+        (id_token, challenge("the token is not an access token")),
     ];
     for (path, auth, status) in cases {
         let runs = (
@@ -256,6 +277,9 @@ async fn axum_and_actix_answer_identically() {
         );
         // Handler answers and custom responders: each framework sets its own Content-Type for a
         // String body, so compare status and body; filter answers must match in every header.
+        if let Some((_, www)) = expected_challenge.iter().find(|(t, _)| auth.contains(t)) {
+            assert_eq!(a.www_authenticate.as_ref(), Some(www), "{path} {auth:?}");
+        }
         if a.status == 200 || path == "/custom" {
             assert_eq!((a.status, &a.body), (b.status, &b.body), "{path}");
         } else {

@@ -417,7 +417,15 @@ async fn per_path_rules_match_segments_of_the_normal_form() {
     ] {
         let answer = raw_get(addr, path, &reader).await;
         assert!(answer.starts_with("HTTP/1.1 400 "), "{path}: {answer}");
-        assert!(answer.contains("invalid_request"), "{path}: {answer}");
+        let www = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("www-authenticate: "))
+            .unwrap_or_else(|| panic!("{path}: no challenge in {answer}"));
+        assert_eq!(
+            www,
+            r#"Bearer realm="api", error="invalid_request", error_description="the request path is not in normal form""#,
+            "{path}"
+        );
     }
     assert_eq!(
         runs.load(std::sync::atomic::Ordering::SeqCst),
