@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if oauth_filter::fuzzing::introspection_response(data) {
+    if oauth_filter::__internal::introspection_response(data) {
         let doc: serde_json::Value = serde_json::from_slice(data).expect("active implies valid JSON");
         assert_eq!(doc["active"], serde_json::Value::Bool(true), "active without \"active\": true");
     }

@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let keys = oauth_filter::fuzzing::jwks(data);
+    let keys = oauth_filter::__internal::jwks(data);
     for algs in &keys {
         assert_eq!(algs.len(), 1, "a key usable with several algorithms: {algs:?}");
         assert!(algs.iter().all(|a| !a.is_hmac()), "an HMAC key taken from a JWKS");
@@ -19,5 +19,5 @@ fuzz_target!(|data: &[u8]| {
             .unwrap_or(0);
         assert!(keys.len() <= listed, "{} keys from {listed} entries", keys.len());
     }
-    assert_eq!(oauth_filter::fuzzing::jwks(data), keys, "parsing is not deterministic");
+    assert_eq!(oauth_filter::__internal::jwks(data), keys, "parsing is not deterministic");
 });

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oauth_filter::jose::{self, Algorithm, VerifyingKey};
+use oauth_filter::__internal::jose::{self, Algorithm, VerifyingKey};
 use oauth_filter::{JwtIssuer, OAuthFilter};
 use oauth_filter_testkit::{SigningAlg, SigningKey};
 use std::sync::OnceLock;
@@ -25,7 +25,7 @@ fn filter() -> &'static (tokio::runtime::Runtime, OAuthFilter, Vec<VerifyingKey>
                 JwtIssuer::new("https://as.example")
                     .audience("api")
                     .jwks_json(jwks.to_string())
-                    .dangerous_hmac_secret(Algorithm::HS256, Some("hs"), random_secret()),
+                    .dangerous().hmac_secret(Algorithm::HS256, Some("hs"), random_secret()),
             )
             .build()
             .unwrap();

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oauth_filter::challenge::is_scope_token;
+use oauth_filter::is_scope_token;
 use oauth_filter::{AuthError, Rejection, Requirement};
 use oauth_filter_testkit::parse_bearer_challenge;
 

@@ -20,7 +20,9 @@
     )
 )]
 
+#[cfg(feature = "dev-tools")]
 mod demo;
+#[cfg(feature = "dev-tools")]
 mod dev_issuer;
 mod gateway;
 mod inspect;
@@ -44,10 +46,13 @@ enum Command {
     CheckConfig(gateway::GatewayArgs),
     /// Explain every check the gateway would make on a token; exit 0 accepted, 1 rejected.
     Inspect(inspect::InspectArgs),
+    #[cfg(feature = "dev-tools")]
     /// Run a development issuer and a protected hello_world API, and print curl commands.
     Demo(demo::DemoArgs),
+    #[cfg(feature = "dev-tools")]
     /// Run the test kit's issuer as a development authorization server on loopback.
     DevIssuer(dev_issuer::DevIssuerArgs),
+    #[cfg(feature = "dev-tools")]
     /// Print a token signed by the development issuer's key.
     Mint(dev_issuer::MintArgs),
 }
@@ -97,7 +102,7 @@ async fn run(command: Command) -> ExitCode {
         Command::CheckConfig(args) => match gateway::check_config(&args) {
             Ok(()) => Ok(()),
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("{}", gateway::config::describe(&e));
                 return ExitCode::from(EXIT_CONFIG);
             }
         },
@@ -105,14 +110,17 @@ async fn run(command: Command) -> ExitCode {
             Ok(code) => return ExitCode::from(code),
             Err(e) => Err(e),
         },
+        #[cfg(feature = "dev-tools")]
         Command::Demo(args) => {
             init_logging(false);
             demo::run(args).await
         }
+        #[cfg(feature = "dev-tools")]
         Command::DevIssuer(args) => {
             init_logging(false);
             dev_issuer::run(args).await
         }
+        #[cfg(feature = "dev-tools")]
         Command::Mint(args) => dev_issuer::mint(args),
     };
     exit_status(result)
@@ -123,10 +131,11 @@ pub(crate) fn exit_status(result: Result<(), Box<dyn std::error::Error>>) -> Exi
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
-            if e.is::<gateway::config::ConfigError>() {
+            if let Some(c) = e.downcast_ref::<gateway::config::ConfigError>() {
+                eprintln!("{}", gateway::config::describe(c));
                 ExitCode::from(EXIT_CONFIG)
             } else {
+                eprintln!("error: {e}");
                 ExitCode::FAILURE
             }
         }

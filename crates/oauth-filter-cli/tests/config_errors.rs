@@ -125,7 +125,7 @@ fn mistakes_name_the_key_and_exit_2() {
             GOOD.replace("https://idp.example", "http://idp.example"),
             &[],
             "configuration error: issuers[0].issuer: plain http is only allowed for loopback hosts; \
-             use https (the gateway accepts plain http only to loopback addresses)",
+             use https",
         ),
         (
             "missing client secret: points to the environment",

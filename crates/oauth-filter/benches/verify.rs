@@ -16,7 +16,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_util::FutureExt;
-use oauth_filter::jose::{Algorithm, VerifyingKey, base64url};
+use oauth_filter::__internal::jose::{Algorithm, VerifyingKey, base64url};
 use oauth_filter::{JwtIssuer, OAuthFilter};
 use oauth_filter_testkit::{SigningAlg, TestIssuer};
 use std::hint::black_box;

@@ -53,9 +53,10 @@ impl Health for Service {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let setup = support::from_env().await?;
-    let rules = PathRequirements::new(Requirement::Authenticated)
+    let rules = PathRequirements::builder(Requirement::Authenticated)
         .exact("/grpc.health.v1.Health/Check", ["health:read"])
-        .exact("/grpc.health.v1.Health/Watch", ["health:watch"]);
+        .exact("/grpc.health.v1.Health/Watch", ["health:watch"])
+        .build()?;
     eprintln!("gRPC on {}", setup.listen);
     tonic::transport::Server::builder()
         .layer(

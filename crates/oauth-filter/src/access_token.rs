@@ -7,6 +7,7 @@
 //! assert!(!scopes.contains("READ")); // exact, case-sensitive
 //! ```
 
+use crate::claims::TimeWindow;
 use serde_json::{Map, Value};
 use std::fmt;
 use std::sync::Arc;
@@ -78,6 +79,19 @@ pub enum TokenKind {
 #[derive(Clone)]
 pub struct AccessToken(Arc<TokenFacts>);
 
+/// A token's key binding (RFC 9449 DPoP, RFC 8705 mTLS), as the `bind` step sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Binding {
+    /// A plain bearer token.
+    None,
+    /// Bound, and the configuration accepts it as a bearer token (the binding is enforced in
+    /// front of this filter).
+    AcceptedAsBearer,
+    /// Bound, and its proof of possession is not verified: refused by `bind`.
+    Unproven,
+}
+
+/// What a verified token says; made only by [`crate::claims::facts`].
 pub(crate) struct TokenFacts {
     pub(crate) kind: TokenKind,
     pub(crate) issuer: String,
@@ -85,13 +99,14 @@ pub(crate) struct TokenFacts {
     pub(crate) client_id: Option<String>,
     pub(crate) scopes: Scopes,
     pub(crate) audiences: Vec<String>,
-    pub(crate) expires_at: Option<f64>,
-    pub(crate) issued_at: Option<f64>,
-    pub(crate) not_before: Option<f64>,
+    /// `exp`, `nbf`, `iat`: checked when the facts were made, and again on every cache hit.
+    pub(crate) window: TimeWindow,
     pub(crate) jwt_id: Option<String>,
     pub(crate) claims: Map<String, Value>,
     /// Identity of the filter that verified it, so a layer never trusts another filter's work.
     pub(crate) verified_by: usize,
+    /// Whether the token is bound to a key, and whether that binding is proven.
+    pub(crate) binding: Binding,
     /// The signed introspection response (RFC 9701), when one was requested.
     pub(crate) introspection_jwt: Option<Arc<str>>,
 }
@@ -112,6 +127,9 @@ impl AccessToken {
     }
     pub(crate) fn verified_by(&self) -> usize {
         self.0.verified_by
+    }
+    pub(crate) fn binding(&self) -> Binding {
+        self.0.binding
     }
     /// How the token was verified.
     pub fn kind(&self) -> TokenKind {
@@ -140,15 +158,16 @@ impl AccessToken {
     /// When the token expires (`exp`): always set for JWTs; for introspected tokens, when the
     /// introspection response states it.
     pub fn expires_at(&self) -> Option<SystemTime> {
-        self.0.expires_at.and_then(to_system_time)
+        self.0.window.exp.and_then(to_system_time)
     }
 
-    pub(crate) fn exp_secs(&self) -> Option<f64> {
-        self.0.expires_at
+    /// The time claims, in seconds.
+    pub(crate) fn window(&self) -> &TimeWindow {
+        &self.0.window
     }
     /// When the token was issued (`iat`), if stated.
     pub fn issued_at(&self) -> Option<SystemTime> {
-        self.0.issued_at.and_then(to_system_time)
+        self.0.window.iat.and_then(to_system_time)
     }
     /// The token id (`jti`), if stated.
     pub fn jwt_id(&self) -> Option<&str> {
@@ -181,7 +200,7 @@ impl fmt::Debug for AccessToken {
             .field("client_id", &self.0.client_id)
             .field("scopes", &self.0.scopes)
             .field("audiences", &self.0.audiences)
-            .field("expires_at", &self.0.expires_at)
+            .field("expires_at", &self.0.window.exp)
             .finish_non_exhaustive()
     }
 }

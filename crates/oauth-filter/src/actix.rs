@@ -35,11 +35,12 @@
 //! actix-web 4 is on `http` 0.2; the core only sees [`RequestParts`] built from header bytes.
 
 use crate::access_token::AccessToken;
+use crate::authorize::Requirement;
 use crate::challenge::Rejection;
 use crate::error::AuthError;
+use crate::extract::RequestParts;
 use crate::filter::OAuthFilter;
-use crate::requirement::Requirement;
-use crate::token::RequestParts;
+use crate::filter::{Decision, Protection};
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
@@ -146,6 +147,8 @@ fn request_parts(req: &HttpRequest) -> RequestParts<'_> {
         .get_all(actix_web::http::header::AUTHORIZATION)
         .fold(RequestParts::new(), |p, v| p.authorization(v.as_bytes()))
         .query(Some(req.query_string()).filter(|q| !q.is_empty()))
+        .method(req.method().as_str())
+        .path(req.path())
 }
 
 impl<S, B> Service<ServiceRequest> for OAuthMiddlewareService<S>
@@ -164,33 +167,27 @@ where
         let config = self.config.clone();
         Box::pin(async move {
             let verified = req.extensions().get::<AccessToken>().cloned();
-            let outcome = config
+            let protection = match config.requirement.as_deref() {
+                Some(r) => Protection::Require(r),
+                None => Protection::Optional,
+            };
+            let decision = config
                 .filter
-                .admit(
-                    &request_parts(req.request()),
-                    verified.as_ref(),
-                    config.requirement.as_deref(),
-                )
+                .decide(&request_parts(req.request()), verified.as_ref(), protection)
                 .await;
-            match outcome {
-                Ok(token) => {
-                    if let Some(t) = token {
+            match decision {
+                Decision::Deny(rejection) => {
+                    let response = (config.responder)(&rejection);
+                    Ok(req.into_response(response).map_into_right_body())
+                }
+                decision => {
+                    if let Decision::Allow(t) = decision {
                         req.extensions_mut().insert(t);
                     }
                     service
                         .call(req)
                         .await
                         .map(ServiceResponse::map_into_left_body)
-                }
-                Err(error) => {
-                    tracing::debug!(
-                        reason = error.reason_code(),
-                        status = error.status(),
-                        "request rejected"
-                    );
-                    let rejection = config.filter.reject(error, config.requirement.as_deref());
-                    let response = (config.responder)(&rejection);
-                    Ok(req.into_response(response).map_into_right_body())
                 }
             }
         })

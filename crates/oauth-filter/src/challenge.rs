@@ -14,8 +14,8 @@
 //! and descriptions are ours; a scope that is not a valid RFC 6749 §3.3 `scope-token` is left out of
 //! the `scope` attribute rather than letting it break the header. Nothing from the token appears.
 
+use crate::authorize::{Requirement, Unmet};
 use crate::error::AuthError;
-use crate::requirement::Requirement;
 use bytes::Bytes;
 
 /// Whether `s` is an RFC 6749 §3.3 scope-token: one or more `NQCHAR` (%x21 / %x23-5B /
@@ -38,6 +38,14 @@ pub struct Rejection {
     error: AuthError,
     realm: String,
     scope: Option<String>,
+    acr_values: Option<String>,
+    max_age: Option<u64>,
+    allow: Option<String>,
+}
+
+/// `values` joined by spaces when every one is safe in a header attribute, else `None`.
+fn attribute_list(values: &[String]) -> Option<String> {
+    (!values.is_empty() && values.iter().all(|s| is_scope_token(s))).then(|| values.join(" "))
 }
 
 impl Rejection {
@@ -49,21 +57,41 @@ impl Rejection {
             String::from("api")
         };
         let scope = match (&error, requirement) {
-            (AuthError::InsufficientScope, Some(req)) => {
-                let scopes = req.scopes();
-                if !scopes.is_empty() && scopes.iter().all(|s| is_scope_token(s)) {
-                    Some(scopes.join(" "))
-                } else {
-                    None
-                }
-            }
+            (AuthError::InsufficientScope, Some(req)) => attribute_list(req.scopes()),
             _ => None,
         };
         Self {
             error,
             realm,
             scope,
+            acr_values: None,
+            max_age: None,
+            allow: None,
         }
+    }
+
+    /// The answer for a requirement that is not met: the failing part decides the attributes.
+    pub(crate) fn unmet(unmet: &Unmet, realm: &str) -> Self {
+        let mut r = Self::new(unmet.error(), realm, None);
+        match unmet {
+            Unmet::Scope(scopes) => r.scope = attribute_list(scopes),
+            Unmet::Privilege => {}
+            Unmet::StepUp {
+                acr_values,
+                max_age,
+            } => {
+                r.acr_values = attribute_list(acr_values);
+                r.max_age = *max_age;
+            }
+        }
+        r
+    }
+
+    /// The answer for a method the route does not allow, with the methods it does.
+    pub fn method_not_allowed(realm: &str, allow: &[String]) -> Self {
+        let mut r = Self::new(AuthError::MethodNotAllowed, realm, None);
+        r.allow = Some(allow.join(", "));
+        r
     }
 
     /// The error.
@@ -76,9 +104,9 @@ impl Rejection {
         self.error.status()
     }
 
-    /// The `WWW-Authenticate` value for 400/401/403 (RFC 6750 §3), none for 5xx.
+    /// The `WWW-Authenticate` value for 400/401/403 (RFC 6750 §3), none for 404, 405 and 5xx.
     pub fn www_authenticate(&self) -> Option<String> {
-        if self.status() >= 500 {
+        if !matches!(self.status(), 400 | 401 | 403) {
             return None;
         }
         let mut v = format!("Bearer realm=\"{}\"", self.realm);
@@ -91,6 +119,12 @@ impl Rejection {
         if let Some(scope) = &self.scope {
             v.push_str(&format!(", scope=\"{scope}\""));
         }
+        if let Some(acr) = &self.acr_values {
+            v.push_str(&format!(", acr_values=\"{acr}\""));
+        }
+        if let Some(age) = self.max_age {
+            v.push_str(&format!(", max_age=\"{age}\""));
+        }
         Some(v)
     }
 
@@ -99,6 +133,8 @@ impl Rejection {
         match self.status() {
             503 => "temporarily_unavailable",
             500 => "server_error",
+            404 => "not_found",
+            405 => "method_not_allowed",
             _ => self.error.error_code().unwrap_or("unauthorized"),
         }
     }
@@ -112,12 +148,20 @@ impl Rejection {
         Bytes::from(body.to_string())
     }
 
+    /// The `Allow` value of a 405.
+    pub fn allow(&self) -> Option<&str> {
+        self.allow.as_deref()
+    }
+
     /// The headers every adapter sets on a rejection (lower-case names): `www-authenticate`
-    /// (400/401/403), `retry-after` (503) and `cache-control: no-store`.
+    /// (400/401/403), `allow` (405), `retry-after` (503) and `cache-control: no-store`.
     pub fn challenge_headers(&self) -> Vec<(&'static str, String)> {
         let mut h = Vec::with_capacity(3);
         if let Some(v) = self.www_authenticate() {
             h.push(("www-authenticate", v));
+        }
+        if let Some(v) = &self.allow {
+            h.push(("allow", v.clone()));
         }
         if let Some(secs) = self.retry_after() {
             h.push(("retry-after", secs.to_string()));
@@ -181,6 +225,12 @@ mod tests {
             AuthError::MissingClaim("sub"),
             AuthError::InvalidClaim("exp"),
             AuthError::InsufficientScope,
+            AuthError::RequirementNotMet,
+            AuthError::InsufficientUserAuthentication,
+            AuthError::NoRoute,
+            AuthError::MethodNotAllowed,
+            AuthError::SenderConstrainedToken,
+            AuthError::InvalidPath,
             AuthError::KeysUnavailable,
             AuthError::NotProtected,
             AuthError::InactiveToken,

@@ -1,19 +1,25 @@
 //! Claim rules shared by every verification path: numeric dates, audiences, the time window.
 //!
 //! ```
-//! use oauth_filter::claims::{MAX_NUMERIC_DATE, TimeWindow};
+//! # #[cfg(feature = "__internal")] {
+//! use oauth_filter::__internal::claims::{MAX_NUMERIC_DATE, TimeWindow};
 //! use oauth_filter::AuthError;
 //! let window = TimeWindow { exp: Some(1_000.0), nbf: None, iat: Some(900.0) };
 //! assert_eq!(window.check(950.0, 60.0), Ok(()));
 //! assert_eq!(window.check(1_060.0, 60.0), Err(AuthError::Expired));
 //! assert!(MAX_NUMERIC_DATE < 2f64.powi(38)); // year 9999, far from SystemTime's limits
+//! # }
 //! ```
 //!
 //! JWT claims (RFC 7519 §4.1) and introspection members (RFC 7662 §2.2) share these rules, so a
-//! date or an audience means the same thing whichever way a token was verified.
+//! date, an audience or a scope means the same thing whichever way a token was verified, and
+//! [`facts`] is the one constructor of a token's facts: the JWT path and introspection build
+//! them here, and both caches keep what it built.
 
+use crate::access_token::{Binding, Scopes, TokenFacts, TokenKind};
 use crate::error::AuthError;
-use serde_json::Value;
+use serde_json::{Map, Value};
+use std::sync::Arc;
 
 /// The last second of the year 9999 (UTC): later numeric dates are refused. No real token lives
 /// that long, and refusing them keeps every later conversion (to `SystemTime`, to a cache
@@ -22,10 +28,10 @@ pub const MAX_NUMERIC_DATE: f64 = 253_402_300_799.0;
 
 /// Why a claim value was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct BadValue;
+pub struct BadValue;
 
 /// A NumericDate (RFC 7519 §2): a finite JSON number, never a string, at most year 9999.
-pub(crate) fn numeric_date(value: Option<&Value>) -> Result<Option<f64>, BadValue> {
+pub fn numeric_date(value: Option<&Value>) -> Result<Option<f64>, BadValue> {
     match value {
         None => Ok(None),
         Some(Value::Number(n)) => n
@@ -38,7 +44,7 @@ pub(crate) fn numeric_date(value: Option<&Value>) -> Result<Option<f64>, BadValu
 }
 
 /// `aud`: a string or an array of strings (RFC 7519 §4.1.3). Absent is an empty list.
-pub(crate) fn audiences(value: Option<&Value>) -> Result<Vec<String>, BadValue> {
+pub fn audiences(value: Option<&Value>) -> Result<Vec<String>, BadValue> {
     match value {
         None => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![s.clone()]),
@@ -48,6 +54,87 @@ pub(crate) fn audiences(value: Option<&Value>) -> Result<Vec<String>, BadValue> 
             .collect(),
         Some(_) => Err(BadValue),
     }
+}
+
+/// Scopes from `scope`, else `scp` (Azure, Okta): each a space-separated string or a JSON
+/// array of strings. `Err` names the member with the wrong type.
+pub fn scopes(claims: &Map<String, Value>) -> Result<Scopes, &'static str> {
+    let read = |name: &'static str, value: &Value| match value {
+        Value::String(s) => Ok(Scopes::from_space_separated(s)),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or(name))
+            .collect(),
+        _ => Err(name),
+    };
+    match (claims.get("scope"), claims.get("scp")) {
+        (Some(v), _) => read("scope", v),
+        (None, Some(v)) => read("scp", v),
+        (None, None) => Ok(Scopes::default()),
+    }
+}
+
+/// A string member; `Err(name)` when present with another type.
+fn string(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, &'static str> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(name),
+    }
+}
+
+/// What the verifying path already established about a token, for [`facts`].
+#[derive(Debug)]
+pub(crate) struct Established {
+    /// JWT or introspection.
+    pub(crate) kind: TokenKind,
+    /// The issuer the token was verified for.
+    pub(crate) issuer: String,
+    /// `aud`, read with [`audiences`].
+    pub(crate) audiences: Vec<String>,
+    /// The checked time window.
+    pub(crate) window: TimeWindow,
+    /// Whether `azp` stands in for a missing `client_id` (not in strict RFC 9068 mode).
+    pub(crate) azp_is_client_id: bool,
+    /// The token is bound to a key (`cnf`, or an introspection `token_type` of `DPoP`).
+    pub(crate) key_bound: bool,
+    /// The configuration accepts bound tokens as bearer tokens (the `dangerous()` opt-out).
+    pub(crate) accept_bound_as_bearer: bool,
+    /// Which filter verified it.
+    pub(crate) verified_by: usize,
+    /// The signed introspection response (RFC 9701), if any.
+    pub(crate) introspection_jwt: Option<Arc<str>>,
+}
+
+/// The single constructor of a token's facts, from its verified claims (or introspection
+/// members) and what the verifying path established. `Err` names a member of the wrong type.
+pub(crate) fn facts(
+    claims: Map<String, Value>,
+    e: Established,
+) -> Result<TokenFacts, &'static str> {
+    let client_id = match string(&claims, "client_id")? {
+        Some(c) => Some(c),
+        None if e.azp_is_client_id => string(&claims, "azp")?,
+        None => None,
+    };
+    Ok(TokenFacts {
+        kind: e.kind,
+        issuer: e.issuer,
+        subject: string(&claims, "sub")?,
+        client_id,
+        scopes: scopes(&claims)?,
+        audiences: e.audiences,
+        window: e.window,
+        jwt_id: string(&claims, "jti")?,
+        binding: match (e.key_bound, e.accept_bound_as_bearer) {
+            (false, _) => Binding::None,
+            (true, true) => Binding::AcceptedAsBearer,
+            (true, false) => Binding::Unproven,
+        },
+        claims,
+        verified_by: e.verified_by,
+        introspection_jwt: e.introspection_jwt,
+    })
 }
 
 /// A token's time claims, in seconds since the epoch.
@@ -75,6 +162,36 @@ impl TimeWindow {
             return Err(AuthError::IssuedInFuture);
         }
         Ok(())
+    }
+
+    /// The window and the clock, for a trace (never for a client).
+    pub fn describe(&self, now: f64, leeway: f64) -> String {
+        let rel = |t: f64| {
+            let d = t - now;
+            if d >= 0.0 {
+                format!("{t} (in {d:.0} s)")
+            } else {
+                format!("{t} ({:.0} s ago)", -d)
+            }
+        };
+        let mut parts = vec![format!("now {now:.0}, leeway {leeway:.0} s")];
+        for (name, v) in [("exp", self.exp), ("nbf", self.nbf), ("iat", self.iat)] {
+            if let Some(t) = v {
+                parts.push(format!("{name} {}", rel(t)));
+            }
+        }
+        parts.join(", ")
+    }
+
+    /// Why [`TimeWindow::check`] failed, with the claim and the clock (for logs and traces).
+    pub fn explain(&self, now: f64, leeway: f64, error: &AuthError) -> String {
+        let which = match error {
+            AuthError::Expired => "exp is past",
+            AuthError::NotYetValid => "nbf is in the future",
+            AuthError::IssuedInFuture => "iat is in the future",
+            _ => "the window does not hold",
+        };
+        format!("{which}: {}", self.describe(now, leeway))
     }
 }
 

@@ -68,8 +68,19 @@ pub enum AuthError {
     InvalidClaim(&'static str),
     /// The introspection endpoint says the token is not active (or answered 204).
     InactiveToken,
-    /// The token is valid but lacks the scopes the route requires: 403.
+    /// The token is valid but lacks the scopes the route requires: 403 `insufficient_scope`.
     InsufficientScope,
+    /// The token is valid but fails another part of the route's requirement (a claim, the
+    /// client, its age): 403 `insufficient_scope` (RFC 6750 §3.1, "higher privileges than
+    /// provided by the access token"), with a fixed description.
+    RequirementNotMet,
+    /// The user's authentication is too weak (`acr`) or too old (`auth_time`) for the route:
+    /// 401 `insufficient_user_authentication` with `acr_values` / `max_age` (RFC 9470 §3).
+    InsufficientUserAuthentication,
+    /// No route matches the request path (rules without a default): 404.
+    NoRoute,
+    /// The most specific route for the path does not allow the method: 405 with `Allow`.
+    MethodNotAllowed,
     /// The issuer's keys could not be obtained and none are cached: 503, fail closed.
     KeysUnavailable,
     /// The introspection endpoint could not be reached or answered something other than a
@@ -89,7 +100,9 @@ impl AuthError {
             | Self::MultipleTokens
             | Self::MalformedAuthorizationHeader
             | Self::InvalidPath => 400,
-            Self::InsufficientScope => 403,
+            Self::InsufficientScope | Self::RequirementNotMet => 403,
+            Self::NoRoute => 404,
+            Self::MethodNotAllowed => 405,
             Self::KeysUnavailable | Self::IntrospectionUnavailable => 503,
             Self::NotProtected => 500,
             _ => 401,
@@ -100,6 +113,9 @@ impl AuthError {
     pub fn error_code(&self) -> Option<&'static str> {
         match self.status() {
             400 => Some("invalid_request"),
+            401 if *self == Self::InsufficientUserAuthentication => {
+                Some("insufficient_user_authentication")
+            }
             401 if *self != Self::MissingToken => Some("invalid_token"),
             403 => Some("insufficient_scope"),
             _ => None,
@@ -137,6 +153,12 @@ impl AuthError {
             Self::InvalidClaim(_) => "the token has an invalid claim",
             Self::InactiveToken => "the token is not active",
             Self::InsufficientScope => "the token lacks the required scope",
+            Self::RequirementNotMet => "the token does not grant the privileges the route requires",
+            Self::InsufficientUserAuthentication => {
+                "a stronger or more recent user authentication is required"
+            }
+            Self::NoRoute => "no route matches this request",
+            Self::MethodNotAllowed => "the route does not allow this method",
             Self::KeysUnavailable => "the authorization server's keys are unavailable",
             Self::IntrospectionUnavailable => "the token introspection service is unavailable",
             Self::NotProtected => "the route is not protected by an OAuth layer",
@@ -170,6 +192,10 @@ impl AuthError {
             Self::InvalidClaim(_) => "invalid_claim",
             Self::InactiveToken => "inactive_token",
             Self::InsufficientScope => "insufficient_scope",
+            Self::RequirementNotMet => "requirement_not_met",
+            Self::InsufficientUserAuthentication => "insufficient_user_authentication",
+            Self::NoRoute => "no_route",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::KeysUnavailable => "keys_unavailable",
             Self::IntrospectionUnavailable => "introspection_unavailable",
             Self::NotProtected => "not_protected",
@@ -212,10 +238,18 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+    /// An error for the setting `key` (as the user spells it, e.g. `routes[2].scopes`).
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
         Self {
             key: key.into(),
             reason: reason.into(),
+        }
+    }
+    /// The same error for a setting under `prefix` (`routes[0]` → `gateway.routes[0]`).
+    pub fn within(self, prefix: &str) -> Self {
+        Self {
+            key: format!("{prefix}.{}", self.key),
+            reason: self.reason,
         }
     }
     /// The setting at fault, e.g. `issuers[0].jwks_url`.

@@ -1,8 +1,8 @@
-//! Entry points for the fuzz targets in `fuzz/` (feature `__fuzz`, not part of the API).
+//! Entry points for the fuzz targets in `fuzz/` (feature `__internal`, not part of the API).
 //!
 //! ```
-//! # #[cfg(feature = "__fuzz")] {
-//! assert!(oauth_filter::fuzzing::jwks(br#"{"keys":[]}"#).is_empty());
+//! # #[cfg(feature = "__internal")] {
+//! assert!(oauth_filter::__internal::jwks(br#"{"keys":[]}"#).is_empty());
 //! # }
 //! ```
 
@@ -38,7 +38,14 @@ fn introspector() -> Option<&'static Introspector> {
         Introspection::new("https://as.example/introspect", "rs", "secret")
             .issuer("https://as.example")
             .audience("api")
-            .build(&http, &fetcher, 60.0, 0, &std::collections::HashMap::new())
+            .build(
+                &http,
+                &fetcher,
+                60.0,
+                std::sync::Arc::new(crate::SystemClock),
+                0,
+                &std::collections::HashMap::new(),
+            )
             .ok()
     })
     .as_ref()
@@ -62,4 +69,12 @@ pub fn discovery_metadata(bytes: &[u8]) -> bool {
         return false;
     };
     discovery::validate_metadata(&doc, "https://as.example", &HttpClientConfig::default()).is_ok()
+}
+
+/// An extraction policy with the query-token door set as asked (for property tests).
+pub fn extraction_policy(max_token_len: usize, allow_query_token: bool) -> crate::ExtractionPolicy {
+    let mut p = crate::ExtractionPolicy::default();
+    p.max_token_len = max_token_len;
+    p.allow_query_token = allow_query_token;
+    p
 }

@@ -5,8 +5,9 @@
 //! use oauth_filter::{OAuthFilter, PathRequirements, Requirement};
 //! # async fn serve(filter: OAuthFilter) -> Result<(), Box<dyn std::error::Error>> {
 //! let (_, health) = tonic_health::server::health_reporter();
-//! let rules = PathRequirements::new(Requirement::Authenticated)
-//!     .exact("/grpc.health.v1.Health/Watch", ["health:watch"]);
+//! let rules = PathRequirements::builder(Requirement::Authenticated)
+//!     .exact("/grpc.health.v1.Health/Watch", ["health:watch"])
+//!     .build()?;
 //! tonic::transport::Server::builder()
 //!     .layer(filter.require_per_path(rules).with_responder(GrpcErrorResponder))
 //!     .add_service(health)

@@ -46,6 +46,27 @@ impl fmt::Debug for HttpClientConfig {
     }
 }
 
+/// [`HttpClientConfig`]'s dangerous settings, from [`HttpClientConfig::dangerous`].
+#[derive(Debug, Clone)]
+pub struct DangerousHttpClientConfig(HttpClientConfig);
+
+impl DangerousHttpClientConfig {
+    /// Accept any TLS certificate. For local development only; anyone on the path can then
+    /// serve keys that the filter will trust.
+    pub fn accept_invalid_certs(self, accept: bool) -> HttpClientConfig {
+        let mut c = self.0;
+        c.dangerous_accept_invalid_certs = accept;
+        c
+    }
+    /// Allow plain `http://` URLs for non-loopback hosts. Loopback hosts (127.0.0.0/8,
+    /// `[::1]`, `localhost`) are always allowed, for tests and sidecars.
+    pub fn allow_insecure_http(self, allow: bool) -> HttpClientConfig {
+        let mut c = self.0;
+        c.dangerous_allow_insecure_http = allow;
+        c
+    }
+}
+
 impl Default for HttpClientConfig {
     fn default() -> Self {
         Self {
@@ -82,17 +103,9 @@ impl HttpClientConfig {
         self.client_identity_pem = Some(pem.into());
         self
     }
-    /// **Dangerous**: accept any TLS certificate. For local development only; anyone on the
-    /// path can then serve keys that the filter will trust.
-    pub fn dangerous_accept_invalid_certs(mut self, accept: bool) -> Self {
-        self.dangerous_accept_invalid_certs = accept;
-        self
-    }
-    /// **Dangerous**: allow plain `http://` URLs for non-loopback hosts. Loopback hosts
-    /// (127.0.0.0/8, `[::1]`, `localhost`) are always allowed, for tests and sidecars.
-    pub fn dangerous_allow_insecure_http(mut self, allow: bool) -> Self {
-        self.dangerous_allow_insecure_http = allow;
-        self
+    /// The settings that weaken security, each explained where it is set.
+    pub fn dangerous(self) -> DangerousHttpClientConfig {
+        DangerousHttpClientConfig(self)
     }
 
     /// Checks that `raw` is an absolute URL this client may fetch. `key` names the setting.
@@ -105,7 +118,7 @@ impl HttpClientConfig {
             "http" => {
                 return Err(ConfigError::new(
                     key,
-                    "plain http is only allowed for loopback hosts; use https or dangerous_allow_insecure_http",
+                    "plain http is only allowed for loopback hosts; use https",
                 ));
             }
             other => {
@@ -361,7 +374,9 @@ mod tests {
         assert!(c.check_url("k", "ftp://idp.example/jwks").is_err());
         assert!(c.check_url("k", "/relative").is_err());
         assert!(c.check_url("k", "https://user:pw@idp.example/").is_err());
-        let insecure = HttpClientConfig::default().dangerous_allow_insecure_http(true);
+        let insecure = HttpClientConfig::default()
+            .dangerous()
+            .allow_insecure_http(true);
         assert!(insecure.check_url("k", "http://idp.example/jwks").is_ok());
     }
 }

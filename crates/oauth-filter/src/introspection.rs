@@ -38,13 +38,14 @@
 //! with the same uncached token make one call, and at most `max_concurrent_requests` calls are in
 //! flight at once.
 
-use crate::access_token::{AccessToken, Scopes, TokenFacts, TokenKind};
-use crate::claims::{self, TimeWindow};
+use crate::access_token::{AccessToken, TokenKind};
+use crate::claims::{self, Established, TimeWindow};
+use crate::clock::{Clock, unix_seconds};
 use crate::discovery;
 use crate::error::{AuthError, ConfigError};
-use crate::filter::unix_now;
+use crate::explain::Trace;
 use crate::http::{HttpClientConfig, HttpFetcher};
-use crate::jose::{self, json};
+use crate::jose::{Unverified, json};
 use crate::jwt::IssuerVerifier;
 use aws_lc_rs::digest;
 use serde_json::{Map, Value};
@@ -121,6 +122,21 @@ pub struct Introspection {
     jwt_issuers: Option<Vec<String>>,
     #[cfg(feature = "redis")]
     redis: Option<RedisCache>,
+}
+
+/// [`Introspection`]'s dangerous settings, from [`Introspection::dangerous`].
+#[derive(Debug, Clone)]
+pub struct DangerousIntrospection(Introspection);
+
+impl DangerousIntrospection {
+    /// Accept answers for key-bound tokens (`cnf`, or `token_type` `DPoP`) as plain bearer
+    /// tokens. By default they are refused (401 `invalid_token`, RFC 9449 §7.1, RFC 8705 §3):
+    /// without its proof of possession a stolen bound token works for anyone.
+    pub fn accept_sender_constrained_as_bearer(self, accept: bool) -> Introspection {
+        let mut i = self.0;
+        i.accept_bound_as_bearer = accept;
+        i
+    }
 }
 
 /// The media type of signed introspection responses (RFC 9701).
@@ -203,12 +219,9 @@ impl Introspection {
         self.require_audience = require;
         self
     }
-    /// **Dangerous**: accept answers for key-bound tokens (`cnf`, or `token_type` `DPoP`) as
-    /// plain bearer tokens. By default they are refused (401 `invalid_token`, RFC 9449 §7.1,
-    /// RFC 8705 §3): without its proof of possession a stolen bound token works for anyone.
-    pub fn dangerous_accept_sender_constrained_as_bearer(mut self, accept: bool) -> Self {
-        self.accept_bound_as_bearer = accept;
-        self
+    /// The settings that weaken security, each explained where it is set.
+    pub fn dangerous(self) -> DangerousIntrospection {
+        DangerousIntrospection(self)
     }
     /// In hybrid mode, the only issuers whose JWT-shaped tokens are sent to introspection.
     /// Without this list every token that is not a locally verified JWT is introspected, so the
@@ -257,6 +270,7 @@ impl Introspection {
         http: &HttpClientConfig,
         fetcher: &HttpFetcher,
         leeway: f64,
+        clock: Arc<dyn Clock>,
         filter_id: usize,
         issuers: &HashMap<String, Arc<IssuerVerifier>>,
     ) -> Result<Introspector, ConfigError> {
@@ -373,6 +387,7 @@ impl Introspection {
             limiter: Semaphore::new(self.max_concurrent_requests),
             wait_limit: http.timeout,
             leeway,
+            clock,
             filter_id,
             jwt_verifier,
             require_audience: self.require_audience,
@@ -421,7 +436,7 @@ pub(crate) struct CacheEntry {
 }
 
 impl CacheEntry {
-    #[cfg(feature = "__fuzz")]
+    #[cfg(feature = "__internal")]
     pub(crate) fn is_active(&self) -> bool {
         matches!(self.outcome, Outcome::Active(_))
     }
@@ -456,6 +471,7 @@ pub(crate) struct Introspector {
     limiter: Semaphore,
     wait_limit: Duration,
     leeway: f64,
+    clock: Arc<dyn Clock>,
     filter_id: usize,
     /// Set when signed responses (RFC 9701) are requested: the issuer whose keys sign them.
     jwt_verifier: Option<Arc<IssuerVerifier>>,
@@ -483,30 +499,48 @@ impl Introspector {
 
     /// Resolves a token: from the cache, else (once for concurrent callers) from the shared cache
     /// or the authorization server.
-    pub(crate) async fn introspect(&self, token: &str) -> Result<AccessToken, AuthError> {
+    pub(crate) async fn introspect(
+        &self,
+        token: &str,
+        trace: &mut Trace,
+    ) -> Result<AccessToken, AuthError> {
         let key = token_hash(token);
         let entry = match self.cache.get(&key).await {
             Some(hit) => {
                 crate::metrics::cache(crate::metrics::Cache::Introspection, true);
+                trace.note("introspection", || "answer from the cache".to_owned());
                 hit
             }
             None => {
                 crate::metrics::cache(crate::metrics::Cache::Introspection, false);
-                self.cache
+                let entry = self
+                    .cache
                     .try_get_with(key, self.resolve(token, key))
                     .await
-                    .map_err(|e: Arc<AuthError>| (*e).clone())?
+                    .map_err(|e: Arc<AuthError>| (*e).clone());
+                match &entry {
+                    Ok(_) => trace.note("introspection", || "the endpoint answered".to_owned()),
+                    Err(e) => trace.fail("introspection", || e.description().to_owned()),
+                }
+                entry?
             }
         };
         match entry.outcome {
-            // Belt and braces: an entry never outlives exp, and exp is checked on every hit.
-            Outcome::Active(t) => TimeWindow {
-                exp: t.exp_secs(),
-                ..TimeWindow::default()
+            // Belt and braces: an entry never outlives exp, and the window is checked on every hit.
+            Outcome::Active(t) => {
+                let now = unix_seconds(&*self.clock);
+                t.window().check(now, self.leeway).inspect_err(|e| {
+                    trace.fail("time", || t.window().explain(now, self.leeway, e));
+                })?;
+                trace.pass("introspection", || {
+                    format!("active; {}", t.window().describe(now, self.leeway))
+                });
+                Ok(t)
             }
-            .check(unix_now(), self.leeway)
-            .map(|()| t),
-            Outcome::Rejected(e) => Err(e),
+            Outcome::Rejected(e) => {
+                trace.fail("introspection", || format!("refused: {}", e.reason_code()));
+                Err(e)
+            }
         }
     }
 
@@ -524,7 +558,7 @@ impl Introspector {
     async fn resolve(&self, token: &str, key: [u8; 32]) -> Result<CacheEntry, AuthError> {
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
-            let now = unix_now();
+            let now = unix_seconds(&*self.clock);
             if let Some(answer) = shared.get(&key, now).await {
                 match self.judge(answer.as_ref(), now, None) {
                     Ok(entry) => return Ok(entry),
@@ -540,7 +574,7 @@ impl Introspector {
         });
         let (answer, jwt) = answer?;
         // One reading of the clock: the entry's lifetime and its shared not-after count from it.
-        let now = unix_now();
+        let now = unix_seconds(&*self.clock);
         let entry = self.judge(answer.as_ref(), now, jwt)?;
         #[cfg(feature = "redis")]
         if let Some(shared) = &self.shared {
@@ -650,28 +684,24 @@ impl Introspector {
             );
         }
         let text = std::str::from_utf8(body).map_err(|_| "not UTF-8")?.trim();
-        let jws = jose::parse_compact(text).map_err(|_| "not a compact JWS")?;
-        let typ_ok = jws.header().typ.as_deref().is_some_and(|t| {
+        let jwt = Unverified::parse(text).map_err(|_| "not a compact JWS with JSON claims")?;
+        let typ_ok = jwt.header().typ.as_deref().is_some_and(|t| {
             let t = t.to_ascii_lowercase();
             t == "token-introspection+jwt" || t == JWT_RESPONSE_TYPE
         });
         if !typ_ok {
             return Err("typ is not token-introspection+jwt");
         }
-        verifier
-            .verify_signature(&jws)
+        let (verified, _) = verifier
+            .verify_signature(jwt, &mut Trace::off())
             .await
             .map_err(|e| e.description())?;
-        let mut claims = json::parse_object(&jws.payload().map_err(|_| "bad payload")?)
-            .map_err(|_| "the payload is not a strict JSON object")?;
+        let mut claims = verified.into_claims();
         if claims.get("iss").and_then(Value::as_str) != Some(verifier.issuer.as_str()) {
             return Err("iss is not the configured issuer");
         }
-        let for_us = match claims.get("aud") {
-            Some(Value::String(a)) => *a == self.client_id,
-            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(&self.client_id)),
-            _ => false,
-        };
+        let for_us = claims::audiences(claims.get("aud"))
+            .is_ok_and(|list| list.iter().any(|a| *a == self.client_id));
         if !for_us {
             return Err("aud does not name our client id");
         }
@@ -713,10 +743,11 @@ impl Introspector {
         };
         let date = |name: &str| claims::numeric_date(doc.get(name)).map_err(|_| malformed(name));
         let iss = string("iss")?;
-        let exp = date("exp")?;
-        let nbf = date("nbf")?;
-        let iat = date("iat")?;
-        let scope = string("scope")?;
+        let window = TimeWindow {
+            exp: date("exp")?,
+            nbf: date("nbf")?,
+            iat: date("iat")?,
+        };
         let audiences = claims::audiences(doc.get("aud")).map_err(|_| malformed("aud"))?;
         // RFC 7662 §2.2 `token_type`: only access tokens are let through. A refresh token (or
         // anything else) that the AS calls active is still not a credential for an API.
@@ -725,9 +756,6 @@ impl Introspector {
             Some(t) if t.eq_ignore_ascii_case("dpop") => true,
             Some(_) => return Ok(rejected(AuthError::WrongTokenType)),
         };
-        if (bound_type || doc.contains_key("cnf")) && !self.accept_bound_as_bearer {
-            return Ok(rejected(AuthError::SenderConstrainedToken));
-        }
         if let (Some(expected), Some(got)) = (&self.issuer, &iss) {
             if expected != got {
                 return Ok(rejected(AuthError::UnknownIssuer));
@@ -739,39 +767,30 @@ impl Introspector {
         {
             return Ok(rejected(AuthError::AudienceMismatch));
         }
-        if let Err(e) = (TimeWindow {
-            exp,
-            nbf,
-            iat: None,
-        })
-        .check(now, self.leeway)
-        {
+        if let Err(e) = window.check(now, self.leeway) {
             return Ok(rejected(e));
         }
-        let ttl = match exp {
+        let ttl = match window.exp {
             Some(exp) => self
                 .max_cache_ttl
                 .min(Duration::try_from_secs_f64((exp - now).max(0.0)).unwrap_or(Duration::ZERO)),
             None => self.max_cache_ttl,
         };
-        let facts = TokenFacts {
-            kind: TokenKind::Introspected,
-            issuer: iss.or_else(|| self.issuer.clone()).unwrap_or_default(),
-            subject: string("sub")?,
-            client_id: string("client_id")?,
-            scopes: scope
-                .as_deref()
-                .map(Scopes::from_space_separated)
-                .unwrap_or_default(),
-            audiences,
-            expires_at: exp,
-            issued_at: iat,
-            not_before: nbf,
-            jwt_id: string("jti")?,
-            claims: doc.clone(),
-            verified_by: self.filter_id,
-            introspection_jwt: jwt,
-        };
+        let facts = claims::facts(
+            doc.clone(),
+            Established {
+                kind: TokenKind::Introspected,
+                issuer: iss.or_else(|| self.issuer.clone()).unwrap_or_default(),
+                audiences,
+                window,
+                azp_is_client_id: false,
+                key_bound: bound_type || doc.contains_key("cnf"),
+                accept_bound_as_bearer: self.accept_bound_as_bearer,
+                verified_by: self.filter_id,
+                introspection_jwt: jwt,
+            },
+        )
+        .map_err(malformed)?;
         Ok(CacheEntry {
             outcome: Outcome::Active(AccessToken::new(facts)),
             ttl,

@@ -1,4 +1,5 @@
-//! JWT access tokens: per-issuer configuration and claim validation (RFC 7519, RFC 9068).
+//! JWT access tokens (RFC 7519, RFC 9068): one trusted issuer's configuration, its build step,
+//! its signature check and its claim validation.
 //!
 //! ```
 //! use oauth_filter::{Algorithm, JwtIssuer};
@@ -9,12 +10,18 @@
 //!     .strict_rfc9068(true);
 //! # let _ = issuer;
 //! ```
+//!
+//! The signature check ([`IssuerVerifier::verify_signature`]) returns a
+//! [`Verified`](crate::jose::Verified), which only `jose` can make, and claim validation
+//! ([`IssuerVerifier::validate_claims`]) takes nothing else.
 
-use crate::access_token::{Scopes, TokenFacts, TokenKind};
-use crate::claims::{self, TimeWindow};
-use crate::error::AuthError;
-use crate::jose::{Algorithm, CompactJws, JoseError, JwsHeader, VerifyingKey};
-use crate::keys::{JwksPolicy, KeySource};
+use crate::access_token::{TokenFacts, TokenKind};
+use crate::claims::{self, Established, TimeWindow};
+use crate::error::{AuthError, ConfigError};
+use crate::explain::Trace;
+use crate::http::{HttpClientConfig, HttpFetcher};
+use crate::jose::{Algorithm, JoseError, Unverified, Verified, VerifyingKey, json};
+use crate::keys::{JwksLocation, JwksPolicy, KeySnapshot, KeySource, RemoteKeySet, parse_jwks};
 use serde_json::{Map, Value};
 use std::fmt;
 use std::sync::Arc;
@@ -39,14 +46,14 @@ pub(crate) enum KeysConfig {
 /// One trusted issuer of JWT access tokens.
 #[derive(Debug, Clone)]
 pub struct JwtIssuer {
-    pub(crate) issuer: String,
-    pub(crate) audiences: Vec<String>,
-    pub(crate) keys: KeysConfig,
-    pub(crate) algorithms: Vec<Algorithm>,
-    pub(crate) strict_rfc9068: bool,
-    pub(crate) jwks_policy: JwksPolicy,
-    pub(crate) shared_secrets: Vec<(Algorithm, Option<String>, Secret)>,
-    pub(crate) accept_bound_as_bearer: bool,
+    issuer: String,
+    audiences: Vec<String>,
+    keys: KeysConfig,
+    algorithms: Vec<Algorithm>,
+    strict_rfc9068: bool,
+    jwks_policy: JwksPolicy,
+    shared_secrets: Vec<(Algorithm, Option<String>, Secret)>,
+    accept_bound_as_bearer: bool,
 }
 
 impl JwtIssuer {
@@ -84,7 +91,7 @@ impl JwtIssuer {
         self
     }
     /// The algorithm allow-list (default: RS/PS/ES 256–512 and EdDSA). HMAC names here are
-    /// refused unless a shared secret is configured with [`JwtIssuer::dangerous_hmac_secret`].
+    /// refused unless a shared secret is configured with [`DangerousJwtIssuer::hmac_secret`].
     pub fn algorithms(mut self, algs: impl IntoIterator<Item = Algorithm>) -> Self {
         self.algorithms = algs.into_iter().collect();
         self
@@ -94,84 +101,220 @@ impl JwtIssuer {
         self.strict_rfc9068 = strict;
         self
     }
-    /// **Dangerous**: accept tokens bound to a key (`cnf` with `jkt`, `x5t#S256` or any other
-    /// member) as plain bearer tokens. By default they are refused with 401 `invalid_token`
-    /// (RFC 9449 §7.1, RFC 8705 §3): without checking the proof of possession, a stolen bound
-    /// token would work for anyone, which is exactly what binding exists to prevent. Turn this
-    /// on only where the binding is enforced in front of this filter (for example mTLS checked
-    /// by a proxy that compares the certificate thumbprint).
-    pub fn dangerous_accept_sender_constrained_as_bearer(mut self, accept: bool) -> Self {
-        self.accept_bound_as_bearer = accept;
-        self
-    }
     /// Timing rules for the remote key set.
     pub fn jwks_policy(mut self, policy: JwksPolicy) -> Self {
         self.jwks_policy = policy;
         self
     }
-    /// **Dangerous**: accept HMAC-signed tokens (`HS256/384/512`) verified with a shared secret.
-    /// Anyone holding the secret can mint tokens, so every API sharing it can impersonate
-    /// users to the others. The secret must be at least as long as the hash output.
-    pub fn dangerous_hmac_secret(
-        mut self,
+    /// The settings that weaken security, each explained where it is set.
+    pub fn dangerous(self) -> DangerousJwtIssuer {
+        DangerousJwtIssuer(self)
+    }
+    /// The issuer identifier.
+    pub(crate) fn name(&self) -> &str {
+        &self.issuer
+    }
+}
+
+/// [`JwtIssuer`]'s dangerous settings, from [`JwtIssuer::dangerous`]. Each returns the issuer.
+#[derive(Debug, Clone)]
+pub struct DangerousJwtIssuer(JwtIssuer);
+
+impl DangerousJwtIssuer {
+    /// Accept HMAC-signed tokens (`HS256/384/512`) verified with a shared secret. Anyone
+    /// holding the secret can mint tokens, so every API sharing it can impersonate users to the
+    /// others. The secret must be at least as long as the hash output.
+    pub fn hmac_secret(
+        self,
         alg: Algorithm,
         kid: Option<&str>,
         secret: impl Into<Vec<u8>>,
-    ) -> Self {
-        self.shared_secrets
+    ) -> JwtIssuer {
+        let mut issuer = self.0;
+        issuer
+            .shared_secrets
             .push((alg, kid.map(str::to_owned), Secret(secret.into())));
-        if !self.algorithms.contains(&alg) {
-            self.algorithms.push(alg);
+        if !issuer.algorithms.contains(&alg) {
+            issuer.algorithms.push(alg);
         }
-        self
+        issuer
+    }
+    /// Accept tokens bound to a key (`cnf` with `jkt`, `x5t#S256` or any other member) as plain
+    /// bearer tokens. By default they are refused with 401 `invalid_token` (RFC 9449 §7.1,
+    /// RFC 8705 §3): without checking the proof of possession, a stolen bound token would work
+    /// for anyone, which is exactly what binding exists to prevent. Turn this on only where the
+    /// binding is enforced in front of this filter (for example mTLS checked by a proxy that
+    /// compares the certificate thumbprint).
+    pub fn accept_sender_constrained_as_bearer(self, accept: bool) -> JwtIssuer {
+        let mut issuer = self.0;
+        issuer.accept_bound_as_bearer = accept;
+        issuer
+    }
+}
+
+impl JwtIssuer {
+    /// The build step: checks this issuer's settings (errors name `issuers[i].<setting>`) and
+    /// makes its runtime state. Nothing is fetched.
+    pub(crate) fn build(
+        self,
+        i: usize,
+        http: &HttpClientConfig,
+        fetcher: &HttpFetcher,
+    ) -> Result<IssuerVerifier, ConfigError> {
+        let key = |k: &str| format!("issuers[{i}].{k}");
+        if self.issuer.is_empty() {
+            return Err(ConfigError::new(key("issuer"), "must not be empty"));
+        }
+        if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {
+            return Err(ConfigError::new(
+                key("audience"),
+                "at least one non-empty audience is required",
+            ));
+        }
+        if self.algorithms.is_empty() {
+            return Err(ConfigError::new(
+                key("algorithms"),
+                "the allow-list is empty",
+            ));
+        }
+        self.jwks_policy.check().map_err(|(setting, why)| {
+            ConfigError::new(key(&format!("jwks_policy.{setting}")), why)
+        })?;
+        let hmac_keys = self.hmac_keys(&key)?;
+        let asymmetric: Vec<_> = self
+            .algorithms
+            .iter()
+            .copied()
+            .filter(|a| !a.is_hmac())
+            .collect();
+        let remote = |location| {
+            KeySource::Remote(Arc::new(RemoteKeySet::new(
+                self.issuer.clone(),
+                location,
+                fetcher.clone(),
+                http.clone(),
+                asymmetric.clone(),
+                self.jwks_policy.clone(),
+            )))
+        };
+        let keys = match &self.keys {
+            KeysConfig::Jwks(doc) => {
+                let doc = json::parse_object(doc.as_bytes())
+                    .map_err(|e| ConfigError::new(key("jwks"), e.to_string()))?;
+                let parsed =
+                    parse_jwks(&doc, &asymmetric).map_err(|e| ConfigError::new(key("jwks"), e))?;
+                KeySource::Fixed(Arc::new(KeySnapshot::fixed(parsed)))
+            }
+            KeysConfig::JwksUrl(u) => {
+                remote(JwksLocation::Url(http.check_url(&key("jwks_url"), u)?))
+            }
+            KeysConfig::Discovery => remote(JwksLocation::Discovery {
+                issuer_url: http.check_url(&key("issuer"), &self.issuer)?,
+            }),
+        };
+        Ok(IssuerVerifier {
+            issuer: self.issuer,
+            audiences: self.audiences,
+            algorithms: self.algorithms,
+            strict_rfc9068: self.strict_rfc9068,
+            keys,
+            hmac_keys,
+            accept_bound_as_bearer: self.accept_bound_as_bearer,
+        })
+    }
+
+    /// The configured shared secrets as keys; every HMAC algorithm allowed needs one.
+    fn hmac_keys(&self, key: &dyn Fn(&str) -> String) -> Result<Vec<VerifyingKey>, ConfigError> {
+        let mut hmac_keys: Vec<VerifyingKey> = Vec::new();
+        for (alg, kid, secret) in &self.shared_secrets {
+            // Two secrets under one (alg, kid) would make key choice ambiguous.
+            if hmac_keys
+                .iter()
+                .any(|k| k.fits(*alg) && k.kid() == kid.as_deref())
+            {
+                return Err(ConfigError::new(
+                    key("hmac_secret"),
+                    format!("two {alg} secrets share a kid"),
+                ));
+            }
+            hmac_keys.push(
+                VerifyingKey::from_shared_secret(*alg, &secret.0, kid.clone())
+                    .map_err(|e| ConfigError::new(key("hmac_secret"), e.reason()))?,
+            );
+        }
+        if let Some(alg) = self
+            .algorithms
+            .iter()
+            .find(|a| a.is_hmac() && !hmac_keys.iter().any(|k| k.fits(**a)))
+        {
+            return Err(ConfigError::new(
+                key("algorithms"),
+                format!("{alg} needs a shared secret (dangerous().hmac_secret)"),
+            ));
+        }
+        Ok(hmac_keys)
     }
 }
 
 /// Runtime state of one issuer.
 pub(crate) struct IssuerVerifier {
     pub(crate) issuer: String,
-    pub(crate) audiences: Vec<String>,
-    pub(crate) algorithms: Vec<Algorithm>,
-    pub(crate) strict_rfc9068: bool,
+    audiences: Vec<String>,
+    algorithms: Vec<Algorithm>,
+    strict_rfc9068: bool,
     pub(crate) keys: KeySource,
-    pub(crate) hmac_keys: Vec<VerifyingKey>,
-    pub(crate) accept_bound_as_bearer: bool,
+    hmac_keys: Vec<VerifyingKey>,
+    accept_bound_as_bearer: bool,
 }
 
 impl IssuerVerifier {
     /// Checks the algorithm against the allow-list and the signature against the issuer's keys.
     /// A key we do not have may be a new one: the key set is refreshed (cooldown permitting) and
     /// the check retried once; without a `kid`, a bad signature may also mean a new key.
-    /// Returns the generation of the key set that verified (`None` for shared secrets).
+    /// Returns the verified token and the generation of the key set that verified it (`None`
+    /// for shared secrets).
     pub(crate) async fn verify_signature(
         self: &Arc<Self>,
-        jws: &CompactJws<'_>,
-    ) -> Result<Option<u64>, AuthError> {
-        let alg = jws.header().alg;
+        jwt: Unverified<'_>,
+        trace: &mut Trace,
+    ) -> Result<(Verified, Option<u64>), AuthError> {
+        let alg = jwt.header().alg;
         if !self.algorithms.contains(&alg) {
+            trace.fail("algorithm", || {
+                format!("{alg} is not in the issuer's allow-list")
+            });
             return Err(AuthError::UnsupportedAlgorithm);
         }
+        trace.pass("algorithm", || alg.to_string());
         if alg.is_hmac() {
-            jws.verify_with_any(&self.hmac_keys)?;
-            return Ok(None);
+            let verified = jwt.verify(&self.hmac_keys).map_err(|(e, _)| e)?;
+            trace.pass("key", || {
+                format!("shared secret, kid {:?}", verified.key_id())
+            });
+            return Ok((verified, None));
         }
         let snapshot = self.keys.current().await?;
-        let used = match jws.verify_with_any(&snapshot.keys) {
-            Ok(()) => snapshot,
-            Err(e @ (JoseError::UnknownKey | JoseError::BadSignature))
-                if e == JoseError::UnknownKey || jws.header().kid.is_none() =>
+        let (verified, used) = match jwt.verify(&snapshot.keys) {
+            Ok(v) => (v, snapshot),
+            Err((e @ (JoseError::UnknownKey | JoseError::BadSignature), jwt))
+                if e == JoseError::UnknownKey || jwt.header().kid.is_none() =>
             {
+                trace.note("key", || format!("{e}; refreshing the key set once"));
                 match self.keys.after_miss(&snapshot).await {
-                    Some(newer) => {
-                        jws.verify_with_any(&newer.keys)?;
-                        newer
-                    }
+                    Some(newer) => (jwt.verify(&newer.keys).map_err(|(e, _)| e)?, newer),
                     None => return Err(e.into()),
                 }
             }
-            Err(e) => return Err(e.into()),
+            Err((e, _)) => return Err(e.into()),
         };
-        Ok(Some(used.generation))
+        trace.pass("key", || {
+            format!(
+                "kid {:?} in the issuer's key set (generation {})",
+                verified.key_id(),
+                used.generation
+            )
+        });
+        Ok((verified, Some(used.generation)))
     }
 }
 
@@ -193,113 +336,81 @@ fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Optio
 /// any of them was issued to a client to read, not to an API, even when its `aud` names us.
 const ID_TOKEN_CLAIMS: [&str; 3] = ["nonce", "at_hash", "c_hash"];
 
-fn string_claim(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<String>, AuthError> {
-    match claims.get(name) {
-        None => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(AuthError::InvalidClaim(name)),
-    }
-}
-
-fn scopes(claims: &Map<String, Value>) -> Result<Scopes, AuthError> {
-    match (claims.get("scope"), claims.get("scp")) {
-        (Some(Value::String(s)), _) => Ok(Scopes::from_space_separated(s)),
-        (Some(_), _) => Err(AuthError::InvalidClaim("scope")),
-        (None, Some(Value::String(s))) => Ok(Scopes::from_space_separated(s)),
-        (None, Some(Value::Array(items))) => items
-            .iter()
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .ok_or(AuthError::InvalidClaim("scp"))
-            })
-            .collect(),
-        (None, Some(_)) => Err(AuthError::InvalidClaim("scp")),
-        (None, None) => Ok(Scopes::default()),
-    }
-}
+/// Claims strict RFC 9068 mode requires (§2.2).
+const STRICT_CLAIMS: [&str; 4] = ["sub", "client_id", "iat", "jti"];
 
 impl IssuerVerifier {
     /// Checks the claims of a signature-verified token. `now` and `leeway` are in seconds.
     pub(crate) fn validate_claims(
         &self,
-        header: &JwsHeader,
-        claims: Map<String, Value>,
+        verified: Verified,
         now: f64,
         leeway: f64,
         verified_by: usize,
+        trace: &mut Trace,
     ) -> Result<TokenFacts, AuthError> {
-        if !typ_is_access_token(header.typ.as_deref(), self.strict_rfc9068) {
+        let typ = verified.header().typ.as_deref();
+        if !typ_is_access_token(typ, self.strict_rfc9068) {
+            trace.fail("typ", || {
+                format!("{typ:?} (strict RFC 9068: {})", self.strict_rfc9068)
+            });
             return Err(AuthError::WrongTokenType);
         }
+        trace.pass("typ", || format!("{typ:?}"));
+        let claims = verified.into_claims();
         // iss was matched exactly when the issuer was chosen; check again as a claim.
-        if string_claim(&claims, "iss")?.as_deref() != Some(self.issuer.as_str()) {
+        if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
             return Err(AuthError::UnknownIssuer);
         }
         // An ID token is not an access token, in every mode (RFC 9068 §4 asks for `typ` only
         // in strict mode; these claims give an ID token away everywhere).
-        if ID_TOKEN_CLAIMS.iter().any(|c| claims.contains_key(*c)) {
+        if let Some(c) = ID_TOKEN_CLAIMS.iter().find(|c| claims.contains_key(**c)) {
+            trace.fail("token type", || {
+                format!("has `{c}`: an OpenID Connect ID token")
+            });
             return Err(AuthError::WrongTokenType);
         }
-        let exp = numeric_date(&claims, "exp")?.ok_or(AuthError::MissingClaim("exp"))?;
-        let nbf = numeric_date(&claims, "nbf")?;
-        let iat = numeric_date(&claims, "iat")?;
-        TimeWindow {
-            exp: Some(exp),
-            nbf,
-            iat,
-        }
-        .check(now, leeway)?;
+        let window = TimeWindow {
+            exp: Some(numeric_date(&claims, "exp")?.ok_or(AuthError::MissingClaim("exp"))?),
+            nbf: numeric_date(&claims, "nbf")?,
+            iat: numeric_date(&claims, "iat")?,
+        };
+        window.check(now, leeway).inspect_err(|e| {
+            trace.fail("time", || window.explain(now, leeway, e));
+        })?;
+        trace.pass("time", || window.describe(now, leeway));
         // A missing `aud` is an empty list here, which names none of ours.
         let audiences =
             claims::audiences(claims.get("aud")).map_err(|_| AuthError::InvalidClaim("aud"))?;
         if !audiences.iter().any(|a| self.audiences.contains(a)) {
+            trace.fail("aud", || {
+                format!("{audiences:?}, expected one of {:?}", self.audiences)
+            });
             return Err(AuthError::AudienceMismatch);
         }
-        // A key-bound token needs its proof (DPoP, mTLS), which is not verified here yet.
-        if claims.contains_key("cnf") && !self.accept_bound_as_bearer {
-            return Err(AuthError::SenderConstrainedToken);
-        }
-        let subject = string_claim(&claims, "sub")?;
-        let client_id = match string_claim(&claims, "client_id")? {
-            Some(c) => Some(c),
-            None if self.strict_rfc9068 => None,
-            None => string_claim(&claims, "azp")?,
-        };
-        let jwt_id = string_claim(&claims, "jti")?;
+        trace.pass("aud", || format!("{audiences:?}"));
         if self.strict_rfc9068 {
-            if subject.is_none() {
-                return Err(AuthError::MissingClaim("sub"));
-            }
-            if client_id.is_none() {
-                return Err(AuthError::MissingClaim("client_id"));
-            }
-            if iat.is_none() {
-                return Err(AuthError::MissingClaim("iat"));
-            }
-            if jwt_id.is_none() {
-                return Err(AuthError::MissingClaim("jti"));
+            if let Some(c) = STRICT_CLAIMS.iter().find(|c| !claims.contains_key(**c)) {
+                trace.fail("strict RFC 9068", || format!("`{c}` is missing"));
+                return Err(AuthError::MissingClaim(c));
             }
         }
-        let scopes = scopes(&claims)?;
-        Ok(TokenFacts {
-            introspection_jwt: None,
-            kind: TokenKind::Jwt,
-            issuer: self.issuer.clone(),
-            subject,
-            client_id,
-            scopes,
-            audiences,
-            expires_at: Some(exp),
-            issued_at: iat,
-            not_before: nbf,
-            jwt_id,
+        let key_bound = claims.contains_key("cnf");
+        claims::facts(
             claims,
-            verified_by,
-        })
+            Established {
+                kind: TokenKind::Jwt,
+                issuer: self.issuer.clone(),
+                audiences,
+                window,
+                azp_is_client_id: !self.strict_rfc9068,
+                key_bound,
+                accept_bound_as_bearer: self.accept_bound_as_bearer,
+                verified_by,
+                introspection_jwt: None,
+            },
+        )
+        .map_err(AuthError::InvalidClaim)
     }
 }
 

@@ -26,31 +26,40 @@
 //! - Bearer extraction per RFC 6750 §2.1 ([`RequestParts`]), with a size cap before any parsing.
 //! - JWT access tokens (RFC 7519 / RFC 9068) verified with keys from each trusted issuer's JWKS
 //!   (by URL or discovery), kept per issuer, refreshed on unknown `kid` with a cooldown, served
-//!   last-known-good when the issuer is down ([`keys`]).
+//!   last-known-good when the issuer is down ([`JwksPolicy`]).
 //! - Opaque tokens resolved by RFC 7662 introspection, with a bounded cache, request coalescing
 //!   and (feature `redis`) a cache shared across instances; hybrid JWT + introspection mode
-//!   ([`introspection`]).
-//! - Scope requirements per route or for everything ([`Requirement`]); the handler receives the
-//!   [`AccessToken`].
-//! - Answers: 401 bare challenge (no token), 401 `invalid_token`, 403 `insufficient_scope` with
-//!   `scope`, 400 `invalid_request`, 503 when keys are unavailable ([`Rejection`]).
+//!   ([`Introspection`]).
+//! - Requirements per route or for everything ([`Requirement`]): scopes (all of / any of),
+//!   claims (present, equals, contains; nested paths), clients, token age, RFC 9470 step-up,
+//!   composed with and / or; routes by method and path ([`PathRequirements`]). The handler
+//!   receives the [`AccessToken`].
+//! - Answers: 401 bare challenge (no token), 401 `invalid_token`, 401
+//!   `insufficient_user_authentication`, 403 `insufficient_scope`, 400 `invalid_request`, 503
+//!   when keys are unavailable ([`Rejection`]).
+//! - A trace of every step for operators ([`OAuthFilter::explain`]).
 //!
 //! ## Non-features (on purpose)
 //! - No `none`, and no HMAC unless a shared secret is configured through
-//!   [`JwtIssuer::dangerous_hmac_secret`]; symmetric keys are never read from a JWKS.
+//!   [`JwtIssuer::dangerous`]; symmetric keys are never read from a JWKS.
 //! - `jku`, `x5u`, `jwk`, `x5c` header parameters never select a key and never cause a request.
 //! - No JWE, no JSON serialization of JWS, no `crit` extensions, no unencoded payloads.
 //! - No form-body tokens (RFC 6750 §2.2): reading the body would mean buffering it. Query tokens
-//!   only behind [`OAuthFilterBuilder::dangerous_allow_query_token`].
+//!   only behind [`OAuthFilterBuilder::dangerous`].
 //! - Plain `http://` to the authorization server only for loopback hosts unless explicitly allowed.
 //!
-//! ## Design
+//! Every setting that weakens security sits behind a `dangerous()` door that returns a builder
+//! of its own ([`OAuthFilterBuilder::dangerous`], [`JwtIssuer::dangerous`],
+//! [`Introspection::dangerous`], [`HttpClientConfig::dangerous`]), so it stands out in review.
+//!
+//! ## Design: one module per step
 //! ```text
-//!  adapter (tower layer)          core (no framework types)
-//!  http::Request ──► RequestParts ──► extract ──► verify (jose + keys + claims) ──► authorize
-//!        ▲                                                                         │
-//!        └──── Response (Rejection → ErrorResponder) ◄──── AuthError ◄─────────────┘
-//!        └──── inner service, AccessToken in extensions ◄──── Ok ◄─────────────────┘
+//!  adapter (tower, actix, gateway): a translation of RequestParts in, Decision out
+//!  ──► extract (extract.rs) ──► verify (verify.rs: jose/ + jwt.rs | introspection.rs,
+//!      │                        claims.rs for facts, jwt_cache.rs)
+//!      ──► bind (bind.rs) ──► authorize (authorize.rs, routes.rs) ──► challenge (challenge.rs)
+//!  filter.rs: the façade that enters each step once, in order (OAuthFilter::decide);
+//!  builder.rs: the settings; clock.rs: the one clock; explain.rs: the trace of every step.
 //! ```
 
 #![forbid(unsafe_code)]
@@ -65,42 +74,81 @@
     )
 )]
 
-pub mod access_token;
+mod access_token;
 #[cfg(feature = "actix")]
 pub mod actix;
+mod authorize;
 #[cfg(feature = "axum")]
 pub mod axum;
-pub mod challenge;
-pub mod claims;
-pub mod discovery;
-pub mod error;
-pub mod filter;
-#[cfg(feature = "__fuzz")]
+mod bind;
+mod builder;
+mod challenge;
+#[cfg(feature = "__internal")]
 #[doc(hidden)]
-pub mod fuzzing;
+pub mod claims;
+#[cfg(not(feature = "__internal"))]
+#[allow(unreachable_pub, dead_code)]
+mod claims;
+mod clock;
+#[cfg(feature = "__internal")]
+#[doc(hidden)]
+pub mod discovery;
+#[cfg(not(feature = "__internal"))]
+#[allow(unreachable_pub, dead_code)]
+mod discovery;
+mod error;
+mod explain;
+mod extract;
+mod filter;
 pub mod grpc;
-pub mod http;
-pub mod introspection;
+mod http;
+mod introspection;
+#[cfg(feature = "__internal")]
+#[doc(hidden)]
 pub mod jose;
-pub mod jwt;
-pub mod keys;
+#[cfg(not(feature = "__internal"))]
+#[allow(unreachable_pub, dead_code)]
+mod jose;
+mod jwt;
+mod jwt_cache;
+mod keys;
 pub mod metrics;
 pub mod path;
-pub mod requirement;
-pub mod token;
+mod routes;
 pub mod tower;
+mod verify;
 
 pub use access_token::{AccessToken, Scopes, TokenKind};
-pub use challenge::Rejection;
+pub use authorize::{ClaimPath, ClaimRule, ClaimTest, Requirement};
+pub use builder::{DEFAULT_LEEWAY, DangerousFilterBuilder, MAX_LEEWAY, OAuthFilterBuilder};
+pub use challenge::{Rejection, is_scope_token};
+pub use clock::{Clock, SystemClock};
 pub use error::{AuthError, ConfigError};
-pub use filter::{OAuthFilter, OAuthFilterBuilder, ReadinessCheck, VerificationPath};
-pub use http::HttpClientConfig;
+pub use explain::{Outcome, Step, Trace, Verdict};
+pub use extract::{DEFAULT_MAX_TOKEN_LEN, ExtractionPolicy, RequestParts};
+pub use filter::{Decision, OAuthFilter, Protection, ReadinessCheck};
+pub use http::{DangerousHttpClientConfig, HttpClientConfig};
 #[cfg(feature = "redis")]
 pub use introspection::RedisCache;
-pub use introspection::{ClientAuth, ClientSecret, Introspection};
+pub use introspection::{
+    ClientAuth, ClientSecret, DangerousIntrospection, Introspection, MAX_CACHE_TTL,
+};
 pub use jose::Algorithm;
-pub use jwt::JwtIssuer;
+pub use jwt::{DangerousJwtIssuer, JwtIssuer};
 pub use keys::JwksPolicy;
-pub use requirement::{PathRequirements, Requirement};
-pub use token::{ExtractionPolicy, RequestParts};
+pub use routes::{PathRequirements, PathRequirementsBuilder, Route, Selected};
 pub use tower::{ErrorResponder, JsonErrorResponder, OAuthLayer, OAuthService};
+pub use verify::VerificationPath;
+
+/// Internal entry points for the fuzz targets, benchmarks and vector tests (feature
+/// `__internal`): not a public API, no semver promise.
+#[cfg(feature = "__internal")]
+#[doc(hidden)]
+pub mod __internal {
+    pub use crate::claims;
+    pub use crate::discovery;
+    pub use crate::fuzzing::*;
+    pub use crate::jose;
+}
+#[cfg(feature = "__internal")]
+mod fuzzing;

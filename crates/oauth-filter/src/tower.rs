@@ -28,10 +28,12 @@
 //! per-route layer only checks its own requirement.
 
 use crate::access_token::AccessToken;
+use crate::authorize::Requirement;
 use crate::challenge::Rejection;
+use crate::extract::RequestParts;
 use crate::filter::OAuthFilter;
-use crate::requirement::{PathRequirements, Requirement};
-use crate::token::RequestParts;
+use crate::filter::{Decision, Protection};
+use crate::routes::PathRequirements;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use std::future::Future;
@@ -75,16 +77,11 @@ impl<B: From<Bytes>> ErrorResponder<B> for JsonErrorResponder {
 /// Sets `WWW-Authenticate`, `Retry-After` and `Cache-Control: no-store` for a rejection; for
 /// custom responders that keep the standard headers.
 pub fn apply_challenge_headers(rejection: &Rejection, headers: &mut http::HeaderMap) {
-    if let Some(v) = rejection
-        .www_authenticate()
-        .and_then(|v| HeaderValue::from_str(&v).ok())
-    {
-        headers.insert(header::WWW_AUTHENTICATE, v);
+    for (name, value) in rejection.challenge_headers() {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
     }
-    if let Some(secs) = rejection.retry_after() {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
 #[derive(Debug, Clone)]
@@ -115,12 +112,8 @@ impl OAuthFilter {
     /// A layer that requires a valid token meeting `requirement`. `[]` means any valid token.
     pub fn require(&self, requirement: impl Into<Requirement>) -> OAuthLayer {
         let requirement = requirement.into();
-        if let Some(bad) = requirement
-            .scopes()
-            .iter()
-            .find(|s| !crate::challenge::is_scope_token(s))
-        {
-            tracing::warn!(scope = %bad.escape_default(), "requirement scope is not an RFC 6749 scope-token; it will never be granted");
+        if let Err(e) = crate::routes::check_requirement("requirement", &requirement) {
+            tracing::warn!(error = %e, "this requirement names a value no token can carry in a challenge; it will never be met");
         }
         OAuthLayer {
             filter: self.clone(),
@@ -134,8 +127,8 @@ impl OAuthFilter {
         self.require(Requirement::Authenticated)
     }
 
-    /// A layer whose requirement depends on the request path: per gRPC method, per route
-    /// prefix. Unmatched paths get the rules' default.
+    /// A layer whose requirement depends on the request's method and path: per gRPC method,
+    /// per route prefix ([`PathRequirements`]).
     pub fn require_per_path(&self, rules: PathRequirements) -> OAuthLayer {
         OAuthLayer {
             filter: self.clone(),
@@ -219,44 +212,26 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
         Box::pin(async move {
-            let requirement = match &layer.mode {
-                Mode::Require(r) => Some(r.clone()),
-                Mode::PerPath(rules) => match rules.shared_for_path(req.uri().path()) {
-                    Ok(r) => Some(r.clone()),
-                    Err(error) => {
-                        tracing::debug!(reason = error.reason_code(), "request rejected");
-                        let rejection = layer.filter.reject(error, None);
-                        return Ok(layer.responder.respond(&rejection));
-                    }
-                },
-                Mode::Optional => None,
-            };
             // Only the head is borrowed across the await, so bodies need not be `Sync`.
             let (mut head, body) = req.into_parts();
             let verified = head.extensions.get::<AccessToken>().cloned();
-            let outcome = layer
+            let protection = match &layer.mode {
+                Mode::Require(r) => Protection::Require(r),
+                Mode::PerPath(rules) => Protection::Routes(rules),
+                Mode::Optional => Protection::Optional,
+            };
+            let parts = RequestParts::from_http_parts(&head);
+            match layer
                 .filter
-                .admit(
-                    &RequestParts::from_http_parts(&head),
-                    verified.as_ref(),
-                    requirement.as_deref(),
-                )
-                .await;
-            match outcome {
-                Ok(Some(token)) => {
+                .decide(&parts, verified.as_ref(), protection)
+                .await
+            {
+                Decision::Allow(token) => {
                     head.extensions.insert(token);
                     inner.call(Request::from_parts(head, body)).await
                 }
-                Ok(None) => inner.call(Request::from_parts(head, body)).await,
-                Err(error) => {
-                    tracing::debug!(
-                        reason = error.reason_code(),
-                        status = error.status(),
-                        "request rejected"
-                    );
-                    let rejection = layer.filter.reject(error, requirement.as_deref());
-                    Ok(layer.responder.respond(&rejection))
-                }
+                Decision::Deny(rejection) => Ok(layer.responder.respond(&rejection)),
+                _ => inner.call(Request::from_parts(head, body)).await,
             }
         })
     }

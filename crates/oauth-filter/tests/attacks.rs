@@ -12,7 +12,7 @@ mod common;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair};
 use common::filter_for;
-use oauth_filter::jose::base64url;
+use oauth_filter::__internal::jose::base64url;
 use oauth_filter::{Algorithm, AuthError, JwtIssuer, OAuthFilter};
 use oauth_filter_testkit::{SigningAlg, TestIssuer, now_secs};
 use serde_json::json;
@@ -99,7 +99,7 @@ async fn hs256_keyed_with_the_public_key_is_refused() {
     // Even with HS256 enabled through a shared secret, the public key is not that secret.
     let secret = b"0123456789abcdef0123456789abcdef".to_vec();
     let hs = OAuthFilter::builder()
-        .jwt_issuer(common::jwt_issuer(&issuer).dangerous_hmac_secret(
+        .jwt_issuer(common::jwt_issuer(&issuer).dangerous().hmac_secret(
             Algorithm::HS256,
             None,
             secret.clone(),
@@ -685,9 +685,21 @@ async fn scope_claim_shapes() {
         .await
         .unwrap();
     assert!(!t.scopes().contains("read"), "scopes are case-sensitive");
+    // `scope` may be an array too (issue 12); `scope` is read before `scp`.
+    let t = filter
+        .verify(
+            &issuer
+                .mint()
+                .claim("scope", json!(["a"]))
+                .claim("scp", "b")
+                .sign(),
+        )
+        .await
+        .unwrap();
+    assert!(t.scopes().contains("a") && !t.scopes().contains("b"));
     assert_eq!(
         filter
-            .verify(&issuer.mint().claim("scope", json!(["a"])).sign())
+            .verify(&issuer.mint().claim("scope", json!(7)).sign())
             .await
             .unwrap_err(),
         AuthError::InvalidClaim("scope")
@@ -754,7 +766,8 @@ async fn configuration_errors_name_the_key() {
             OAuthFilter::builder().jwt_issuer(
                 JwtIssuer::new("https://i")
                     .audience("a")
-                    .dangerous_hmac_secret(Algorithm::HS256, None, vec![1; 31]),
+                    .dangerous()
+                    .hmac_secret(Algorithm::HS256, None, vec![1; 31]),
             ),
             "issuers[0].hmac_secret",
         ),

@@ -66,9 +66,11 @@ impl Health for WhoAmI {
 
 async fn serve(filter: &OAuthFilter) -> (String, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
-    let rules = PathRequirements::new(Requirement::Authenticated)
+    let rules = PathRequirements::builder(Requirement::Authenticated)
         .exact("/grpc.health.v1.Health/Check", ["health:read"])
-        .exact("/grpc.health.v1.Health/Watch", ["health:watch"]);
+        .exact("/grpc.health.v1.Health/Watch", ["health:watch"])
+        .build()
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let router = tonic::transport::Server::builder()

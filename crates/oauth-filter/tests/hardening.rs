@@ -182,7 +182,11 @@ async fn sender_constrained_tokens_are_refused_as_bearer() {
         );
     }
     let opted_out = OAuthFilter::builder()
-        .jwt_issuer(jwt_issuer(&issuer).dangerous_accept_sender_constrained_as_bearer(true))
+        .jwt_issuer(
+            jwt_issuer(&issuer)
+                .dangerous()
+                .accept_sender_constrained_as_bearer(true),
+        )
         .build()
         .unwrap();
     let bound = issuer.mint().claim("cnf", json!({"jkt": "x"})).sign();
@@ -206,7 +210,9 @@ async fn sender_constrained_tokens_are_refused_as_bearer() {
     }
     let opted_out = OAuthFilter::builder()
         .introspection(
-            introspection_for(&issuer).dangerous_accept_sender_constrained_as_bearer(true),
+            introspection_for(&issuer)
+                .dangerous()
+                .accept_sender_constrained_as_bearer(true),
         )
         .build()
         .unwrap();
@@ -380,7 +386,10 @@ async fn per_path_rules_match_segments_of_the_normal_form() {
     let filter = filter_for(&issuer);
     let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = runs.clone();
-    let rules = PathRequirements::new(["admin"]).prefix("/public", Requirement::Authenticated);
+    let rules = PathRequirements::builder(["admin"])
+        .prefix("/public", Requirement::Authenticated)
+        .build()
+        .unwrap();
     let app = axum::Router::new()
         .fallback(get(move || {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -128,7 +128,8 @@ async fn real_authorization_server_tokens() {
         let resource = format!("https://api.example/{resource}");
         let t = token(&http, &provider.issuer, &resource, "read").await;
         let header: Value = serde_json::from_slice(
-            &oauth_filter::jose::base64url::decode(t.split('.').next().unwrap()).unwrap(),
+            &oauth_filter::__internal::jose::base64url::decode(t.split('.').next().unwrap())
+                .unwrap(),
         )
         .unwrap();
         assert_eq!(header["alg"], alg);

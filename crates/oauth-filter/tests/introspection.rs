@@ -130,7 +130,7 @@ async fn response_shapes() {
             AuthError::IntrospectionUnavailable,
         ),
         (
-            RawResponse::json(r#"{"active": true, "scope": ["read"]}"#),
+            RawResponse::json(r#"{"active": true, "scope": 5}"#),
             AuthError::IntrospectionUnavailable,
         ),
         (

@@ -52,7 +52,7 @@ async fn logs_never_contain_tokens_or_secrets() {
     let issuer = TestIssuer::start().await;
     let secret = b"SHARED-SECRET-0123456789abcdefghijklmnop".to_vec();
     let filter = OAuthFilter::builder()
-        .jwt_issuer(common::jwt_issuer(&issuer).dangerous_hmac_secret(
+        .jwt_issuer(common::jwt_issuer(&issuer).dangerous().hmac_secret(
             Algorithm::HS256,
             Some("hs"),
             secret.clone(),

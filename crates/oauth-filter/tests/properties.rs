@@ -9,11 +9,10 @@
     clippy::panic
 )]
 
-use oauth_filter::challenge::is_scope_token;
-use oauth_filter::jose::{self, Algorithm, VerifyingKey, base64url, json};
+use oauth_filter::__internal::jose::{self, Algorithm, VerifyingKey, base64url, json};
+use oauth_filter::is_scope_token;
 use oauth_filter::{
-    AuthError, ExtractionPolicy, JwtIssuer, OAuthFilter, Rejection, RequestParts, Requirement,
-    Scopes,
+    AuthError, JwtIssuer, OAuthFilter, Rejection, RequestParts, Requirement, Scopes,
 };
 use oauth_filter_testkit::{SigningAlg, TestIssuer};
 use proptest::prelude::*;
@@ -30,7 +29,7 @@ proptest! {
         let _ = json::parse_value(&bytes);
         let _ = base64url::decode(&text);
         let _ = Scopes::from_space_separated(&text);
-        let policy = ExtractionPolicy { max_token_len: 100, dangerous_allow_query_token: true };
+        let policy = oauth_filter::__internal::extraction_policy(100, true);
         let _ = RequestParts::new().authorization(&bytes).query(Some(&text)).bearer_token(&policy);
         if let Ok(Value::Object(map)) = json::parse_value(&bytes) {
             let _ = VerifyingKey::from_jwk(&map, &Algorithm::DEFAULT_ASYMMETRIC);

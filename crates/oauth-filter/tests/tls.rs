@@ -152,7 +152,9 @@ async fn certificates_are_verified() {
     let dangerous = filter(
         &issuer,
         &url,
-        HttpClientConfig::default().dangerous_accept_invalid_certs(true),
+        HttpClientConfig::default()
+            .dangerous()
+            .accept_invalid_certs(true),
     );
     assert!(dangerous.verify(&token).await.is_ok());
 }

@@ -13,7 +13,7 @@
     clippy::panic
 )]
 
-use oauth_filter::jose::{self, Algorithm, VerifyingKey, base64url};
+use oauth_filter::__internal::jose::{self, Algorithm, VerifyingKey, base64url};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::path::PathBuf;

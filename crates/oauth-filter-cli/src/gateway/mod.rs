@@ -43,14 +43,10 @@ pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError
         c.upstream.scheme,
         c.upstream.authority,
         c.upstream.base_path,
-        c.routes.len()
+        c.routes.describe().len()
     );
-    for r in &c.routes {
-        let access = match &r.access {
-            config::Access::Public => String::from("public"),
-            config::Access::Protected(req) => req.to_string(),
-        };
-        println!("  {}: {} {}: {access}", r.name, r.path, r.methods_text());
+    for (name, path, methods, access) in c.routes.describe() {
+        println!("  {name}: {path} {methods}: {access}");
     }
     Ok(())
 }

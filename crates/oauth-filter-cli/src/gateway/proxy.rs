@@ -19,7 +19,7 @@
 //! The most specific route whose path matches decides; if none of its routes allows the
 //! method the answer is 405 with `Allow`, never a less specific route. GET covers HEAD.
 
-use super::config::{Access, AuthorizationPolicy, Config, Forwarding, Protocol, Route, Upstream};
+use super::config::{AuthorizationPolicy, Config, Forwarding, Protocol, Upstream};
 use super::limits::{BodyFault, BodyOutcome, InFlightGuard, Limits, RequestBody, Tracked};
 use super::metrics as m;
 use bytes::Bytes;
@@ -32,7 +32,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use oauth_filter::{
-    AccessToken, AuthError, ErrorResponder, JsonErrorResponder, OAuthFilter, RequestParts,
+    AccessToken, AuthError, Decision, ErrorResponder, JsonErrorResponder, OAuthFilter,
+    PathRequirements, Rejection, RequestParts,
 };
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rustls_pki_types::pem::PemObject;
@@ -49,7 +50,7 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 /// The proxy's shared state.
 pub(crate) struct Proxy {
     filter: OAuthFilter,
-    routes: Vec<Route>,
+    routes: PathRequirements,
     upstream: Upstream,
     forwarding: Forwarding,
     limits: Limits,
@@ -146,48 +147,40 @@ impl Proxy {
                 );
             }
         };
-        let route = match select_route(&self.routes, &path, &head.method) {
-            Selected::Route(route) => route,
-            Selected::NoRoute => {
+        let route = match self.routes.select(head.method.as_str(), head.uri.path()) {
+            Ok(route) => route,
+            Err(error) => {
                 // The path is logged as a quoted, escaped string: it is decoded text the client
                 // chose, and must not add fields to a log line.
-                tracing::info!(reason = "no_route", status = 404, method = %head.method, path = ?path, "request refused");
-                return refuse(
-                    StatusCode::NOT_FOUND,
-                    "no_route",
-                    "not_found",
-                    "no route matches this request",
-                );
-            }
-            Selected::WrongMethod(allow) => {
-                tracing::info!(reason = "method_not_allowed", status = 405, method = %head.method, path = ?path, "request refused");
-                let (mut resp, outcome, reason) = refuse(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "method_not_allowed",
-                    "method_not_allowed",
-                    "the route does not allow this method",
-                );
-                if let Ok(v) = HeaderValue::from_str(&allow) {
-                    resp.headers_mut().insert(header::ALLOW, v);
-                }
-                return (resp, outcome, reason);
+                tracing::info!(reason = error.reason_code(), status = error.status(), method = %head.method, path = ?path, "request refused");
+                let reason = error.reason_code();
+                let rejection = match error {
+                    AuthError::MethodNotAllowed => Rejection::method_not_allowed(
+                        self.filter.realm(),
+                        &self.routes.allowed_methods(head.uri.path()),
+                    ),
+                    e => self.filter.reject(e, None),
+                };
+                return (respond(&rejection), m::Outcome::Refused, reason);
             }
         };
-        let token = match &route.access {
-            Access::Public => None,
-            Access::Protected(requirement) => {
-                let result = self
-                    .filter
-                    .check(&RequestParts::from_http_parts(&head), requirement)
-                    .await;
-                match result {
-                    Ok(t) => Some(t),
-                    Err(error) => {
-                        let reason = error.reason_code();
-                        return (
-                            self.reject(error, requirement, &head.method, &path, route),
-                            m::Outcome::Rejected,
-                            reason,
+        let route_name = route.name();
+        let token = match route.requirement() {
+            None => None,
+            Some(requirement) => {
+                let parts = RequestParts::from_http_parts(&head);
+                match self.filter.decide(&parts, None, requirement).await {
+                    Decision::Allow(t) => Some(t),
+                    Decision::Deny(rejection) => {
+                        let reason = rejection.error().reason_code();
+                        return (respond(&rejection), m::Outcome::Rejected, reason);
+                    }
+                    _ => {
+                        return refuse(
+                            StatusCode::UNAUTHORIZED,
+                            "missing_token",
+                            "unauthorized",
+                            "an access token is required",
                         );
                     }
                 }
@@ -200,7 +193,7 @@ impl Proxy {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
             if declared.is_some_and(|len| len > max) {
-                tracing::info!(reason = "body_too_large", status = 413, route = %route.name, "request refused");
+                tracing::info!(reason = "body_too_large", status = 413, route = %route_name, "request refused");
                 return too_large();
             }
         }
@@ -209,7 +202,7 @@ impl Proxy {
             .is_err()
         {
             // Never forward the inbound (possibly absolute-form) URI as it came.
-            tracing::error!(reason = "upstream_uri", status = 500, route = %route.name, "cannot build the upstream URI");
+            tracing::error!(reason = "upstream_uri", status = 500, route = %route_name, "cannot build the upstream URI");
             return (
                 local(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -236,11 +229,11 @@ impl Proxy {
             }
             Ok(Err(e)) => match outcome.fault() {
                 Some(BodyFault::TooLarge) => {
-                    tracing::info!(reason = "body_too_large", status = 413, route = %route.name, "request body cut off");
+                    tracing::info!(reason = "body_too_large", status = 413, route = %route_name, "request body cut off");
                     too_large()
                 }
                 Some(BodyFault::Stalled) => {
-                    tracing::info!(reason = "body_timeout", status = 408, route = %route.name, "request body stalled");
+                    tracing::info!(reason = "body_timeout", status = 408, route = %route_name, "request body stalled");
                     refuse(
                         StatusCode::REQUEST_TIMEOUT,
                         "body_timeout",
@@ -249,7 +242,7 @@ impl Proxy {
                     )
                 }
                 None => {
-                    tracing::warn!(reason = "upstream_unavailable", status = 502, route = %route.name, error = %e, "upstream request failed");
+                    tracing::warn!(reason = "upstream_unavailable", status = 502, route = %route_name, error = %e, "upstream request failed");
                     (
                         local(
                             StatusCode::BAD_GATEWAY,
@@ -262,7 +255,7 @@ impl Proxy {
                 }
             },
             Err(_) => {
-                tracing::warn!(reason = "upstream_timeout", status = 504, route = %route.name, "upstream did not answer in time");
+                tracing::warn!(reason = "upstream_timeout", status = 504, route = %route_name, "upstream did not answer in time");
                 (
                     local(
                         StatusCode::GATEWAY_TIMEOUT,
@@ -274,22 +267,6 @@ impl Proxy {
                 )
             }
         }
-    }
-
-    fn reject(
-        &self,
-        error: AuthError,
-        requirement: &oauth_filter::Requirement,
-        method: &http::Method,
-        path: &str,
-        route: &Route,
-    ) -> Response<Body> {
-        let reason = error.reason_code();
-        tracing::info!(reason, status = error.status(), method = %method, path = ?path, route = %route.name, "request rejected");
-        let rejection = self.filter.reject(error, Some(requirement));
-        // The library's own answer (status, challenge headers, JSON body), on our body type.
-        let resp: Response<Full<Bytes>> = JsonErrorResponder.respond(&rejection);
-        resp.map(|body| body.map_err(|never| match never {}).boxed_unsync())
     }
 
     /// Prepares the request for the upstream. `Err`: the upstream URI could not be built.
@@ -377,50 +354,6 @@ fn too_large() -> (Response<Body>, m::Outcome, &'static str) {
         m::Outcome::Refused,
         "body_too_large",
     )
-}
-
-/// Which route serves a request.
-pub(crate) enum Selected<'r> {
-    Route(&'r Route),
-    /// No route's path matches: 404.
-    NoRoute,
-    /// The most specific path that matches has routes, none for this method: 405 with `Allow`.
-    WrongMethod(String),
-}
-
-/// The most specific path that matches decides; among its routes, the one for the method (a
-/// route that allows GET also serves HEAD). A method none of them allows is a 405: it never
-/// falls through to a less specific route (with `/admin` for GET and `/` public, `HEAD` or
-/// `DELETE /admin` must not reach the upstream through `/`).
-pub(crate) fn select_route<'r>(
-    routes: &'r [Route],
-    path: &str,
-    method: &http::Method,
-) -> Selected<'r> {
-    let Some(first) = routes.iter().find(|r| r.path.matches(path)) else {
-        return Selected::NoRoute;
-    };
-    let same_path = routes.iter().filter(|r| r.path == first.path);
-    let allows = |r: &Route, m: &http::Method| {
-        r.methods.as_ref().is_none_or(|ms| {
-            ms.contains(m) || (*m == http::Method::HEAD && ms.contains(&http::Method::GET))
-        })
-    };
-    if let Some(route) = same_path.clone().find(|r| allows(r, method)) {
-        return Selected::Route(route);
-    }
-    let mut allowed: Vec<&str> = Vec::new();
-    for r in same_path {
-        for m in r.methods.iter().flatten() {
-            allowed.push(m.as_str());
-            if *m == http::Method::GET {
-                allowed.push("HEAD");
-            }
-        }
-    }
-    allowed.sort_unstable();
-    allowed.dedup();
-    Selected::WrongMethod(allowed.join(", "))
 }
 
 /// Headers nobody but the gateway may set, beyond the identity headers: a client-set value
@@ -543,6 +476,13 @@ pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     Full::new(bytes.into())
         .map_err(|never| match never {})
         .boxed_unsync()
+}
+
+/// The library's own answer to a rejection (status, challenge headers, JSON body), on our body
+/// type.
+fn respond(rejection: &Rejection) -> Response<Body> {
+    let resp: Response<Full<Bytes>> = JsonErrorResponder.respond(rejection);
+    resp.map(|body| body.map_err(|never| match never {}).boxed_unsync())
 }
 
 /// A small JSON answer made by the gateway itself (fixed texts only).

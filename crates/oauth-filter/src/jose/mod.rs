@@ -1,7 +1,8 @@
 //! Compact JWS (RFC 7515 §7.1) parsing and verification, strictly.
 //!
 //! ```
-//! use oauth_filter::jose::{self, JoseError};
+//! # #[cfg(feature = "__internal")] {
+//! use oauth_filter::__internal::jose::{self, JoseError};
 //! // A JWE (five segments) is never mistaken for a JWS.
 //! assert_eq!(jose::parse_compact("a.b.c.d.e").unwrap_err(), JoseError::Encrypted);
 //! // `none` is not an algorithm.
@@ -9,6 +10,7 @@
 //!     jose::parse_compact("eyJhbGciOiJub25lIn0.e30.").unwrap_err(),
 //!     JoseError::UnsupportedAlgorithm
 //! );
+//! # }
 //! ```
 //!
 //! This module owns the JWS step instead of delegating it to `jsonwebtoken`, for three reasons
@@ -180,6 +182,15 @@ impl CompactJws<'_> {
     where
         I: IntoIterator<Item = &'k VerifyingKey>,
     {
+        self.verifying_key(keys).map(|_| ())
+    }
+
+    /// The key that verifies this token's signature: by `kid` when the header names one (one
+    /// fitting key, no more), else the first fitting key whose check passes.
+    fn verifying_key<'k, I>(&self, keys: I) -> Result<&'k VerifyingKey, JoseError>
+    where
+        I: IntoIterator<Item = &'k VerifyingKey>,
+    {
         let alg = self.header.alg;
         let mut fitting = keys.into_iter().filter(|k| k.fits(alg));
         match &self.header.kid {
@@ -189,14 +200,14 @@ impl CompactJws<'_> {
                 if named.next().is_some() {
                     return Err(JoseError::AmbiguousKey);
                 }
-                self.verify_with(key)
+                self.verify_with(key).map(|()| key)
             }
             None => {
                 let mut tried = false;
                 for key in fitting.by_ref() {
                     tried = true;
                     if self.verify_with(key).is_ok() {
-                        return Ok(());
+                        return Ok(key);
                     }
                 }
                 Err(if tried {
@@ -206,5 +217,78 @@ impl CompactJws<'_> {
                 })
             }
         }
+    }
+}
+
+/// A compact JWS with its claims parsed but its signature not yet checked. The claims may be
+/// read to route the token (which issuer's keys to use), never to judge it: judging takes a
+/// [`Verified`], and only [`Unverified::verify`] makes one.
+#[derive(Debug)]
+pub struct Unverified<'a> {
+    jws: CompactJws<'a>,
+    claims: Map<String, Value>,
+}
+
+impl<'a> Unverified<'a> {
+    /// Parses `token` strictly: a compact JWS whose payload is a strict JSON object.
+    pub fn parse(token: &'a str) -> Result<Self, JoseError> {
+        let jws = parse_compact(token)?;
+        let claims = json::parse_object(&jws.payload()?).map_err(|_| JoseError::Malformed)?;
+        Ok(Self { jws, claims })
+    }
+
+    /// The protected header.
+    pub fn header(&self) -> &JwsHeader {
+        self.jws.header()
+    }
+
+    /// The claims, for routing only (they are not verified).
+    pub fn unverified_claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+
+    /// Checks the signature with `keys`. On failure the token comes back, so that the caller
+    /// may retry with a refreshed key set.
+    pub fn verify<'k, I>(self, keys: I) -> Result<Verified, (JoseError, Self)>
+    where
+        I: IntoIterator<Item = &'k VerifyingKey>,
+    {
+        match self.jws.verifying_key(keys) {
+            Ok(key) => Ok(Verified {
+                kid: key.kid().map(str::to_owned),
+                header: self.jws.header,
+                claims: self.claims,
+            }),
+            Err(e) => Err((e, self)),
+        }
+    }
+}
+
+/// A JWS whose signature verified. Its fields are private to this module: nothing else can
+/// make one, so claims can never be judged on an unverified token (the type is the proof, as
+/// rustls's verifier assertions are).
+#[derive(Debug)]
+pub struct Verified {
+    header: JwsHeader,
+    claims: Map<String, Value>,
+    kid: Option<String>,
+}
+
+impl Verified {
+    /// The protected header.
+    pub fn header(&self) -> &JwsHeader {
+        &self.header
+    }
+    /// The verified claims.
+    pub fn claims(&self) -> &Map<String, Value> {
+        &self.claims
+    }
+    /// The `kid` of the key that verified the signature, if it has one.
+    pub fn key_id(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+    /// The verified claims, by value.
+    pub fn into_claims(self) -> Map<String, Value> {
+        self.claims
     }
 }

@@ -1,4 +1,4 @@
-//! Finding the bearer token in a request (RFC 6750 §2), framework-neutral.
+//! The `extract` step: finding the bearer token in a request (RFC 6750 §2), framework-neutral.
 //!
 //! ```
 //! use oauth_filter::{AuthError, ExtractionPolicy, RequestParts};
@@ -14,21 +14,26 @@
 
 use crate::error::AuthError;
 
-/// Where the token may come from, and how large it may be.
+/// Where the token may come from, and how large it may be. Set through
+/// [`crate::OAuthFilterBuilder::max_token_len`] and, for query tokens, its `dangerous()` door.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ExtractionPolicy {
     /// Largest token accepted, in bytes; longer ones are refused before any parsing.
     pub max_token_len: usize,
     /// Accept `access_token` in the URI query (RFC 6750 §2.3). Off by default: query tokens end
     /// up in logs, proxies and browser history.
-    pub dangerous_allow_query_token: bool,
+    pub(crate) allow_query_token: bool,
 }
+
+/// The default cap on a token's size: 16 KiB.
+pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 
 impl Default for ExtractionPolicy {
     fn default() -> Self {
         Self {
-            max_token_len: 16 * 1024,
-            dangerous_allow_query_token: false,
+            max_token_len: DEFAULT_MAX_TOKEN_LEN,
+            allow_query_token: false,
         }
     }
 }
@@ -39,6 +44,8 @@ pub struct RequestParts<'a> {
     first_authorization: Option<&'a [u8]>,
     authorization_count: usize,
     query: Option<&'a str>,
+    method: &'a str,
+    path: &'a str,
 }
 
 /// RFC 6750 §2.1 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -86,22 +93,50 @@ impl<'a> RequestParts<'a> {
         self
     }
 
+    /// Sets the method (for per-route rules).
+    pub fn method(mut self, method: &'a str) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Sets the raw (still percent-encoded) path (for per-route rules).
+    pub fn path(mut self, path: &'a str) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// The method, as set.
+    pub fn request_method(&self) -> &'a str {
+        self.method
+    }
+
+    /// The raw path, as set.
+    pub fn request_path(&self) -> &'a str {
+        self.path
+    }
+
     /// Reads an `http` 1.x request.
     pub fn from_http<B>(req: &'a http::Request<B>) -> Self {
-        Self::from_headers_and_uri(req.headers(), req.uri())
+        Self::from_head(req.headers(), req.method(), req.uri())
     }
 
     /// Reads the head of an `http` 1.x request.
     pub fn from_http_parts(head: &'a http::request::Parts) -> Self {
-        Self::from_headers_and_uri(&head.headers, &head.uri)
+        Self::from_head(&head.headers, &head.method, &head.uri)
     }
 
-    fn from_headers_and_uri(headers: &'a http::HeaderMap, uri: &'a http::Uri) -> Self {
+    fn from_head(
+        headers: &'a http::HeaderMap,
+        method: &'a http::Method,
+        uri: &'a http::Uri,
+    ) -> Self {
         headers
             .get_all(http::header::AUTHORIZATION)
             .iter()
             .fold(Self::new(), |p, v| p.authorization(v.as_bytes()))
             .query(uri.query())
+            .method(method.as_str())
+            .path(uri.path())
     }
 
     /// The bearer token, if the request carries one. `Ok(None)` means no bearer credentials.
@@ -113,7 +148,7 @@ impl<'a> RequestParts<'a> {
             Some(value) => header_token(value, policy)?,
             None => None,
         };
-        let from_query = if policy.dangerous_allow_query_token {
+        let from_query = if policy.allow_query_token {
             self.query_token(policy)?
         } else {
             None
@@ -280,7 +315,7 @@ mod tests {
     fn query_tokens_only_when_enabled_and_never_with_a_header() {
         let off = ExtractionPolicy::default();
         let on = ExtractionPolicy {
-            dangerous_allow_query_token: true,
+            allow_query_token: true,
             ..Default::default()
         };
         let q = RequestParts::new().query(Some("a=1&access_token=tok"));

@@ -1,0 +1,499 @@
+//! The gateway's configuration: a TOML file, then environment overrides, then validation.
+//!
+//! ```toml
+//! listen = "127.0.0.1:8080"
+//! admin_listen = "127.0.0.1:9090"
+//!
+//! [upstream]
+//! url = "http://127.0.0.1:3000"
+//!
+//! [[issuers]]
+//! issuer = "https://idp.example"
+//! audience = "api"
+//!
+//! [[routes]]
+//! prefix = "/orders"
+//! methods = ["GET"]
+//! scopes = ["orders:read"]
+//!
+//! [[routes]]
+//! prefix = "/admin"
+//! scopes = ["read"]
+//! claims = { "realm_access.roles" = { contains = "admin" } }
+//! acr_values = ["urn:mace:incommon:iap:silver"]   # step-up (RFC 9470)
+//! max_auth_age_secs = 300
+//! ```
+//!
+//! Every value can be overridden by an environment variable named `OAUTH_FILTER__` followed by
+//! the key path in upper case with `__` between the parts and array indexes as numbers:
+//! `OAUTH_FILTER__UPSTREAM__URL`, `OAUTH_FILTER__INTROSPECTION__CLIENT_SECRET`,
+//! `OAUTH_FILTER__ROUTES__0__SCOPES='["read"]'`. A value replaces one of the same type (strings
+//! stay strings; numbers, booleans and arrays are read as TOML). An override for a key the file
+//! does not have is read as TOML and, failing that, as a string; an unknown key is an error.
+//!
+//! Errors name the key (`routes[2].scopes`) and the reason; [`load`] never starts anything.
+//! Keys are the library's names (`max_token_len`, `leeway`, `introspection.jwt_response`,
+//! `introspection.max_cache_ttl`, durations in seconds); the 0.1 spellings `max_token_bytes`,
+//! `leeway_secs`, `introspection.phantom_token`, `introspection.max_cache_ttl_secs` and
+//! `introspection.inactive_cache_ttl_secs` are accepted, with a warning, for one release.
+//!
+//! The concerns live apart: `raw` (the serde types), `env` (the environment overlay),
+//! `validate` (every check, and the filter built from the result).
+
+mod env;
+mod raw;
+mod validate;
+
+pub(crate) use env::ENV_PREFIX;
+pub(crate) use oauth_filter::ConfigError;
+use oauth_filter::{OAuthFilter, PathRequirements};
+use raw::RawConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// The 0.1 spellings of renamed keys, and their names now.
+const OLD_SPELLINGS: [(&str, &str); 5] = [
+    ("max_token_bytes", "max_token_len"),
+    ("leeway_secs", "leeway"),
+    ("phantom_token", "jwt_response"),
+    ("max_cache_ttl_secs", "max_cache_ttl"),
+    ("inactive_cache_ttl_secs", "inactive_cache_ttl"),
+];
+
+/// Warns once per old spelling in the file (they still work, for one release); returns the
+/// keys so spelled (`introspection.max_cache_ttl` → `introspection.max_cache_ttl_secs`), so
+/// that errors name the key as the file spells it.
+fn warn_old_spellings(doc: &toml::Table) -> Vec<(String, String)> {
+    let tables = [
+        ("", Some(doc)),
+        (
+            "introspection.",
+            doc.get("introspection").and_then(toml::Value::as_table),
+        ),
+    ];
+    let mut used = Vec::new();
+    for (prefix, table) in tables {
+        let Some(table) = table else { continue };
+        for (old, new) in OLD_SPELLINGS {
+            if table.contains_key(old) {
+                tracing::warn!(
+                    old,
+                    new,
+                    "a renamed configuration key is used; it will be refused in the next release"
+                );
+                used.push((format!("{prefix}{new}"), format!("{prefix}{old}")));
+            }
+        }
+    }
+    used
+}
+
+/// `configuration error: key: reason`, as the gateway prints configuration errors.
+pub(crate) fn describe(e: &ConfigError) -> String {
+    if e.key().is_empty() {
+        format!("configuration error: {}", e.reason())
+    } else {
+        format!("configuration error: {}: {}", e.key(), e.reason())
+    }
+}
+
+/// How the gateway speaks to the upstream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Protocol {
+    /// HTTP/1.1 (or HTTP/2 negotiated by ALPN for `https`).
+    #[default]
+    Http1,
+    /// HTTP/2 over cleartext with prior knowledge.
+    H2c,
+}
+
+/// What happens to the caller's `Authorization` header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum AuthorizationPolicy {
+    /// Removed: the upstream sees only the identity headers (the default).
+    #[default]
+    Remove,
+    /// Forwarded unchanged.
+    Keep,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The upstream, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct Upstream {
+    pub(crate) scheme: http::uri::Scheme,
+    pub(crate) authority: http::uri::Authority,
+    /// Prepended to every request path; empty or starting with `/`, without a trailing `/`.
+    pub(crate) base_path: String,
+    pub(crate) protocol: Protocol,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) preserve_host: bool,
+}
+
+/// How a route matches a path.
+
+/// Identity forwarding, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct Forwarding {
+    pub(crate) authorization: AuthorizationPolicy,
+    pub(crate) subject_header: http::HeaderName,
+    pub(crate) client_id_header: http::HeaderName,
+    pub(crate) scope_header: http::HeaderName,
+}
+
+/// The whole configuration, validated, with the filter built (nothing fetched yet).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) listen: SocketAddr,
+    pub(crate) admin_listen: SocketAddr,
+    pub(crate) upstream: Upstream,
+    /// The library's route model: most specific first, 404 when nothing matches.
+    pub(crate) routes: PathRequirements,
+    pub(crate) forwarding: Forwarding,
+    pub(crate) filter: OAuthFilter,
+    pub(crate) ca_pem: Option<Vec<u8>>,
+    /// The gateway's client certificate chain and key, PEM (mutual TLS to the authorization
+    /// server and an https upstream).
+    pub(crate) client_identity: Option<ClientIdentity>,
+    pub(crate) log_format: LogFormat,
+    pub(crate) limits: crate::gateway::limits::Limits,
+    pub(crate) shutdown_grace: Duration,
+    /// Runtime threads (at least 1).
+    pub(crate) workers: usize,
+}
+
+/// A client certificate chain and its private key, both PEM, checked to parse.
+#[derive(Clone)]
+pub(crate) struct ClientIdentity {
+    pub(crate) chain_pem: Vec<u8>,
+    pub(crate) key_pem: Vec<u8>,
+}
+
+impl fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientIdentity(..)")
+    }
+}
+
+impl ClientIdentity {
+    pub(crate) fn chain(&self) -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_slice_iter(&self.chain_pem)
+            .filter_map(Result::ok)
+            .collect()
+    }
+    pub(crate) fn key(&self) -> Option<PrivateKeyDer<'static>> {
+        PrivateKeyDer::from_pem_slice(&self.key_pem).ok()
+    }
+}
+
+/// Reads, overlays the environment, and validates. `env` is the process environment in
+/// production and a fixed list in tests.
+pub(crate) fn load(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::new("", format!("cannot read {}: {e}", path.display())))?;
+    parse(&text, env)
+}
+
+/// [`load`] from a string.
+pub(crate) fn parse(
+    text: &str,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let mut doc: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::new("", format!("not valid TOML: {e}")))?;
+    let mut from_env = BTreeMap::new();
+    let mut vars: Vec<(String, String)> = vars
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .collect();
+    vars.sort();
+    for (name, value) in vars {
+        let key = env::overlay(&mut doc, &name, &value)?;
+        from_env.insert(key, name);
+    }
+    let old_spellings = warn_old_spellings(&doc);
+    let raw: RawConfig =
+        serde_path_to_error::deserialize(toml::Value::Table(doc)).map_err(|e| {
+            let key = e.path().to_string();
+            let mut key = if key == "." { String::new() } else { key };
+            let mut reason = e.inner().to_string();
+            // serde reports a missing field at its parent: name the field itself.
+            if let Some(field) = reason
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .strip_prefix("missing field `")
+                .and_then(|r| r.strip_suffix('`'))
+                .map(str::to_owned)
+            {
+                key = if key.is_empty() {
+                    field.to_owned()
+                } else {
+                    format!("{key}.{field}")
+                };
+                reason = String::from("missing");
+                if field == "client_secret" {
+                    reason.push_str(&format!(
+                        " (set it in the file or, better, in the environment as \
+                         {ENV_PREFIX}INTROSPECTION__CLIENT_SECRET)"
+                    ));
+                }
+            }
+            if let Some((_, var)) = from_env
+                .iter()
+                .find(|(k, _)| key.starts_with(k.as_str()) || k.starts_with(&key))
+            {
+                reason.push_str(&format!(" (set by {var})"));
+            }
+            ConfigError::new(key, reason)
+        })?;
+    validate::validate(raw).map_err(|e| {
+        match old_spellings
+            .iter()
+            .find(|(new, _)| new.as_str() == e.key())
+        {
+            Some((_, old)) => ConfigError::new(old.clone(), e.reason()),
+            None => e,
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+        [upstream]
+        url = "http://127.0.0.1:3000"
+        [[issuers]]
+        issuer = "http://127.0.0.1:9400"
+        audience = "api"
+        [[routes]]
+        prefix = "/"
+        scopes = ["read"]
+    "#;
+
+    fn err(text: &str) -> ConfigError {
+        parse(text, []).unwrap_err()
+    }
+
+    #[test]
+    fn a_minimal_file_is_valid() {
+        let c = parse(BASE, []).unwrap();
+        assert_eq!(c.upstream.authority, "127.0.0.1:3000");
+        assert_eq!(c.routes.describe().len(), 1);
+        assert_eq!(c.forwarding.authorization, AuthorizationPolicy::Remove);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_reason() {
+        let e = err("[[routes]]\nprefix = \"/\"\n");
+        assert_eq!(e.key(), "upstream");
+        let e = err(&BASE.replace("http://127.0.0.1:3000", "not a url"));
+        assert_eq!(e.key(), "upstream.url");
+        assert!(e.reason().contains("not a valid absolute URL"), "{e}");
+        let e = err(&format!("listen_port = 3\n{BASE}"));
+        assert_eq!(e.key(), "listen_port");
+        assert!(e.reason().contains("unknown field `listen_port`"), "{e}");
+        let e = err(&BASE.replace("scopes = [\"read\"]", "scopes = [\"read\"]\nscope = 1"));
+        assert_eq!(e.key(), "routes[0].scope");
+        assert!(e.reason().contains("unknown field"), "{e}");
+        let e = err(&BASE.replace("audience = \"api\"", "audience = 5"));
+        assert_eq!(e.key(), "issuers[0].audience");
+        let e = err(&BASE.replace("\"http://127.0.0.1:9400\"", "\"\""));
+        assert_eq!(e.key(), "issuers[0].issuer");
+        let e = err(&BASE.replace("issuer = ", "algorithms = [\"HS256\"]\nissuer = "));
+        assert_eq!(e.key(), "issuers[0].algorithms[0]");
+        let e = err(&format!("leeway_secs = 900\n{BASE}"));
+        assert_eq!(
+            e.key(),
+            "leeway_secs",
+            "the old spelling is named as the file spells it"
+        );
+        let e = err(&format!("leeway = 900\n{BASE}"));
+        assert_eq!(e.key(), "leeway");
+        let e = err("this is = not toml");
+        assert!(e.reason().contains("not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn contradictory_routes_are_refused() {
+        let two = |a: &str, b: &str| {
+            format!("{BASE}\n[[routes]]\n{a}\n[[routes]]\n{b}\n").replace(
+                "[[routes]]\n        prefix = \"/\"\n        scopes = [\"read\"]\n",
+                "",
+            )
+        };
+        let e = err(&two(
+            "path = \"/a\"\npublic = true",
+            "path = \"/a\"\nscopes = [\"x\"]",
+        ));
+        assert_eq!(e.key(), "routes[1]");
+        assert!(e.reason().contains("routes[0]"), "{e}");
+        let e = err(&two(
+            "prefix = \"/a\"\nmethods = [\"GET\", \"POST\"]",
+            "prefix = \"/a/\"\nmethods = [\"post\"]",
+        ));
+        assert_eq!(e.key(), "routes[1]");
+        // Different methods on one path are fine.
+        parse(
+            &two(
+                "prefix = \"/a\"\nmethods = [\"GET\"]\npublic = true",
+                "prefix = \"/a\"\nmethods = [\"POST\"]\nscopes = [\"w\"]",
+            ),
+            [],
+        )
+        .unwrap();
+        let e = err(&two(
+            "path = \"/a\"\npublic = true\nscopes = [\"x\"]",
+            "path = \"/b\"",
+        ));
+        assert!(e.reason().contains("contradictory"), "{e}");
+        let e = err(&two("path = \"/a\"\nprefix = \"/a\"", "path = \"/b\""));
+        assert_eq!(e.key(), "routes[0]");
+        let e = err(&two("path = \"/a/../b\"", "path = \"/b\""));
+        assert_eq!(e.key(), "routes[0].path");
+        let e = err(&two("path = \"/a\"\nscopes = [\"a b\"]", "path = \"/b\""));
+        assert_eq!(e.key(), "routes[0].scopes");
+        let e = err(&BASE.replace(
+            "[[routes]]\n        prefix = \"/\"\n        scopes = [\"read\"]\n",
+            "",
+        ));
+        assert_eq!(e.key(), "routes");
+    }
+
+    #[test]
+    fn routes_are_ordered_most_specific_first() {
+        let text = BASE.replace(
+            "[[routes]]\n        prefix = \"/\"\n        scopes = [\"read\"]\n",
+            "[[routes]]\nprefix = \"/\"\n[[routes]]\nprefix = \"/a\"\n[[routes]]\npath = \"/a\"\npublic = true\n[[routes]]\nprefix = \"/a/b\"\n",
+        );
+        let c = parse(&text, []).unwrap();
+        let names: Vec<String> = c.routes.describe().into_iter().map(|r| r.0).collect();
+        assert_eq!(names, ["routes[2]", "routes[3]", "routes[1]", "routes[0]"]);
+        assert_eq!(c.routes.select("GET", "/a/x").unwrap().name(), "routes[1]");
+        assert_eq!(c.routes.select("GET", "/ab").unwrap().name(), "routes[0]");
+        assert_eq!(c.routes.select("GET", "/a").unwrap().name(), "routes[2]");
+    }
+
+    #[test]
+    fn environment_overrides_every_kind_of_value() {
+        let env = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let c = parse(
+            BASE,
+            env(&[
+                ("OAUTH_FILTER__UPSTREAM__URL", "http://127.0.0.1:4000/base/"),
+                ("OAUTH_FILTER__UPSTREAM__TIMEOUT_SECS", "7"),
+                ("OAUTH_FILTER__ROUTES__0__SCOPES", "[\"write\"]"),
+                ("OAUTH_FILTER__FORWARDING__AUTHORIZATION", "keep"),
+                ("OAUTH_FILTER__LISTEN", "127.0.0.1:1234"),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.upstream.authority, "127.0.0.1:4000");
+        assert_eq!(c.upstream.base_path, "/base");
+        assert_eq!(c.upstream.timeout, Duration::from_secs(7));
+        assert_eq!(c.listen.port(), 1234);
+        assert_eq!(c.forwarding.authorization, AuthorizationPolicy::Keep);
+        assert_eq!(
+            c.routes.select("GET", "/").unwrap().requirement(),
+            Some(&oauth_filter::Requirement::all_of(["write"]))
+        );
+        // A second issuer entirely from the environment.
+        let c = parse(
+            BASE,
+            env(&[
+                ("OAUTH_FILTER__ISSUERS__1__ISSUER", "http://127.0.0.1:9500"),
+                ("OAUTH_FILTER__ISSUERS__1__AUDIENCE", "api"),
+            ]),
+        )
+        .unwrap();
+        drop(c);
+        let e = parse(BASE, env(&[("OAUTH_FILTER__UPSTREAM__URLL", "x")])).unwrap_err();
+        assert_eq!(e.key(), "upstream.urll");
+        assert!(e.reason().contains("OAUTH_FILTER__UPSTREAM__URLL"), "{e}");
+        let e = parse(
+            BASE,
+            env(&[("OAUTH_FILTER__UPSTREAM__TIMEOUT_SECS", "soon")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key(), "upstream.timeout_secs");
+        assert!(
+            e.reason().contains("OAUTH_FILTER__UPSTREAM__TIMEOUT_SECS"),
+            "{e}"
+        );
+        // A value replacing one of another type is refused, naming the variable.
+        let e = parse(
+            &BASE.replace(
+                "audience = \"api\"",
+                "audience = \"api\"\nstrict_rfc9068 = false",
+            ),
+            env(&[("OAUTH_FILTER__ISSUERS__0__STRICT_RFC9068", "maybe")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.key(), "OAUTH_FILTER__ISSUERS__0__STRICT_RFC9068");
+        let e = parse(BASE, env(&[("OAUTH_FILTER__ISSUERS__5__ISSUER", "x")])).unwrap_err();
+        assert!(e.reason().contains("contiguous"), "{e}");
+    }
+
+    #[test]
+    fn forwarding_and_upstream_checks() {
+        let e = err(&format!(
+            "{BASE}\n[forwarding]\nsubject_header = \"authorization\"\n"
+        ));
+        assert_eq!(e.key(), "forwarding.subject_header");
+        let e = err(&format!(
+            "{BASE}\n[forwarding]\nscope_header = \"bad header\"\n"
+        ));
+        assert_eq!(e.key(), "forwarding.scope_header");
+        let e = err(&format!(
+            "{BASE}\n[forwarding]\nscope_header = \"x-auth-subject\"\n"
+        ));
+        assert_eq!(e.key(), "forwarding");
+        let e = err(&BASE.replace("http://127.0.0.1:3000", "ftp://x"));
+        assert!(e.reason().contains("ftp"), "{e}");
+        let e = err(&BASE.replace(
+            "url = \"http://127.0.0.1:3000\"",
+            "url = \"https://x\"\nprotocol = \"h2c\"",
+        ));
+        assert_eq!(e.key(), "upstream.protocol");
+        let e = err(&BASE.replace(
+            "url = \"http://127.0.0.1:3000\"",
+            "url = \"http://x\"\nprotocol = \"h3\"",
+        ));
+        assert_eq!(e.key(), "upstream.protocol");
+        let e = err(&format!(
+            "{BASE}\n[tls]\nca_file = \"/nonexistent/ca.pem\"\n"
+        ));
+        assert_eq!(e.key(), "tls.ca_file");
+    }
+}

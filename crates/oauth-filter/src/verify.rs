@@ -1,0 +1,266 @@
+//! The `verify` step: which way a token goes (JWT, introspection, or refused), and the facts
+//! that way finds.
+//!
+//! ```
+//! use oauth_filter::{Introspection, JwtIssuer, OAuthFilter, VerificationPath};
+//! // Hybrid mode: the trusted issuer's JWTs locally, everything else by introspection.
+//! let filter = OAuthFilter::builder()
+//!     .jwt_issuer(JwtIssuer::new("https://idp.example").audience("api").jwks_url("https://idp.example/jwks"))
+//!     .introspection(Introspection::new("https://idp.example/introspect", "api", "secret"))
+//!     .build()?;
+//! assert_eq!(filter.verification_path("opaque-token-value"), VerificationPath::Introspection);
+//! # Ok::<(), oauth_filter::ConfigError>(())
+//! ```
+//!
+//! The routing rule (the architecture's hybrid rule) is written once, in [`Verifier::route`];
+//! the JWT path is `jose` (structure, signature: [`crate::jose::Verified`]) then `jwt`
+//! (claims), the opaque path is `introspection`; both end in `claims::facts`, and both caches
+//! keep what it made and re-check its time window on every hit.
+
+use crate::access_token::AccessToken;
+use crate::clock::{Clock, unix_seconds};
+use crate::error::AuthError;
+use crate::explain::Trace;
+use crate::introspection::Introspector;
+use crate::jose::{self, Unverified, json};
+use crate::jwt::IssuerVerifier;
+use crate::jwt_cache::{JwtCache, VerifiedJwt};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Which way [`crate::OAuthFilter::verify`] takes a token (from
+/// [`crate::OAuthFilter::verification_path`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VerificationPath {
+    /// Verified or refused locally: a JWT of a configured issuer, or (without introspection)
+    /// any token, which the local checks then judge.
+    Local,
+    /// Sent to the introspection endpoint.
+    Introspection,
+    /// Refused before any verification (too large).
+    Refused,
+}
+
+/// Everything verification needs; owned by the filter.
+pub(crate) struct Verifier {
+    pub(crate) id: usize,
+    pub(crate) issuers: HashMap<String, Arc<IssuerVerifier>>,
+    pub(crate) introspector: Option<Introspector>,
+    pub(crate) jwt_cache: Option<JwtCache>,
+    pub(crate) leeway: f64,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) max_token_len: usize,
+}
+
+/// Where a token goes.
+enum Route<'t, 'f> {
+    Jwt(Unverified<'t>, &'f Arc<IssuerVerifier>),
+    Introspect,
+    Reject(AuthError),
+}
+
+/// Every `iss` a token's payload states, read leniently (see [`Verifier::route`]); empty
+/// when the token is not three segments with a JSON-object payload.
+fn lenient_issuers(token: &str) -> Vec<String> {
+    let mut segments = token.split('.');
+    match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some(_), Some(payload), Some(_), None) => jose::base64url::decode_lenient(payload)
+            .and_then(|bytes| json::lenient_member_strings(&bytes, "iss"))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+impl Verifier {
+    /// Seconds since the epoch, by the filter's clock.
+    pub(crate) fn now(&self) -> f64 {
+        unix_seconds(&*self.clock)
+    }
+
+    /// The size cap, checked before anything else looks at the token.
+    fn too_large(&self, token: &str) -> bool {
+        token.len() > self.max_token_len
+    }
+
+    /// The token's facts, or why it is refused. With the trace on, the JWT cache is skipped
+    /// (and not filled), so every step runs.
+    pub(crate) async fn verify(
+        &self,
+        token: &str,
+        trace: &mut Trace,
+    ) -> Result<AccessToken, AuthError> {
+        if self.too_large(token) {
+            trace.fail("size", || {
+                format!("{} bytes, cap {}", token.len(), self.max_token_len)
+            });
+            return Err(AuthError::TokenTooLarge);
+        }
+        trace.pass("size", || {
+            format!("{} bytes (cap {})", token.len(), self.max_token_len)
+        });
+        let cache = self.jwt_cache.as_ref().filter(|_| !trace.is_on());
+        let cache_key = cache.map(|c| c.key_of(token));
+        if let (Some(cache), Some(key)) = (cache, cache_key) {
+            if let Some(hit) = cache.get(key) {
+                match self.still_valid(&hit).await {
+                    Ok(true) => return Ok(hit.token.clone()),
+                    // The key set changed since: verify again from scratch.
+                    Ok(false) => cache.invalidate(key),
+                    Err(e) => {
+                        cache.invalidate(key);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        match self.route(token, trace) {
+            Route::Jwt(jwt, issuer) => {
+                let (verified, key_generation) = match issuer.verify_signature(jwt, trace).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let step = match e {
+                            AuthError::UnknownKey
+                            | AuthError::AmbiguousKey
+                            | AuthError::KeysUnavailable => "key",
+                            _ => "signature",
+                        };
+                        // The algorithm step records its own refusal.
+                        if e != AuthError::UnsupportedAlgorithm {
+                            trace.fail(step, || e.description().to_owned());
+                        }
+                        return Err(e);
+                    }
+                };
+                trace.pass("signature", || "verified".to_owned());
+                let token =
+                    issuer.validate_claims(verified, self.now(), self.leeway, self.id, trace)?;
+                let token = AccessToken::new(token);
+                if let (Some(cache), Some(key)) = (cache, cache_key) {
+                    cache.insert(
+                        key,
+                        VerifiedJwt {
+                            token: token.clone(),
+                            issuer: issuer.clone(),
+                            key_generation,
+                        },
+                    );
+                }
+                Ok(token)
+            }
+            Route::Introspect => match &self.introspector {
+                Some(i) => i.introspect(token, trace).await,
+                None => Err(AuthError::MalformedToken),
+            },
+            Route::Reject(e) => Err(e),
+        }
+    }
+
+    /// The way [`Verifier::verify`] takes `token`.
+    pub(crate) fn path(&self, token: &str) -> VerificationPath {
+        if self.too_large(token) {
+            return VerificationPath::Refused;
+        }
+        match self.route(token, &mut Trace::off()) {
+            Route::Jwt(..) | Route::Reject(_) => VerificationPath::Local,
+            Route::Introspect => VerificationPath::Introspection,
+        }
+    }
+
+    /// Re-checks a cached JWT: its time claims now, and that the key set it was verified with
+    /// is still the current one. `Ok(false)`: the key set changed; verify again.
+    async fn still_valid(&self, hit: &VerifiedJwt) -> Result<bool, AuthError> {
+        hit.token.window().check(self.now(), self.leeway)?;
+        match hit.key_generation {
+            None => Ok(true),
+            Some(generation) => Ok(hit.issuer.keys.current().await?.generation == generation),
+        }
+    }
+
+    /// Where a token goes (the architecture's hybrid rule). A token that parses strictly is
+    /// routed by its `iss`. One that does not is looked at leniently (three segments, a payload
+    /// that decodes to a JSON object with `iss` under any base64 flavour): if any `iss` there
+    /// names a configured JWT issuer, the strict error stands and the token is refused here,
+    /// never introspected, so a trusted issuer's token re-encoded with padding or `+`/`/`
+    /// cannot skip the local audience, `typ`, algorithm and strict-mode checks by way of an
+    /// authorization server that decodes leniently. Only tokens that are not JWS-shaped, or
+    /// name no locally verified issuer, go to introspection.
+    fn route<'t>(&self, token: &'t str, trace: &mut Trace) -> Route<'t, '_> {
+        let jwt = match Unverified::parse(token) {
+            Ok(jwt) => jwt,
+            Err(e) => {
+                let e = AuthError::from(e);
+                let named = lenient_issuers(token);
+                if named.iter().any(|iss| self.issuers.contains_key(iss)) {
+                    trace.fail("structure", || {
+                        format!("{e}, and it names a trusted JWT issuer: refused locally")
+                    });
+                    return Route::Reject(e);
+                }
+                if self.introspector.is_none() {
+                    trace.fail("structure", || format!("not a strict compact JWS ({e})"));
+                    return Route::Reject(e);
+                }
+                trace.note("structure", || format!("not a strict compact JWS ({e})"));
+                return self.introspect_or(e, &named, trace);
+            }
+        };
+        trace.pass("structure", || {
+            format!(
+                "compact JWS, JSON header and claims, alg {}",
+                jwt.header().alg
+            )
+        });
+        match jwt.unverified_claims().get("iss") {
+            Some(Value::String(iss)) => match self.issuers.get(iss) {
+                Some(issuer) => {
+                    trace.pass("issuer", || {
+                        format!("{iss}: a trusted JWT issuer, verified locally")
+                    });
+                    Route::Jwt(jwt, issuer)
+                }
+                None => {
+                    if self.introspector.is_some() {
+                        trace.note("issuer", || format!("{iss}: not a configured JWT issuer"));
+                    }
+                    self.introspect_or(AuthError::UnknownIssuer, std::slice::from_ref(iss), trace)
+                }
+            },
+            Some(_) => self.introspect_or(AuthError::InvalidClaim("iss"), &[], trace),
+            None => self.introspect_or(AuthError::MissingClaim("iss"), &[], trace),
+        }
+    }
+
+    /// Introspection when it is configured and allowed for the issuers the token names;
+    /// otherwise `error`.
+    fn introspect_or(
+        &self,
+        error: AuthError,
+        named_issuers: &[String],
+        trace: &mut Trace,
+    ) -> Route<'static, '_> {
+        match &self.introspector {
+            Some(i) if named_issuers.iter().all(|iss| i.may_introspect_issuer(iss)) => {
+                trace.note("route", || "introspection".to_owned());
+                Route::Introspect
+            }
+            Some(_) => {
+                trace.fail("route", || {
+                    "a JWS of an issuer not allowed for introspection (introspect_jwt_issuers)"
+                        .to_owned()
+                });
+                Route::Reject(AuthError::UnknownIssuer)
+            }
+            None => {
+                trace.fail("issuer", || error.description().to_owned());
+                Route::Reject(error)
+            }
+        }
+    }
+}
