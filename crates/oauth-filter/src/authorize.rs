@@ -53,9 +53,9 @@ pub enum Requirement {
         max_age: Option<Duration>,
     },
     /// Every requirement must hold.
-    All(Vec<Requirement>),
+    All(Vec<Self>),
     /// At least one requirement must hold.
-    Any(Vec<Requirement>),
+    Any(Vec<Self>),
 }
 
 /// A test on one claim.
@@ -268,7 +268,7 @@ impl Requirement {
     }
 
     /// Both this and `other`.
-    pub fn and(self, other: Requirement) -> Self {
+    pub fn and(self, other: Self) -> Self {
         match (self, other) {
             (Self::Authenticated, r) | (r, Self::Authenticated) => r,
             (Self::All(mut a), r) => {
@@ -280,7 +280,7 @@ impl Requirement {
     }
 
     /// This or `other`.
-    pub fn or(self, other: Requirement) -> Self {
+    pub fn or(self, other: Self) -> Self {
         match (self, other) {
             (Self::Any(mut a), r) => {
                 a.push(r);
@@ -291,7 +291,7 @@ impl Requirement {
     }
 
     /// Every requirement.
-    pub fn all(requirements: impl IntoIterator<Item = Requirement>) -> Self {
+    pub fn all(requirements: impl IntoIterator<Item = Self>) -> Self {
         requirements
             .into_iter()
             .fold(Self::Authenticated, Self::and)
@@ -438,7 +438,7 @@ fn any(
 impl fmt::Display for Requirement {
     /// `any valid token`, `all of: a b`, `claim realm_access.roles contains "admin"`, …
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let join = |f: &mut fmt::Formatter<'_>, parts: &[Requirement], sep: &str| {
+        let join = |f: &mut fmt::Formatter<'_>, parts: &[Self], sep: &str| {
             f.write_str("(")?;
             for (i, p) in parts.iter().enumerate() {
                 if i > 0 {

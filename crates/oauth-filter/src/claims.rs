@@ -13,7 +13,7 @@
 //!
 //! JWT claims (RFC 7519 §4.1) and introspection members (RFC 7662 §2.2) share these rules, so a
 //! date, an audience or a scope means the same thing whichever way a token was verified, and
-//! [`facts`] is the one constructor of a token's facts: the JWT path and introspection build
+//! `facts` is the one constructor of a token's facts: the JWT path and introspection build
 //! them here, and both caches keep what it built.
 
 use crate::access_token::{Binding, Scopes, TokenFacts, TokenKind};

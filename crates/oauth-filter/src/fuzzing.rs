@@ -73,8 +73,8 @@ pub fn discovery_metadata(bytes: &[u8]) -> bool {
 
 /// An extraction policy with the query-token door set as asked (for property tests).
 pub fn extraction_policy(max_token_len: usize, allow_query_token: bool) -> crate::ExtractionPolicy {
-    let mut p = crate::ExtractionPolicy::default();
-    p.max_token_len = max_token_len;
-    p.allow_query_token = allow_query_token;
-    p
+    crate::ExtractionPolicy {
+        max_token_len,
+        allow_query_token,
+    }
 }

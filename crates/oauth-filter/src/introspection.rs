@@ -700,8 +700,8 @@ impl Introspector {
         if claims.get("iss").and_then(Value::as_str) != Some(verifier.issuer.as_str()) {
             return Err("iss is not the configured issuer");
         }
-        let for_us = claims::audiences(claims.get("aud"))
-            .is_ok_and(|list| list.iter().any(|a| *a == self.client_id));
+        let for_us =
+            claims::audiences(claims.get("aud")).is_ok_and(|list| list.contains(&self.client_id));
         if !for_us {
             return Err("aud does not name our client id");
         }

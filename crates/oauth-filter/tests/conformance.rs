@@ -14,7 +14,7 @@ mod common;
 
 use common::{closed_port, filter_for};
 use oauth_filter::actix::OAuthMiddleware;
-use oauth_filter::{AccessToken, OAuthFilter, Rejection};
+use oauth_filter::{AccessToken, OAuthFilter, Rejection, Requirement};
 use oauth_filter_testkit::TestIssuer;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -51,6 +51,33 @@ fn count() {
     if on_actix { &ACTIX_RUNS } else { &AXUM_RUNS }.fetch_add(1, Ordering::SeqCst);
 }
 
+/// The policy routes (issue 12), the same in both apps.
+fn policy_routes() -> Vec<(&'static str, Requirement)> {
+    vec![
+        (
+            "/admin",
+            Requirement::all_of(["read"])
+                .and(Requirement::claim_contains("realm_access.roles", "admin")),
+        ),
+        (
+            "/either",
+            Requirement::all_of(["a"]).or(Requirement::claim_equals("tenant", "acme")),
+        ),
+        (
+            "/stepup",
+            Requirement::step_up(
+                ["urn:mace:incommon:iap:silver"],
+                Some(std::time::Duration::from_secs(300)),
+            ),
+        ),
+        ("/client", Requirement::client_ids(["billing-ui"])),
+        (
+            "/fresh",
+            Requirement::max_token_age(std::time::Duration::from_secs(60)),
+        ),
+    ]
+}
+
 fn custom_text(r: &Rejection) -> (u16, String) {
     (r.status(), format!("custom {}", r.error().reason_code()))
 }
@@ -64,7 +91,14 @@ async fn axum_app(filter: OAuthFilter, down: OAuthFilter) -> SocketAddr {
             .body(axum::body::Body::from(body))
             .unwrap()
     });
-    let app = axum::Router::new()
+    let mut app = axum::Router::new();
+    for (path, requirement) in policy_routes() {
+        app = app.route(
+            path,
+            get(|t: AccessToken| async move { greet(&t) }).route_layer(filter.require(requirement)),
+        );
+    }
+    let app = app
         .route(
             "/hello_world",
             get(|t: AccessToken| async move { greet(&t) }).route_layer(filter.require(["read"])),
@@ -111,8 +145,15 @@ fn actix_app(filter: OAuthFilter, down: OAuthFilter) -> SocketAddr {
                             .body(body)
                         },
                     );
-                    App::new()
-                    .service(
+                    let mut app = App::new();
+                    for (path, requirement) in policy_routes() {
+                        app = app.service(
+                            web::resource(path)
+                                .wrap(OAuthMiddleware::require(&filter, requirement))
+                                .to(|t: AccessToken| async move { greet(&t) }),
+                        );
+                    }
+                    app.service(
                         web::resource("/hello_world")
                             .wrap(OAuthMiddleware::require(&filter, ["read"]))
                             .to(|t: AccessToken| async move { greet(&t) }),
@@ -217,6 +258,52 @@ async fn axum_and_actix_answer_identically() {
             .sign(),
     );
     let id_token = bearer(issuer.mint().scope("read").claim("nonce", "n").sign());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let roles = |r: serde_json::Value| serde_json::json!({ "roles": r });
+    let admin = bearer(
+        issuer
+            .mint()
+            .scope("read")
+            .claim("realm_access", roles(serde_json::json!(["admin", "x"])))
+            .sign(),
+    );
+    let reader = bearer(
+        issuer
+            .mint()
+            .scope("read")
+            .claim("realm_access", roles(serde_json::json!(["user"])))
+            .sign(),
+    );
+    let role_no_scope = bearer(
+        issuer
+            .mint()
+            .claim("realm_access", roles(serde_json::json!(["admin"])))
+            .sign(),
+    );
+    let acme = bearer(issuer.mint().claim("tenant", "acme").sign());
+    let other_tenant = bearer(issuer.mint().claim("tenant", "other").sign());
+    let silver = |age: u64| {
+        bearer(
+            issuer
+                .mint()
+                .claim("acr", "urn:mace:incommon:iap:silver")
+                .claim("auth_time", now - age)
+                .sign(),
+        )
+    };
+    let bronze = bearer(
+        issuer
+            .mint()
+            .claim("acr", "urn:mace:incommon:iap:bronze")
+            .claim("auth_time", now)
+            .sign(),
+    );
+    let billing = bearer(issuer.mint().claim("client_id", "billing-ui").sign());
+    let other_client = bearer(issuer.mint().claim("client_id", "mobile").sign());
+    let old = bearer(issuer.mint().claim("iat", now - 600).sign());
     let cases: Vec<(&str, Vec<String>, u16)> = vec![
         ("/hello_world", vec![], 401),
         ("/hello_world", vec![String::from("Bearer not-a-jwt")], 401),
@@ -237,6 +324,24 @@ async fn axum_and_actix_answer_identically() {
             401,
         ),
         ("/any", vec![no_scope.clone()], 200),
+        // Policy beyond scopes: claims, composition, step-up, clients, token age.
+        ("/admin", vec![admin.clone()], 200),
+        ("/admin", vec![reader.clone()], 403),
+        ("/admin", vec![role_no_scope.clone()], 403),
+        ("/either", vec![acme.clone()], 200),
+        (
+            "/either",
+            vec![bearer(issuer.mint().scope("a").sign())],
+            200,
+        ),
+        ("/either", vec![other_tenant.clone()], 403),
+        ("/stepup", vec![silver(10)], 200),
+        ("/stepup", vec![silver(3600)], 401),
+        ("/stepup", vec![bronze.clone()], 401),
+        ("/client", vec![billing.clone()], 200),
+        ("/client", vec![other_client.clone()], 403),
+        ("/fresh", vec![good.clone()], 200),
+        ("/fresh", vec![old.clone()], 403),
         ("/optional", vec![], 200),
         ("/optional", vec![good.clone()], 200),
         ("/optional", vec![expired.clone()], 401),
@@ -256,6 +361,36 @@ async fn axum_and_actix_answer_identically() {
             challenge("the token is bound to a key and cannot be used as a bearer token"),
         ),
         (id_token, challenge("the token is not an access token")),
+        (
+            reader,
+            String::from(
+                r#"Bearer realm="api", error="insufficient_scope", error_description="the token does not grant the privileges the route requires""#,
+            ),
+        ),
+        (
+            role_no_scope,
+            String::from(
+                r#"Bearer realm="api", error="insufficient_scope", error_description="the token lacks the required scope", scope="read""#,
+            ),
+        ),
+        (
+            other_tenant,
+            String::from(
+                r#"Bearer realm="api", error="insufficient_scope", error_description="the token lacks the required scope", scope="a""#,
+            ),
+        ),
+        (
+            bronze,
+            String::from(
+                r#"Bearer realm="api", error="insufficient_user_authentication", error_description="a stronger or more recent user authentication is required", acr_values="urn:mace:incommon:iap:silver", max_age="300""#,
+            ),
+        ),
+        (
+            old,
+            String::from(
+                r#"Bearer realm="api", error="insufficient_scope", error_description="the token does not grant the privileges the route requires""#,
+            ),
+        ),
     ];
     for (path, auth, status) in cases {
         let runs = (

@@ -249,6 +249,7 @@ impl<'a> Unverified<'a> {
 
     /// Checks the signature with `keys`. On failure the token comes back, so that the caller
     /// may retry with a refreshed key set.
+    #[allow(clippy::result_large_err)] // the token comes back by value for the retry
     pub fn verify<'k, I>(self, keys: I) -> Result<Verified, (JoseError, Self)>
     where
         I: IntoIterator<Item = &'k VerifyingKey>,

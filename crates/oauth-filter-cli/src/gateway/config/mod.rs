@@ -149,8 +149,6 @@ pub(crate) struct Upstream {
     pub(crate) preserve_host: bool,
 }
 
-/// How a route matches a path.
-
 /// Identity forwarding, validated.
 #[derive(Debug, Clone)]
 pub(crate) struct Forwarding {

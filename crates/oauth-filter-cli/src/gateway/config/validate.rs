@@ -96,9 +96,9 @@ fn check_process(
 
 /// The CA bundle and client identity, read and parse-checked here so that errors name the
 /// file's keys (`tls.ca_file`), and the HTTP client settings made from them.
-fn validate_tls(
-    tls: &raw::RawTls,
-) -> Result<(HttpClientConfig, Option<Vec<u8>>, Option<ClientIdentity>), ConfigError> {
+type Tls = (HttpClientConfig, Option<Vec<u8>>, Option<ClientIdentity>);
+
+fn validate_tls(tls: &raw::RawTls) -> Result<Tls, ConfigError> {
     let ca_pem = match &tls.ca_file {
         Some(p) => {
             let pem = std::fs::read(p).map_err(|e| {
