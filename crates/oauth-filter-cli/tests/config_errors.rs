@@ -65,7 +65,7 @@ fn the_documented_example_is_valid() {
         &[("OAUTH_FILTER__INTROSPECTION__CLIENT_SECRET", "from-env")],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("4 route(s)"), "{out}");
+    assert!(out.contains("5 route(s)"), "{out}");
 }
 
 #[test]

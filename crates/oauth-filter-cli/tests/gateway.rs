@@ -37,7 +37,7 @@ jwks_url = "{jwks}"
 endpoint = "{intro}"
 client_id = "{id}"
 client_secret = "from the environment"
-max_cache_ttl_secs = 1
+max_cache_ttl = 1
 
 [[routes]]
 path = "/public"
@@ -615,9 +615,9 @@ async fn phantom_tokens_reach_the_upstream_as_signed_jwts() {
     let issuer = TestIssuer::start().await;
     let (up, state) = upstream().await;
     let text = config(&format!("http://{up}"), &issuer, "").replace(
-        "max_cache_ttl_secs = 1",
+        "max_cache_ttl = 1",
         &format!(
-            "max_cache_ttl_secs = 1\nissuer = \"{}\"\nphantom_token = true",
+            "max_cache_ttl = 1\nissuer = \"{}\"\njwt_response = true",
             issuer.issuer()
         ),
     );

@@ -36,7 +36,7 @@ issuer = "{iss}"
 audience = "https://api.example/opaque"
 client_id = "resource-server"
 client_secret = "resource-server-secret"
-phantom_token = true
+jwt_response = true
 [[routes]]
 prefix = "/reports"
 methods = ["GET"]

@@ -74,6 +74,8 @@ pub enum Verdict {
 pub struct Trace {
     steps: Option<Vec<Step>>,
     verdict: Option<Verdict>,
+    /// Records only failures (for the context of a logged rejection).
+    failures_only: bool,
 }
 
 impl Trace {
@@ -87,10 +89,44 @@ impl Trace {
         Self {
             steps: Some(Vec::new()),
             verdict: None,
+            failures_only: false,
         }
     }
 
+    /// A trace that records only the step that refuses, if any: the context of a rejection for
+    /// the log line (`exp` and the clock for an expired token). Nothing is formatted on the
+    /// path of a request that passes.
+    pub(crate) fn failures() -> Self {
+        Self {
+            steps: Some(Vec::new()),
+            verdict: None,
+            failures_only: true,
+        }
+    }
+
+    /// The refusing step's context, at most `max` bytes (cut at a character boundary).
+    pub(crate) fn failure_context(&self, max: usize) -> Option<String> {
+        let step = self
+            .steps()
+            .iter()
+            .rev()
+            .find(|s| s.outcome == Outcome::Fail)?;
+        let mut text = format!("{}: {}", step.name, step.detail);
+        if text.len() > max {
+            let mut end = max;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            text.push('…');
+        }
+        Some(text)
+    }
+
     fn push(&mut self, name: &'static str, outcome: Outcome, detail: impl FnOnce() -> String) {
+        if self.failures_only && outcome != Outcome::Fail {
+            return;
+        }
         if let Some(steps) = &mut self.steps {
             steps.push(Step {
                 name,
@@ -115,9 +151,9 @@ impl Trace {
         self.push(name, Outcome::Info, detail);
     }
 
-    /// Whether steps are recorded.
+    /// Whether every step is recorded (`explain`): the verified-JWT cache is then skipped.
     pub(crate) fn is_on(&self) -> bool {
-        self.steps.is_some()
+        self.steps.is_some() && !self.failures_only
     }
 
     pub(crate) fn finish(&mut self, verdict: Verdict) {

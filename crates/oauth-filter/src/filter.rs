@@ -283,15 +283,19 @@ impl OAuthFilter {
         verified: Option<&AccessToken>,
         protection: impl Into<Protection<'p>>,
     ) -> Decision {
+        let mut trace = Trace::failures();
         let decision = self
-            .run(parts, verified, protection.into(), &mut Trace::off())
+            .run(parts, verified, protection.into(), &mut trace)
             .await;
         if let Decision::Deny(r) = &decision {
+            // The context (the step, and what it saw: `exp` and the clock, the audiences) is
+            // for the operator; the client's answer keeps its fixed description.
             tracing::info!(
                 reason = r.error().reason_code(),
                 status = r.status(),
                 method = parts.request_method(),
                 path = ?parts.request_path(),
+                detail = ?trace.failure_context(256),
                 "request rejected"
             );
         }

@@ -89,6 +89,7 @@ impl fmt::Display for ClientSecret {
 
 /// How the API authenticates to the introspection endpoint (RFC 6749 §2.3.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ClientAuth {
     /// HTTP Basic with form-urlencoded credentials (the default).
     #[default]

@@ -36,6 +36,9 @@ pub(crate) struct GatewayArgs {
 /// `check-config`: validates and summarises, starts nothing.
 pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError> {
     let c = config::load(&args.config, std::env::vars())?;
+    for w in c.deprecation_warnings() {
+        eprintln!("warning: {w}");
+    }
     println!(
         "configuration OK: listen {}, admin {}, upstream {}://{}{}, {} route(s)",
         c.listen,
@@ -60,6 +63,9 @@ pub(crate) fn main(args: &GatewayArgs) -> std::process::ExitCode {
         Err(e) => return crate::exit_status(Err(Box::new(e))),
     };
     crate::init_logging(config.log_format == config::LogFormat::Json);
+    for w in config.deprecation_warnings() {
+        tracing::warn!("{w}");
+    }
     let runtime = match config.workers {
         1 => tokio::runtime::Builder::new_current_thread()
             .enable_all()

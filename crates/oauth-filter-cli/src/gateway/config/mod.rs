@@ -66,10 +66,9 @@ const OLD_SPELLINGS: [(&str, &str); 5] = [
     ("inactive_cache_ttl_secs", "inactive_cache_ttl"),
 ];
 
-/// Warns once per old spelling in the file (they still work, for one release); returns the
-/// keys so spelled (`introspection.max_cache_ttl` → `introspection.max_cache_ttl_secs`), so
+/// The old spellings in the file (they still work, for one release): the keys so spelled (`introspection.max_cache_ttl` → `introspection.max_cache_ttl_secs`), so
 /// that errors name the key as the file spells it.
-fn warn_old_spellings(doc: &toml::Table) -> Vec<(String, String)> {
+fn old_spellings(doc: &toml::Table) -> Vec<(String, String)> {
     let tables = [
         ("", Some(doc)),
         (
@@ -177,6 +176,20 @@ pub(crate) struct Config {
     pub(crate) shutdown_grace: Duration,
     /// Runtime threads (at least 1).
     pub(crate) workers: usize,
+    /// Renamed keys the file still spells the old way: (new, old), for a warning.
+    pub(crate) deprecated: Vec<(String, String)>,
+}
+
+impl Config {
+    /// One line per renamed key spelled the old way.
+    pub(crate) fn deprecation_warnings(&self) -> Vec<String> {
+        self.deprecated
+            .iter()
+            .map(|(new, old)| {
+                format!("`{old}` is renamed `{new}`; the old spelling will be refused in the next release")
+            })
+            .collect()
+    }
 }
 
 /// A client certificate chain and its private key, both PEM, checked to parse.
@@ -232,43 +245,10 @@ pub(crate) fn parse(
         let key = env::overlay(&mut doc, &name, &value)?;
         from_env.insert(key, name);
     }
-    let old_spellings = warn_old_spellings(&doc);
-    let raw: RawConfig =
-        serde_path_to_error::deserialize(toml::Value::Table(doc)).map_err(|e| {
-            let key = e.path().to_string();
-            let mut key = if key == "." { String::new() } else { key };
-            let mut reason = e.inner().to_string();
-            // serde reports a missing field at its parent: name the field itself.
-            if let Some(field) = reason
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .strip_prefix("missing field `")
-                .and_then(|r| r.strip_suffix('`'))
-                .map(str::to_owned)
-            {
-                key = if key.is_empty() {
-                    field.to_owned()
-                } else {
-                    format!("{key}.{field}")
-                };
-                reason = String::from("missing");
-                if field == "client_secret" {
-                    reason.push_str(&format!(
-                        " (set it in the file or, better, in the environment as \
-                         {ENV_PREFIX}INTROSPECTION__CLIENT_SECRET)"
-                    ));
-                }
-            }
-            if let Some((_, var)) = from_env
-                .iter()
-                .find(|(k, _)| key.starts_with(k.as_str()) || k.starts_with(&key))
-            {
-                reason.push_str(&format!(" (set by {var})"));
-            }
-            ConfigError::new(key, reason)
-        })?;
-    validate::validate(raw).map_err(|e| {
+    let old_spellings = old_spellings(&doc);
+    let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(doc))
+        .map_err(|e| serde_error(&e, &from_env))?;
+    let mut config = validate::validate(raw).map_err(|e| {
         match old_spellings
             .iter()
             .find(|(new, _)| new.as_str() == e.key())
@@ -276,7 +256,49 @@ pub(crate) fn parse(
             Some((_, old)) => ConfigError::new(old.clone(), e.reason()),
             None => e,
         }
-    })
+    })?;
+    config.deprecated = old_spellings;
+    Ok(config)
+}
+
+/// A serde error as a configuration error: the key as written (a missing field named at
+/// itself, not its parent), and the environment variable that set it, if one did.
+fn serde_error(
+    e: &serde_path_to_error::Error<toml::de::Error>,
+    from_env: &BTreeMap<String, String>,
+) -> ConfigError {
+    let key = e.path().to_string();
+    let mut key = if key == "." { String::new() } else { key };
+    let mut reason = e.inner().to_string();
+    // serde reports a missing field at its parent: name the field itself.
+    if let Some(field) = reason
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .strip_prefix("missing field `")
+        .and_then(|r| r.strip_suffix('`'))
+        .map(str::to_owned)
+    {
+        key = if key.is_empty() {
+            field.to_owned()
+        } else {
+            format!("{key}.{field}")
+        };
+        reason = String::from("missing");
+        if field == "client_secret" {
+            reason.push_str(&format!(
+                " (set it in the file or, better, in the environment as \
+                 {ENV_PREFIX}INTROSPECTION__CLIENT_SECRET)"
+            ));
+        }
+    }
+    if let Some((_, var)) = from_env
+        .iter()
+        .find(|(k, _)| key.starts_with(k.as_str()) || k.starts_with(&key))
+    {
+        reason.push_str(&format!(" (set by {var})"));
+    }
+    ConfigError::new(key, reason)
 }
 
 #[cfg(test)]
@@ -335,6 +357,83 @@ mod tests {
         assert_eq!(e.key(), "leeway");
         let e = err("this is = not toml");
         assert!(e.reason().contains("not valid TOML"), "{e}");
+    }
+
+    #[test]
+    fn policy_keys_are_checked_and_named() {
+        let one = |route: &str| {
+            BASE.replace(
+                "[[routes]]\n        prefix = \"/\"\n        scopes = [\"read\"]\n",
+                &format!("[[routes]]\nprefix = \"/\"\n{route}\n"),
+            )
+        };
+        let c = parse(
+            &one(r#"claims = { "realm_access.roles" = { contains = "admin" }, "/a~1b" = { present = true }, n = { equals = 2 } }
+client_ids = ["ui"]
+max_token_age_secs = 60
+acr_values = ["silver"]
+max_auth_age_secs = 300"#),
+            [],
+        )
+        .unwrap();
+        let r = c
+            .routes
+            .select("GET", "/x")
+            .unwrap()
+            .requirement()
+            .unwrap()
+            .to_string();
+        assert!(
+            r.contains(r#"claim realm_access.roles contains "admin""#),
+            "{r}"
+        );
+        assert!(
+            r.contains("claim a/b present") && r.contains("claim n equals 2"),
+            "{r}"
+        );
+        assert!(
+            r.contains("step-up acr one of: silver auth_time at most 300 s ago"),
+            "{r}"
+        );
+        for (route, key, why) in [
+            (
+                r#"claims = { "a..b" = { present = true } }"#,
+                r#"routes[0].claims."a..b""#,
+                "not a claim path",
+            ),
+            (
+                r#"claims = { a = { present = true, equals = 1 } }"#,
+                r#"routes[0].claims."a""#,
+                "exactly one",
+            ),
+            (
+                r#"claims = { a = { present = false } }"#,
+                r#"routes[0].claims."a""#,
+                "exactly one",
+            ),
+            (
+                r#"claims = { a = { matches = 1 } }"#,
+                "routes[0].claims.a.matches",
+                "unknown field",
+            ),
+            ("client_ids = []", "routes[0].client_ids", "empty"),
+            ("acr_values = []", "routes[0].acr_values", "empty"),
+            (
+                r#"acr_values = ["a b"]"#,
+                "routes[0].acr_values",
+                "without space",
+            ),
+            (
+                "public = true
+max_auth_age_secs = 5",
+                "routes[0]",
+                "contradictory",
+            ),
+        ] {
+            let e = err(&one(route));
+            assert_eq!(e.key(), key, "{route}: {e}");
+            assert!(e.reason().contains(why), "{route}: {e}");
+        }
     }
 
     #[test]

@@ -64,6 +64,7 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
             n => n,
         },
+        deprecated: Vec::new(),
     })
 }
 
@@ -209,6 +210,7 @@ fn validate_routes(raw: Vec<RawRoute>) -> Result<PathRequirements, ConfigError> 
 
 fn route(i: usize, r: RawRoute) -> Result<Route, ConfigError> {
     let name = format!("routes[{i}]");
+    let parts = requirements(&name, &r)?;
     let mut route = match (r.path, r.prefix) {
         (Some(p), None) => Route::exact(p),
         (None, Some(p)) => Route::prefix(p),
@@ -223,23 +225,39 @@ fn route(i: usize, r: RawRoute) -> Result<Route, ConfigError> {
     if let Some(m) = r.methods {
         route = route.methods(m);
     }
+    if r.public {
+        if !parts.is_empty() {
+            return Err(ConfigError::new(
+                name,
+                "contradictory: a public route cannot require scopes, claims, clients or step-up",
+            ));
+        }
+        return Ok(route.public());
+    }
+    Ok(route.require(Requirement::all(parts)))
+}
+
+/// What a route's token must show, in the file's order: scopes, claims, clients, token age,
+/// step-up. Empty: any valid token.
+fn requirements(name: &str, r: &RawRoute) -> Result<Vec<Requirement>, ConfigError> {
     let key = |k: &str| format!("{name}.{k}");
-    let nonempty = |k: &str, list: Option<Vec<String>>, why: &str| match list {
+    let nonempty = |k: &str, list: &Option<Vec<String>>, why: &str| match list {
         Some(l) if l.is_empty() => Err(ConfigError::new(key(k), format!("empty: {why}"))),
-        other => Ok(other),
+        other => Ok(other.clone()),
     };
-    let scopes = nonempty("scopes", r.scopes, "leave it out to accept any valid token")?;
-    let any_scopes = nonempty(
-        "any_scopes",
-        r.any_scopes,
-        "leave it out to accept any valid token",
-    )?;
+    let any_token = "leave it out to accept any valid token";
+    let scopes = nonempty("scopes", &r.scopes, any_token)?;
+    let any_scopes = nonempty("any_scopes", &r.any_scopes, any_token)?;
     let client_ids = nonempty(
         "client_ids",
-        r.client_ids,
+        &r.client_ids,
         "leave it out to accept any client",
     )?;
-    let acr_values = nonempty("acr_values", r.acr_values, "leave it out to accept any acr")?;
+    let acr_values = nonempty(
+        "acr_values",
+        &r.acr_values,
+        "leave it out to accept any acr",
+    )?;
     let mut parts: Vec<Requirement> = Vec::new();
     match (scopes, any_scopes) {
         (Some(_), Some(_)) => {
@@ -252,8 +270,8 @@ fn route(i: usize, r: RawRoute) -> Result<Route, ConfigError> {
         (None, Some(any)) => parts.push(Requirement::any_of(any)),
         (None, None) => {}
     }
-    for (path, test) in r.claims.unwrap_or_default() {
-        parts.push(claim(&key(&format!("claims.{path:?}")), &path, test)?);
+    for (path, test) in r.claims.iter().flatten() {
+        parts.push(claim(&key(&format!("claims.{path:?}")), path, test)?);
     }
     if let Some(ids) = client_ids {
         parts.push(Requirement::client_ids(ids));
@@ -267,30 +285,21 @@ fn route(i: usize, r: RawRoute) -> Result<Route, ConfigError> {
             r.max_auth_age_secs.map(Duration::from_secs),
         ));
     }
-    if r.public {
-        if !parts.is_empty() {
-            return Err(ConfigError::new(
-                name,
-                "contradictory: a public route cannot require scopes, claims, clients or step-up",
-            ));
-        }
-        return Ok(route.public());
-    }
-    Ok(route.require(Requirement::all(parts)))
+    Ok(parts)
 }
 
 /// One `claims` entry: exactly one of `present = true`, `equals`, `contains`.
-fn claim(key: &str, path: &str, test: RawClaimTest) -> Result<Requirement, ConfigError> {
+fn claim(key: &str, path: &str, test: &RawClaimTest) -> Result<Requirement, ConfigError> {
     if oauth_filter::ClaimPath::parse(path).is_none() {
         return Err(ConfigError::new(
             key,
             "not a claim path: dotted names (realm_access.roles) or a JSON Pointer (/a~1b)",
         ));
     }
-    let json = |v: toml::Value| {
+    let json = |v: &toml::Value| {
         serde_json::to_value(v).map_err(|e| ConfigError::new(key, format!("not a JSON value: {e}")))
     };
-    match (test.present, test.equals, test.contains) {
+    match (test.present, &test.equals, &test.contains) {
         (Some(true), None, None) => Ok(Requirement::claim_present(path)),
         (None, Some(v), None) => Ok(Requirement::claim_equals(path, json(v)?)),
         (None, None, Some(v)) => Ok(Requirement::claim_contains(path, json(v)?)),
