@@ -115,6 +115,16 @@ fn mint_tokens_that_the_gateway_checks_accept_and_inspect_explains_rejections() 
         "{report}"
     );
 
+    // Scopes in `scp` (an array, as Azure and Okta send them) are the filter's scopes, so
+    // inspect's decision is the gateway's (the old inspect read only `scope`).
+    let scp = mint(&state, &["--claim", r#"scp=["orders:read"]"#]);
+    let (code, report) = inspect(&config, &scp, &["--path", "/orders/1"]);
+    assert_eq!(code, 0, "{report}");
+    assert!(
+        report.contains("request GET /orders/1: routes[1] → allowed"),
+        "{report}"
+    );
+
     // Valid token, missing scope for the request: exit 1, 403 named.
     let other = mint(&state, &["--scope", "profile"]);
     let (code, report) = inspect(&config, &other, &["--path", "/orders/1"]);

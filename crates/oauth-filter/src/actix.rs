@@ -41,6 +41,7 @@ use crate::error::AuthError;
 use crate::extract::RequestParts;
 use crate::filter::OAuthFilter;
 use crate::filter::{Decision, Protection};
+use crate::routes::PathRequirements;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
@@ -65,11 +66,18 @@ pub fn json_response(rejection: &Rejection) -> HttpResponse {
         .body(rejection.json_body())
 }
 
+#[derive(Debug, Clone)]
+enum Mode {
+    Require(Arc<Requirement>),
+    PerPath(Arc<PathRequirements>),
+    Optional,
+}
+
 /// Protects an `App`, a `scope` or a `resource`.
 #[derive(Clone)]
 pub struct OAuthMiddleware {
     filter: OAuthFilter,
-    requirement: Option<Arc<Requirement>>,
+    mode: Mode,
     responder: Responder,
 }
 
@@ -77,7 +85,7 @@ impl std::fmt::Debug for OAuthMiddleware {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OAuthMiddleware")
             .field("filter", &self.filter)
-            .field("requirement", &self.requirement)
+            .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
 }
@@ -85,9 +93,21 @@ impl std::fmt::Debug for OAuthMiddleware {
 impl OAuthMiddleware {
     /// Requires a valid token meeting `requirement` (`[]`: any valid token).
     pub fn require(filter: &OAuthFilter, requirement: impl Into<Requirement>) -> Self {
+        let requirement = requirement.into();
+        crate::routes::warn_if_unmeetable(&requirement);
         Self {
             filter: filter.clone(),
-            requirement: Some(Arc::new(requirement.into())),
+            mode: Mode::Require(Arc::new(requirement)),
+            responder: Arc::new(json_response),
+        }
+    }
+    /// The requirement of each request's route, by method and path ([`PathRequirements`]:
+    /// public routes, 405 with `Allow`, the mandatory default), as the tower layer's
+    /// `require_per_path`.
+    pub fn require_per_path(filter: &OAuthFilter, rules: PathRequirements) -> Self {
+        Self {
+            filter: filter.clone(),
+            mode: Mode::PerPath(Arc::new(rules)),
             responder: Arc::new(json_response),
         }
     }
@@ -95,7 +115,7 @@ impl OAuthMiddleware {
     pub fn optional(filter: &OAuthFilter) -> Self {
         Self {
             filter: filter.clone(),
-            requirement: None,
+            mode: Mode::Optional,
             responder: Arc::new(json_response),
         }
     }
@@ -167,9 +187,10 @@ where
         let config = self.config.clone();
         Box::pin(async move {
             let verified = req.extensions().get::<AccessToken>().cloned();
-            let protection = match config.requirement.as_deref() {
-                Some(r) => Protection::Require(r),
-                None => Protection::Optional,
+            let protection = match &config.mode {
+                Mode::Require(r) => Protection::Require(r),
+                Mode::PerPath(rules) => Protection::Routes(rules),
+                Mode::Optional => Protection::Optional,
             };
             let decision = config
                 .filter

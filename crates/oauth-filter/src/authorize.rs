@@ -193,12 +193,7 @@ impl Requirement {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let v = strings(scopes);
-        if v.is_empty() {
-            Self::Authenticated
-        } else {
-            Self::AllOf(v)
-        }
+        Self::scope_rule(strings(scopes), Self::AllOf)
     }
 
     /// At least one scope must be granted. An empty list is [`Requirement::Authenticated`].
@@ -207,11 +202,15 @@ impl Requirement {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let v = strings(scopes);
-        if v.is_empty() {
+        Self::scope_rule(strings(scopes), Self::AnyOf)
+    }
+
+    /// The seed's rule: no scopes listed means a valid token, no scope needed.
+    fn scope_rule(scopes: Vec<String>, rule: fn(Vec<String>) -> Self) -> Self {
+        if scopes.is_empty() {
             Self::Authenticated
         } else {
-            Self::AnyOf(v)
+            rule(scopes)
         }
     }
 

@@ -112,9 +112,7 @@ impl OAuthFilter {
     /// A layer that requires a valid token meeting `requirement`. `[]` means any valid token.
     pub fn require(&self, requirement: impl Into<Requirement>) -> OAuthLayer {
         let requirement = requirement.into();
-        if let Err(e) = crate::routes::check_requirement("requirement", &requirement) {
-            tracing::warn!(error = %e, "this requirement names a value no token can carry in a challenge; it will never be met");
-        }
+        crate::routes::warn_if_unmeetable(&requirement);
         OAuthLayer {
             filter: self.clone(),
             mode: Mode::Require(Arc::new(requirement)),

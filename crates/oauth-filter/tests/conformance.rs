@@ -14,7 +14,7 @@ mod common;
 
 use common::{closed_port, filter_for};
 use oauth_filter::actix::OAuthMiddleware;
-use oauth_filter::{AccessToken, OAuthFilter, Rejection, Requirement};
+use oauth_filter::{AccessToken, OAuthFilter, PathRequirements, Rejection, Requirement, Route};
 use oauth_filter_testkit::TestIssuer;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -78,6 +78,19 @@ fn policy_routes() -> Vec<(&'static str, Requirement)> {
     ]
 }
 
+/// Per-route rules (the one route model), the same in both apps, under `/routes`.
+fn route_rules() -> PathRequirements {
+    PathRequirements::builder(["read"])
+        .route(
+            Route::prefix("/routes/admin")
+                .methods(["GET"])
+                .require(["admin"]),
+        )
+        .route(Route::exact("/routes/health").public())
+        .build()
+        .unwrap()
+}
+
 fn custom_text(r: &Rejection) -> (u16, String) {
     (r.status(), format!("custom {}", r.error().reason_code()))
 }
@@ -99,6 +112,11 @@ async fn axum_app(filter: OAuthFilter, down: OAuthFilter) -> SocketAddr {
         );
     }
     let app = app
+        .route(
+            "/routes/{*rest}",
+            axum::routing::any(|t: Option<AccessToken>| async move { greet_optional(t.as_ref()) })
+                .layer(filter.require_per_path(route_rules())),
+        )
         .route(
             "/hello_world",
             get(|t: AccessToken| async move { greet(&t) }).route_layer(filter.require(["read"])),
@@ -154,6 +172,11 @@ fn actix_app(filter: OAuthFilter, down: OAuthFilter) -> SocketAddr {
                         );
                     }
                     app.service(
+                        web::resource("/routes/{tail:.*}")
+                            .wrap(OAuthMiddleware::require_per_path(&filter, route_rules()))
+                            .to(|t: Option<AccessToken>| async move { greet_optional(t.as_ref()) }),
+                    )
+                    .service(
                         web::resource("/hello_world")
                             .wrap(OAuthMiddleware::require(&filter, ["read"]))
                             .to(|t: AccessToken| async move { greet(&t) }),
@@ -200,11 +223,15 @@ struct Answer {
     content_type: Option<String>,
     cache_control: Option<String>,
     retry_after: Option<String>,
+    allow: Option<String>,
     body: String,
 }
 
 async fn ask(http: &reqwest::Client, addr: SocketAddr, path: &str, auth: &[String]) -> Answer {
-    let mut req = http.get(format!("http://{addr}{path}"));
+    // "DELETE /x" asks with that method; a bare path is a GET.
+    let (method, path) = path.split_once(' ').unwrap_or(("GET", path));
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = http.request(method, format!("http://{addr}{path}"));
     for a in auth {
         req = req.header("authorization", a);
     }
@@ -214,11 +241,12 @@ async fn ask(http: &reqwest::Client, addr: SocketAddr, path: &str, auth: &[Strin
             .get(n)
             .map(|v| v.to_str().unwrap().to_owned())
     };
-    let (www_authenticate, content_type, cache_control, retry_after) = (
+    let (www_authenticate, content_type, cache_control, retry_after, allow) = (
         h("www-authenticate"),
         h("content-type"),
         h("cache-control"),
         h("retry-after"),
+        h("allow"),
     );
     Answer {
         status: resp.status().as_u16(),
@@ -226,6 +254,7 @@ async fn ask(http: &reqwest::Client, addr: SocketAddr, path: &str, auth: &[Strin
         content_type,
         cache_control,
         retry_after,
+        allow,
         body: resp.text().await.unwrap(),
     }
 }
@@ -324,6 +353,13 @@ async fn axum_and_actix_answer_identically() {
             401,
         ),
         ("/any", vec![no_scope.clone()], 200),
+        // The route model: public routes, 405 with Allow, the default, invalid paths.
+        ("/routes/health", vec![], 200),
+        ("/routes/admin/x", vec![good.clone()], 403),
+        ("/routes/admin/x", vec![], 401),
+        ("DELETE /routes/admin/x", vec![good.clone()], 405),
+        ("/routes/other", vec![good.clone()], 200),
+        ("/routes/other", vec![no_scope.clone()], 403),
         // Policy beyond scopes: claims, composition, step-up, clients, token age.
         ("/admin", vec![admin.clone()], 200),
         ("/admin", vec![reader.clone()], 403),
@@ -400,6 +436,7 @@ async fn axum_and_actix_answer_identically() {
         let a = ask(&http, axum_addr, path, &auth).await;
         let b = ask(&http, actix_addr, path, &auth).await;
         assert_eq!(a.status, status, "axum {path} {auth:?}: {a:?}");
+        assert_eq!(b.status, status, "actix {path} {auth:?}: {b:?}");
         // The handler ran exactly once per framework when let through, never when refused.
         let ran = usize::from(status == 200);
         assert_eq!(

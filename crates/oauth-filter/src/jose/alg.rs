@@ -12,6 +12,7 @@ use aws_lc_rs::signature as sig;
 /// A JWS signature algorithm this crate can verify. `none` is deliberately absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[allow(clippy::upper_case_acronyms)]
+#[non_exhaustive]
 pub enum Algorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256.
     RS256,

@@ -1,4 +1,10 @@
-//! Environment overrides: `OAUTH_FILTER__ROUTES__0__SCOPES='["read"]'` sets `routes[0].scopes`.
+//! Environment overrides, applied to the parsed file before serde sees it.
+//!
+//! ```text
+//! OAUTH_FILTER__INTROSPECTION__CLIENT_SECRET=s3cret   # introspection.client_secret (a string)
+//! OAUTH_FILTER__ROUTES__0__SCOPES='["read"]'           # routes[0].scopes (read as TOML)
+//! OAUTH_FILTER__ISSUERS__0__ISSUER=https://idp.example # defines issuers[0] if the file has none
+//! ```
 //!
 //! The overlay is hand-written (about 60 lines) because the layered-configuration crates we
 //! looked at (figment, config) cannot address array elements from the environment, and routes

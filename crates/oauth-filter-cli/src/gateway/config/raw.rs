@@ -1,4 +1,12 @@
 //! The file as written: serde types, one per table, unknown keys refused.
+//!
+//! ```toml
+//! [[routes]]                 # RawRoute
+//! prefix = "/admin"
+//! claims = { "realm_access.roles" = { contains = "admin" } }   # RawClaimTest
+//! ```
+//!
+//! A misspelled key (`scope` for `scopes`) is an error naming it, never silently ignored.
 
 use super::{AuthorizationPolicy, LogFormat, Protocol};
 use serde::Deserialize;

@@ -1,6 +1,13 @@
 //! From the file as written to a [`Config`]: every check, each naming the key as the file
 //! spells it. The core's own checks (issuers, introspection, routes) run in the core, whose
 //! errors already use the file's names.
+//!
+//! ```text
+//! [[routes]]
+//! prefix = "/a"
+//! scopes = []
+//! → configuration error: routes[0].scopes: empty: leave it out to accept any valid token
+//! ```
 
 use super::raw::{self, AuthMethod, RawClaimTest, RawConfig, RawIntrospection, RawRoute};
 use super::{ClientIdentity, Config, Forwarding, Protocol, Upstream};
