@@ -376,9 +376,10 @@ impl Requirement {
             Self::All(parts) => return parts.iter().try_for_each(|p| p.check(token, now, trace)),
             Self::Any(parts) => return any(parts, token, now, trace),
         };
-        if let Err(u) = &result {
-            // Names what failed, never the claim's value.
-            trace.note("requirement", || format!("{self}: not met ({u:?})"));
+        // Each leaf, as it is judged (the rule, never the claim's value).
+        match &result {
+            Ok(()) => trace.note("requirement", || format!("{self}: met")),
+            Err(u) => trace.note("requirement", || format!("{self}: not met ({u:?})")),
         }
         result
     }

@@ -17,8 +17,10 @@
 //! ```
 //!
 //! A rejection becomes a trailers-only gRPC response (HTTP 200, `grpc-status` in the headers):
-//! missing or invalid token → `UNAUTHENTICATED` (16), insufficient scope → `PERMISSION_DENIED`
-//! (7), keys or introspection unavailable → `UNAVAILABLE` (14). The RFC 6750 challenge stays in
+//! missing or invalid token, or a step-up needed → `UNAUTHENTICATED` (16), insufficient scope or
+//! another requirement not met → `PERMISSION_DENIED` (7), no route for the method
+//! (`PathRequirements` without a default) → `UNIMPLEMENTED` (12), keys or introspection
+//! unavailable → `UNAVAILABLE` (14). The RFC 6750 challenge stays in
 //! the `www-authenticate` metadata, so clients can read `error` and `scope` as over HTTP.
 
 use crate::challenge::Rejection;
@@ -30,6 +32,7 @@ pub fn grpc_code(rejection: &Rejection) -> u16 {
     match rejection.status() {
         400 | 401 => 16, // UNAUTHENTICATED: no credentials, or credentials that are not valid
         403 => 7,        // PERMISSION_DENIED
+        404 | 405 => 12, // UNIMPLEMENTED: no route serves this method (PathRequirements)
         503 => 14,       // UNAVAILABLE
         _ => 13,         // INTERNAL
     }

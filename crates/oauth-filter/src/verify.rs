@@ -142,6 +142,7 @@ impl Verifier {
                 let token =
                     issuer.validate_claims(verified, self.now(), self.leeway, self.id, trace)?;
                 let token = AccessToken::new(token);
+                Self::describe(&token, trace);
                 if let (Some(cache), Some(key)) = (cache, cache_key) {
                     cache.insert(
                         key,
@@ -155,11 +156,29 @@ impl Verifier {
                 Ok(token)
             }
             Route::Introspect => match &self.introspector {
-                Some(i) => i.introspect(token, trace).await,
+                Some(i) => {
+                    let token = i.introspect(token, trace).await?;
+                    Self::describe(&token, trace);
+                    Ok(token)
+                }
                 None => Err(AuthError::MalformedToken),
             },
             Route::Reject(e) => Err(e),
         }
+    }
+
+    /// Records what a verified token says (for `explain`).
+    fn describe(token: &AccessToken, trace: &mut Trace) {
+        trace.pass("facts", || {
+            format!(
+                "sub {:?}, client_id {:?}, scopes \"{}\", aud {:?}; claims {}",
+                token.subject(),
+                token.client_id(),
+                token.scopes(),
+                token.audiences(),
+                Value::Object(token.claims().clone())
+            )
+        });
     }
 
     /// The way [`Verifier::verify`] takes `token`.
