@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     if let Some(s) = second {
         req = req.authorization(s);
     }
-    for policy in [ExtractionPolicy::default(), ExtractionPolicy { max_token_len: 64, dangerous_allow_query_token: true }] {
+    for policy in [ExtractionPolicy::default(), oauth_filter::__internal::extraction_policy(64, true)] {
         if let Ok(Some(token)) = req.bearer_token(&policy) {
             // Whatever is extracted is a non-empty b64token within the cap.
             assert!(!token.is_empty() && token.len() <= policy.max_token_len);

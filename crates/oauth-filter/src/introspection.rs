@@ -266,49 +266,9 @@ impl Introspection {
         self
     }
 
-    pub(crate) fn build(
-        self,
-        http: &HttpClientConfig,
-        fetcher: &HttpFetcher,
-        leeway: f64,
-        clock: Arc<dyn Clock>,
-        filter_id: usize,
-        issuers: &HashMap<String, Arc<IssuerVerifier>>,
-    ) -> Result<Introspector, ConfigError> {
-        let jwt_verifier = match (self.jwt_response, &self.issuer) {
-            (false, _) => None,
-            (true, Some(iss)) => Some(issuers.get(iss).cloned().ok_or_else(|| {
-                ConfigError::new(
-                    "introspection.issuer",
-                    "signed responses are verified with this issuer's keys: configure it as a \
-                     trusted JWT issuer too",
-                )
-            })?),
-            (true, None) => {
-                return Err(ConfigError::new(
-                    "introspection.issuer",
-                    "signed responses (jwt_response) need the issuer whose keys sign them",
-                ));
-            }
-        };
-        #[cfg(feature = "redis")]
-        if jwt_verifier.is_some() && self.redis.is_some() {
-            return Err(ConfigError::new(
-                "introspection.redis",
-                "the shared cache holds plain answers; it cannot be combined with jwt_response",
-            ));
-        }
-        let endpoint = match &self.endpoint {
-            Endpoint::Url(u) => EndpointState::Known(http.check_url("introspection.endpoint", u)?),
-            Endpoint::Discover(issuer) => {
-                let issuer_url = http.check_url("introspection.issuer", issuer)?;
-                EndpointState::Discover {
-                    issuer: issuer.clone(),
-                    issuer_url,
-                    found: tokio::sync::Mutex::new(None),
-                }
-            }
-        };
+    /// The settings' own checks (errors name `introspection.<setting>`); returns the inactive
+    /// answers' cache lifetime.
+    fn check(&self) -> Result<Duration, ConfigError> {
         if self.client_id.is_empty() {
             return Err(ConfigError::new(
                 "introspection.client_id",
@@ -354,6 +314,53 @@ impl Introspection {
                 "must be positive",
             ));
         }
+        Ok(inactive_cache_ttl)
+    }
+
+    pub(crate) fn build(
+        self,
+        http: &HttpClientConfig,
+        fetcher: &HttpFetcher,
+        leeway: f64,
+        clock: Arc<dyn Clock>,
+        filter_id: usize,
+        issuers: &HashMap<String, Arc<IssuerVerifier>>,
+    ) -> Result<Introspector, ConfigError> {
+        let jwt_verifier = match (self.jwt_response, &self.issuer) {
+            (false, _) => None,
+            (true, Some(iss)) => Some(issuers.get(iss).cloned().ok_or_else(|| {
+                ConfigError::new(
+                    "introspection.issuer",
+                    "signed responses are verified with this issuer's keys: configure it as a \
+                     trusted JWT issuer too",
+                )
+            })?),
+            (true, None) => {
+                return Err(ConfigError::new(
+                    "introspection.issuer",
+                    "signed responses (jwt_response) need the issuer whose keys sign them",
+                ));
+            }
+        };
+        #[cfg(feature = "redis")]
+        if jwt_verifier.is_some() && self.redis.is_some() {
+            return Err(ConfigError::new(
+                "introspection.redis",
+                "the shared cache holds plain answers; it cannot be combined with jwt_response",
+            ));
+        }
+        let endpoint = match &self.endpoint {
+            Endpoint::Url(u) => EndpointState::Known(http.check_url("introspection.endpoint", u)?),
+            Endpoint::Discover(issuer) => {
+                let issuer_url = http.check_url("introspection.issuer", issuer)?;
+                EndpointState::Discover {
+                    issuer: issuer.clone(),
+                    issuer_url,
+                    found: tokio::sync::Mutex::new(None),
+                }
+            }
+        };
+        let inactive_cache_ttl = self.check()?;
         let authorization = match self.auth {
             ClientAuth::ClientSecretBasic => Some(basic_authorization(
                 &self.client_id,
