@@ -1,10 +1,12 @@
 //! Authorization server metadata: RFC 8414 and OpenID Connect Discovery, with the issuer check.
 //!
 //! ```
-//! # use oauth_filter::discovery::metadata_urls;
+//! # #[cfg(feature = "__internal")] {
+//! # use oauth_filter::__internal::discovery::metadata_urls;
 //! let urls = metadata_urls(&"https://idp.example/tenant1".parse().unwrap());
 //! assert_eq!(urls[0].as_str(), "https://idp.example/tenant1/.well-known/openid-configuration");
 //! assert_eq!(urls[1].as_str(), "https://idp.example/.well-known/oauth-authorization-server/tenant1");
+//! # }
 //! ```
 //!
 //! The metadata's `issuer` must equal the configured issuer exactly (RFC 8414 §3.3), otherwise the

@@ -1,10 +1,12 @@
 //! JWS algorithms (RFC 7518 §3, RFC 8037) and their aws-lc-rs verification parameters.
 //!
 //! ```
-//! use oauth_filter::jose::Algorithm;
+//! # #[cfg(feature = "__internal")] {
+//! use oauth_filter::__internal::jose::Algorithm;
 //! assert_eq!(Algorithm::from_name("ES256"), Some(Algorithm::ES256));
 //! assert_eq!(Algorithm::from_name("none"), None); // never an algorithm
 //! assert_eq!(Algorithm::from_name("rs256"), None); // names are case-sensitive
+//! # }
 //! ```
 
 use aws_lc_rs::signature as sig;

@@ -2,10 +2,12 @@
 //! canonical (unused trailing bits must be zero).
 //!
 //! ```
-//! # use oauth_filter::jose::base64url;
+//! # #[cfg(feature = "__internal")] {
+//! # use oauth_filter::__internal::jose::base64url;
 //! assert_eq!(base64url::decode("Zm9v").unwrap(), b"foo");
 //! assert!(base64url::decode("Zm9v=").is_err()); // padding
 //! assert!(base64url::decode("Zm9vYh").is_err()); // non-canonical: unused bits set
+//! # }
 //! ```
 
 use base64::Engine;

@@ -1,9 +1,11 @@
 //! Strict JSON for JOSE objects: RFC 8259 text, UTF-8, and no duplicate member names.
 //!
 //! ```
-//! # use oauth_filter::jose::json::parse_object;
+//! # #[cfg(feature = "__internal")] {
+//! # use oauth_filter::__internal::jose::json::parse_object;
 //! assert!(parse_object(br#"{"alg":"RS256"}"#).is_ok());
 //! assert!(parse_object(br#"{"alg":"RS256","alg":"none"}"#).is_err());
+//! # }
 //! ```
 //!
 //! `serde_json` keeps the last of duplicate members, which lets a header or claim set say two

@@ -1,7 +1,8 @@
 //! JSON Web Keys (RFC 7517, RFC 7518 §6, RFC 8037) turned into pre-parsed aws-lc-rs verifying keys.
 //!
 //! ```
-//! use oauth_filter::jose::{Algorithm, VerifyingKey};
+//! # #[cfg(feature = "__internal")] {
+//! use oauth_filter::__internal::jose::{Algorithm, VerifyingKey};
 //! let jwk = serde_json::json!({
 //!     "kty": "OKP", "crv": "Ed25519", "use": "sig",
 //!     "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
@@ -9,6 +10,7 @@
 //! let key = VerifyingKey::from_jwk(jwk.as_object().unwrap(), &Algorithm::DEFAULT_ASYMMETRIC).unwrap();
 //! assert!(key.fits(Algorithm::EdDSA));
 //! assert!(!key.fits(Algorithm::ES256));
+//! # }
 //! ```
 //!
 //! A key is parsed once, when its key set is loaded, into one `ParsedPublicKey` per algorithm it

@@ -268,6 +268,16 @@ impl<'a> Unverified<'a> {
 /// A JWS whose signature verified. Its fields are private to this module: nothing else can
 /// make one, so claims can never be judged on an unverified token (the type is the proof, as
 /// rustls's verifier assertions are).
+///
+/// ```compile_fail
+/// // Outside `jose`, a `Verified` cannot be made up (private fields; without the internal
+/// // feature the module is not even visible).
+/// let forged = oauth_filter::__internal::jose::Verified {
+///     header: unimplemented!(),
+///     claims: Default::default(),
+///     kid: None,
+/// };
+/// ```
 #[derive(Debug)]
 pub struct Verified {
     header: JwsHeader,
