@@ -365,9 +365,14 @@ pub(crate) fn warn_if_unmeetable(r: &Requirement) {
 pub(crate) fn check_requirement(name: &str, r: &Requirement) -> Result<(), ConfigError> {
     match r {
         Requirement::AllOf(s) | Requirement::AnyOf(s) => {
+            let key = if matches!(r, Requirement::AnyOf(_)) {
+                "any_scopes"
+            } else {
+                "scopes"
+            };
             if let Some(bad) = s.iter().find(|s| !crate::challenge::is_scope_token(s)) {
                 return Err(ConfigError::new(
-                    format!("{name}.scopes"),
+                    format!("{name}.{key}"),
                     format!(
                         "{:?} is not an RFC 6749 scope-token (printable ASCII without space, '\"' or '\\')",
                         bad
@@ -391,6 +396,11 @@ pub(crate) fn check_requirement(name: &str, r: &Requirement) -> Result<(), Confi
         Requirement::ClientIds(ids) if ids.is_empty() => Err(ConfigError::new(
             format!("{name}.client_ids"),
             "empty: leave it out to accept any client",
+        )),
+        Requirement::Any(parts) if parts.is_empty() => Err(ConfigError::new(
+            name.to_owned(),
+            "can never be met: an empty any-of, or a claim path that does not parse \
+             (dotted names, or a JSON Pointer starting with '/')",
         )),
         Requirement::All(parts) | Requirement::Any(parts) => {
             parts.iter().try_for_each(|p| check_requirement(name, p))

@@ -231,6 +231,12 @@ async fn routes_405_public_and_default_through_decide() {
         .build()
         .unwrap_err();
     assert_eq!(e.key(), "routes[0].acr_values");
+    let e = PathRequirements::not_found_builder()
+        .exact("/a", Requirement::claim_present("a..b"))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.key(), "routes[0]");
+    assert!(e.reason().contains("can never be met"), "{e}");
     let none = PathRequirements::not_found_builder().build().unwrap();
     assert_eq!(none.select("GET", "/x").unwrap_err(), AuthError::NoRoute);
 }

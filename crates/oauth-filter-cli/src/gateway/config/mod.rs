@@ -429,6 +429,16 @@ max_auth_age_secs = 5",
                 "routes[0]",
                 "contradictory",
             ),
+            (
+                "max_token_age_secs = 0",
+                "routes[0].max_token_age_secs",
+                "positive",
+            ),
+            (
+                r#"any_scopes = ["a b"]"#,
+                "routes[0].any_scopes",
+                "scope-token",
+            ),
         ] {
             let e = err(&one(route));
             assert_eq!(e.key(), key, "{route}: {e}");

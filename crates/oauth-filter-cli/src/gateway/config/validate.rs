@@ -283,6 +283,14 @@ fn requirements(name: &str, r: &RawRoute) -> Result<Vec<Requirement>, ConfigErro
     if let Some(ids) = client_ids {
         parts.push(Requirement::client_ids(ids));
     }
+    for (k, v) in [
+        ("max_token_age_secs", r.max_token_age_secs),
+        ("max_auth_age_secs", r.max_auth_age_secs),
+    ] {
+        if v == Some(0) {
+            return Err(ConfigError::new(key(k), "must be positive"));
+        }
+    }
     if let Some(secs) = r.max_token_age_secs {
         parts.push(Requirement::max_token_age(Duration::from_secs(secs)));
     }
