@@ -240,3 +240,44 @@ async fn routes_405_public_and_default_through_decide() {
     let none = PathRequirements::not_found_builder().build().unwrap();
     assert_eq!(none.select("GET", "/x").unwrap_err(), AuthError::NoRoute);
 }
+
+/// `explain` is the same pipeline as `decide`: for every kind of token, the trace's verdict is
+/// the decision a request gets.
+#[tokio::test]
+async fn explain_never_disagrees_with_decide() {
+    let issuer = TestIssuer::start().await;
+    let filter = filter_at(&issuer, None);
+    let good = issuer.mint().scope("read").sign();
+    let last = if good.ends_with('A') { "B" } else { "A" };
+    let tokens = [
+        Some(good.clone()),
+        Some(issuer.mint().sign()),
+        Some(issuer.mint().expires_in_secs(-600).sign()),
+        Some(issuer.mint().audience("other").sign()),
+        Some(issuer.mint().claim("cnf", json!({"jkt": "x"})).sign()),
+        Some(issuer.mint().claim("nonce", "n").sign()),
+        Some(format!("{}{last}", &good[..good.len() - 1])),
+        Some(String::from("not-a-jwt")),
+        Some(String::from("a b")),
+        None,
+    ];
+    let requirement = Requirement::all_of(["read"]);
+    for token in tokens {
+        let header = token.as_ref().map(|t| format!("Bearer {t}"));
+        let mut parts = RequestParts::new();
+        if let Some(h) = &header {
+            parts = parts.authorization(h.as_bytes());
+        }
+        // Twice: the second `decide` may answer from the verified-JWT cache; `explain` never does.
+        for _ in 0..2 {
+            let decided = match filter.decide(&parts, None, &requirement).await {
+                Decision::Allow(_) => Verdict::Allowed,
+                Decision::Anonymous => Verdict::Anonymous,
+                Decision::Deny(r) => Verdict::Refused(r.error().clone()),
+                other => panic!("{other:?}"),
+            };
+            let explained = filter.explain(&parts, &requirement).await;
+            assert_eq!(explained.decision(), Some(&decided), "{header:?}");
+        }
+    }
+}
