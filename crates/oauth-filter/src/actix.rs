@@ -40,7 +40,7 @@ use crate::challenge::Rejection;
 use crate::error::AuthError;
 use crate::extract::RequestParts;
 use crate::filter::OAuthFilter;
-use crate::filter::{Decision, Protection};
+use crate::filter::{Decision, Guard};
 use crate::routes::PathRequirements;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -66,18 +66,11 @@ pub fn json_response(rejection: &Rejection) -> HttpResponse {
         .body(rejection.json_body())
 }
 
-#[derive(Debug, Clone)]
-enum Mode {
-    Require(Arc<Requirement>),
-    PerPath(Arc<PathRequirements>),
-    Optional,
-}
-
 /// Protects an `App`, a `scope` or a `resource`.
 #[derive(Clone)]
 pub struct OAuthMiddleware {
     filter: OAuthFilter,
-    mode: Mode,
+    mode: Guard,
     responder: Responder,
 }
 
@@ -93,11 +86,9 @@ impl std::fmt::Debug for OAuthMiddleware {
 impl OAuthMiddleware {
     /// Requires a valid token meeting `requirement` (`[]`: any valid token).
     pub fn require(filter: &OAuthFilter, requirement: impl Into<Requirement>) -> Self {
-        let requirement = requirement.into();
-        crate::routes::warn_if_unmeetable(&requirement);
         Self {
             filter: filter.clone(),
-            mode: Mode::Require(Arc::new(requirement)),
+            mode: Guard::require(requirement.into()),
             responder: Arc::new(json_response),
         }
     }
@@ -107,7 +98,7 @@ impl OAuthMiddleware {
     pub fn require_per_path(filter: &OAuthFilter, rules: PathRequirements) -> Self {
         Self {
             filter: filter.clone(),
-            mode: Mode::PerPath(Arc::new(rules)),
+            mode: Guard::routes(rules),
             responder: Arc::new(json_response),
         }
     }
@@ -115,7 +106,7 @@ impl OAuthMiddleware {
     pub fn optional(filter: &OAuthFilter) -> Self {
         Self {
             filter: filter.clone(),
-            mode: Mode::Optional,
+            mode: Guard::Optional,
             responder: Arc::new(json_response),
         }
     }
@@ -187,11 +178,7 @@ where
         let config = self.config.clone();
         Box::pin(async move {
             let verified = req.extensions().get::<AccessToken>().cloned();
-            let protection = match &config.mode {
-                Mode::Require(r) => Protection::Require(r),
-                Mode::PerPath(rules) => Protection::Routes(rules),
-                Mode::Optional => Protection::Optional,
-            };
+            let protection = config.mode.protection();
             let decision = config
                 .filter
                 .decide(&request_parts(req.request()), verified.as_ref(), protection)

@@ -78,6 +78,38 @@ impl<'a> From<&'a PathRequirements> for Protection<'a> {
     }
 }
 
+/// What an adapter keeps of its configuration: the owned form of [`Protection`], one type for
+/// the tower layer and the actix middleware.
+#[derive(Debug, Clone)]
+pub(crate) enum Guard {
+    Require(Arc<Requirement>),
+    Routes(Arc<PathRequirements>),
+    Optional,
+}
+
+impl Guard {
+    /// A requirement guard; warns when the requirement can never be met (adapters' builders
+    /// are infallible; [`crate::PathRequirementsBuilder::build`] refuses the same as an error).
+    pub(crate) fn require(requirement: Requirement) -> Self {
+        if let Err(e) = crate::routes::check_requirement("requirement", &requirement) {
+            tracing::warn!(error = %e, "this requirement names a value no token can carry in a challenge; it will never be met");
+        }
+        Self::Require(Arc::new(requirement))
+    }
+
+    pub(crate) fn routes(rules: PathRequirements) -> Self {
+        Self::Routes(Arc::new(rules))
+    }
+
+    pub(crate) fn protection(&self) -> Protection<'_> {
+        match self {
+            Self::Require(r) => Protection::Require(r),
+            Self::Routes(rules) => Protection::Routes(rules),
+            Self::Optional => Protection::Optional,
+        }
+    }
+}
+
 /// What an adapter does with a request, from [`OAuthFilter::decide`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]

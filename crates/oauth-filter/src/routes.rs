@@ -352,14 +352,6 @@ impl PathRequirementsBuilder {
     }
 }
 
-/// Warns when a requirement given to an adapter could never be met (the adapters' builders are
-/// infallible; [`PathRequirementsBuilder::build`] refuses the same as an error).
-pub(crate) fn warn_if_unmeetable(r: &Requirement) {
-    if let Err(e) = check_requirement("requirement", r) {
-        tracing::warn!(error = %e, "this requirement names a value no token can carry in a challenge; it will never be met");
-    }
-}
-
 /// A requirement that names values no token could carry in a challenge (a scope that is not
 /// a scope-token, an `acr` value with a space or quote) is a configuration error.
 pub(crate) fn check_requirement(name: &str, r: &Requirement) -> Result<(), ConfigError> {

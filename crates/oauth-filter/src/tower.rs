@@ -32,13 +32,12 @@ use crate::authorize::Requirement;
 use crate::challenge::Rejection;
 use crate::extract::RequestParts;
 use crate::filter::OAuthFilter;
-use crate::filter::{Decision, Protection};
+use crate::filter::{Decision, Guard};
 use crate::routes::PathRequirements;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 /// Turns a [`Rejection`] into a response. Implemented for closures `Fn(&Rejection) -> Response<B>`.
@@ -84,18 +83,11 @@ pub fn apply_challenge_headers(rejection: &Rejection, headers: &mut http::Header
     }
 }
 
-#[derive(Debug, Clone)]
-enum Mode {
-    Require(Arc<Requirement>),
-    PerPath(Arc<PathRequirements>),
-    Optional,
-}
-
 /// Protects a service: a valid token meeting the requirement, or (optional mode) no token.
 #[derive(Clone)]
 pub struct OAuthLayer<R = JsonErrorResponder> {
     filter: OAuthFilter,
-    mode: Mode,
+    mode: Guard,
     responder: R,
 }
 
@@ -111,11 +103,9 @@ impl<R> std::fmt::Debug for OAuthLayer<R> {
 impl OAuthFilter {
     /// A layer that requires a valid token meeting `requirement`. `[]` means any valid token.
     pub fn require(&self, requirement: impl Into<Requirement>) -> OAuthLayer {
-        let requirement = requirement.into();
-        crate::routes::warn_if_unmeetable(&requirement);
         OAuthLayer {
             filter: self.clone(),
-            mode: Mode::Require(Arc::new(requirement)),
+            mode: Guard::require(requirement.into()),
             responder: JsonErrorResponder,
         }
     }
@@ -130,7 +120,7 @@ impl OAuthFilter {
     pub fn require_per_path(&self, rules: PathRequirements) -> OAuthLayer {
         OAuthLayer {
             filter: self.clone(),
-            mode: Mode::PerPath(Arc::new(rules)),
+            mode: Guard::routes(rules),
             responder: JsonErrorResponder,
         }
     }
@@ -140,7 +130,7 @@ impl OAuthFilter {
     pub fn optional(&self) -> OAuthLayer {
         OAuthLayer {
             filter: self.clone(),
-            mode: Mode::Optional,
+            mode: Guard::Optional,
             responder: JsonErrorResponder,
         }
     }
@@ -213,11 +203,7 @@ where
             // Only the head is borrowed across the await, so bodies need not be `Sync`.
             let (mut head, body) = req.into_parts();
             let verified = head.extensions.get::<AccessToken>().cloned();
-            let protection = match &layer.mode {
-                Mode::Require(r) => Protection::Require(r),
-                Mode::PerPath(rules) => Protection::Routes(rules),
-                Mode::Optional => Protection::Optional,
-            };
+            let protection = layer.mode.protection();
             let parts = RequestParts::from_http_parts(&head);
             match layer
                 .filter
