@@ -194,16 +194,14 @@ impl PathRequirements {
     /// [`PathRequirements::allowed_methods`]), [`AuthError::NoRoute`] (404).
     pub fn select(&self, method: &str, path: &str) -> Result<Selected<'_>, AuthError> {
         let path = crate::path::check(path).map_err(|_| AuthError::InvalidPath)?;
-        self.select_decoded(method, &path)
+        self.select_normalized(method, &path)
     }
 
-    /// [`PathRequirements::select`] for a path already in normal form and decoded.
-    pub(crate) fn select_decoded(
-        &self,
-        method: &str,
-        path: &str,
-    ) -> Result<Selected<'_>, AuthError> {
-        let Some(first) = self.routes.iter().find(|r| r.path.matches(path)) else {
+    /// [`PathRequirements::select`] for a path that already went through
+    /// [`crate::path::check`] (its `Ok` value), so that a proxy which needs the decoded path
+    /// anyway reads it once.
+    pub fn select_normalized(&self, method: &str, path: &str) -> Result<Selected<'_>, AuthError> {
+        let Some(mut candidates) = self.most_specific(path) else {
             return match &self.default {
                 Some(r) => Ok(Selected {
                     name: "default",
@@ -212,9 +210,7 @@ impl PathRequirements {
                 None => Err(AuthError::NoRoute),
             };
         };
-        self.routes
-            .iter()
-            .filter(|r| r.path == first.path)
+        candidates
             .find(|r| r.allows(method))
             .map(|r| Selected {
                 name: r.label(),
@@ -226,17 +222,24 @@ impl PathRequirements {
             .ok_or(AuthError::MethodNotAllowed)
     }
 
+    /// The routes of the most specific path that matches the decoded `path` (one per method
+    /// set), or `None` when no route matches.
+    fn most_specific<'r>(&'r self, path: &str) -> Option<impl Iterator<Item = &'r Route>> {
+        let first = self.routes.iter().find(|r| r.path.matches(path))?;
+        Some(self.routes.iter().filter(move |r| r.path == first.path))
+    }
+
     /// The methods the most specific routes for `path` allow, for a 405's `Allow` header
     /// (sorted, HEAD wherever GET is); empty when no route matches or one allows every method.
     pub fn allowed_methods(&self, path: &str) -> Vec<String> {
-        let Ok(path) = crate::path::check(path) else {
-            return Vec::new();
-        };
-        let Some(first) = self.routes.iter().find(|r| r.path.matches(&path)) else {
+        let Some(candidates) = crate::path::check(path)
+            .ok()
+            .and_then(|p| self.most_specific(&p).map(Iterator::collect::<Vec<_>>))
+        else {
             return Vec::new();
         };
         let mut allowed: Vec<String> = Vec::new();
-        for r in self.routes.iter().filter(|r| r.path == first.path) {
+        for r in candidates {
             for m in r.methods.iter().flatten() {
                 allowed.push(m.clone());
                 if m == "GET" {

@@ -39,6 +39,7 @@ pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError
     for w in c.deprecation_warnings() {
         eprintln!("warning: {w}");
     }
+    let routes = c.routes.describe();
     println!(
         "configuration OK: listen {}, admin {}, upstream {}://{}{}, {} route(s)",
         c.listen,
@@ -46,9 +47,9 @@ pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError
         c.upstream.scheme,
         c.upstream.authority,
         c.upstream.base_path,
-        c.routes.describe().len()
+        routes.len()
     );
-    for (name, path, methods, access) in c.routes.describe() {
+    for (name, path, methods, access) in routes {
         println!("  {name}: {path} {methods}: {access}");
     }
     Ok(())

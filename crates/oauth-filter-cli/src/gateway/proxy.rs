@@ -147,7 +147,7 @@ impl Proxy {
                 );
             }
         };
-        let route = match self.routes.select(head.method.as_str(), head.uri.path()) {
+        let route = match self.routes.select_normalized(head.method.as_str(), &path) {
             Ok(route) => route,
             Err(error) => {
                 // The path is logged as a quoted, escaped string: it is decoded text the client
