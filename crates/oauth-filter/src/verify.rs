@@ -222,12 +222,8 @@ impl Verifier {
                     });
                     return Route::Reject(e);
                 }
-                if self.introspector.is_none() {
-                    trace.fail("structure", || format!("not a strict compact JWS ({e})"));
-                    return Route::Reject(e);
-                }
-                trace.note("structure", || format!("not a strict compact JWS ({e})"));
-                return self.introspect_or(e, &named, trace);
+                let why = || format!("not a strict compact JWS ({e})");
+                return self.introspect_or(e.clone(), &named, ("structure", why), trace);
             }
         };
         trace.pass("structure", || {
@@ -244,32 +240,47 @@ impl Verifier {
                     });
                     Route::Jwt(jwt, issuer)
                 }
-                None => {
-                    if self.introspector.is_some() {
-                        trace.note("issuer", || format!("{iss}: not a configured JWT issuer"));
-                    }
-                    self.introspect_or(AuthError::UnknownIssuer, std::slice::from_ref(iss), trace)
-                }
+                None => self.introspect_or(
+                    AuthError::UnknownIssuer,
+                    std::slice::from_ref(iss),
+                    ("issuer", || format!("{iss}: not a configured JWT issuer")),
+                    trace,
+                ),
             },
-            Some(_) => self.introspect_or(AuthError::InvalidClaim("iss"), &[], trace),
-            None => self.introspect_or(AuthError::MissingClaim("iss"), &[], trace),
+            Some(_) => self.introspect_or(
+                AuthError::InvalidClaim("iss"),
+                &[],
+                ("issuer", || String::from("iss is not a string")),
+                trace,
+            ),
+            None => self.introspect_or(
+                AuthError::MissingClaim("iss"),
+                &[],
+                ("issuer", || String::from("no iss")),
+                trace,
+            ),
         }
     }
 
     /// Introspection when it is configured and allowed for the issuers the token names;
-    /// otherwise `error`.
+    /// otherwise `error`. `why` is the step that sent the token here and what it saw: a fact
+    /// when introspection takes over, the refusal when there is none.
     fn introspect_or(
         &self,
         error: AuthError,
         named_issuers: &[String],
+        why: (&'static str, impl FnOnce() -> String),
         trace: &mut Trace,
     ) -> Route<'static, '_> {
+        let (step, detail) = why;
         match &self.introspector {
             Some(i) if named_issuers.iter().all(|iss| i.may_introspect_issuer(iss)) => {
+                trace.note(step, detail);
                 trace.note("route", || "introspection".to_owned());
                 Route::Introspect
             }
             Some(_) => {
+                trace.note(step, detail);
                 trace.fail("route", || {
                     "a JWS of an issuer not allowed for introspection (introspect_jwt_issuers)"
                         .to_owned()
@@ -277,7 +288,7 @@ impl Verifier {
                 Route::Reject(AuthError::UnknownIssuer)
             }
             None => {
-                trace.fail("issuer", || error.description().to_owned());
+                trace.fail(step, detail);
                 Route::Reject(error)
             }
         }
