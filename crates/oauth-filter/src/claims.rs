@@ -75,7 +75,10 @@ pub fn scopes(claims: &Map<String, Value>) -> Result<Scopes, &'static str> {
 }
 
 /// A string member; `Err(name)` when present with another type.
-fn string(claims: &Map<String, Value>, name: &'static str) -> Result<Option<String>, &'static str> {
+pub(crate) fn string(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<String>, &'static str> {
     match claims.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),

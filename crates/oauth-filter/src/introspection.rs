@@ -744,11 +744,7 @@ impl Introspector {
             tracing::warn!(member, "introspection response member has the wrong type");
             AuthError::IntrospectionUnavailable
         };
-        let string = |name: &str| match doc.get(name) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(malformed(name)),
-        };
+        let string = |name: &'static str| claims::string(doc, name).map_err(malformed);
         let date = |name: &str| claims::numeric_date(doc.get(name)).map_err(|_| malformed(name));
         let iss = string("iss")?;
         let window = TimeWindow {

@@ -112,9 +112,8 @@ fn validate_tls(tls: &raw::RawTls) -> Result<Tls, ConfigError> {
             let pem = std::fs::read(p).map_err(|e| {
                 ConfigError::new("tls.ca_file", format!("cannot read {}: {e}", p.display()))
             })?;
-            if CertificateDer::pem_slice_iter(&pem).any(|c| c.is_err())
-                || CertificateDer::pem_slice_iter(&pem).next().is_none()
-            {
+            let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+            if certs.map_or(true, |c| c.is_empty()) {
                 return Err(ConfigError::new(
                     "tls.ca_file",
                     "no valid PEM certificate in the file",
