@@ -341,7 +341,7 @@ impl Requirement {
                 .is_some_and(|t| now - t <= max.as_secs_f64())
         };
         let leaf = |met: bool, unmet: Unmet| if met { Ok(()) } else { Err(unmet) };
-        let result = match self {
+        match self {
             Self::Authenticated => Ok(()),
             Self::AllOf(_) | Self::AnyOf(_) => leaf(
                 self.is_met_by(token.scopes()),
@@ -373,10 +373,17 @@ impl Requirement {
                     },
                 )
             }
-            Self::All(parts) => return parts.iter().try_for_each(|p| p.check(token, now, trace)),
-            Self::Any(parts) => return any(parts, token, now, trace),
-        };
-        // Each leaf, as it is judged (the rule, never the claim's value).
+            Self::All(parts) => parts
+                .iter()
+                .try_for_each(|p| p.check_part(token, now, trace)),
+            Self::Any(parts) => any(parts, token, now, trace),
+        }
+    }
+
+    /// [`Requirement::check`] for a part of a composite, recorded as it is judged (the rule,
+    /// never the claim's value); the whole requirement is recorded by `evaluate`.
+    fn check_part(&self, token: &AccessToken, now: f64, trace: &mut Trace) -> Result<(), Unmet> {
+        let result = self.check(token, now, trace);
         match &result {
             Ok(()) => trace.note("requirement", || format!("{self}: met")),
             Err(u) => trace.note("requirement", || format!("{self}: not met ({u:?})")),
@@ -395,7 +402,7 @@ fn any(
 ) -> Result<(), Unmet> {
     let mut failures = Vec::with_capacity(parts.len());
     for p in parts {
-        match p.check(token, now, trace) {
+        match p.check_part(token, now, trace) {
             Ok(()) => return Ok(()),
             Err(u) => failures.push(u),
         }
