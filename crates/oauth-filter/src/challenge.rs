@@ -88,7 +88,7 @@ impl Rejection {
     }
 
     /// The answer for a method the route does not allow, with the methods it does.
-    pub fn method_not_allowed(realm: &str, allow: &[String]) -> Self {
+    pub(crate) fn method_not_allowed(realm: &str, allow: &[String]) -> Self {
         let mut r = Self::new(AuthError::MethodNotAllowed, realm, None);
         r.allow = Some(allow.join(", "));
         r

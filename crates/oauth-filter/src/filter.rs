@@ -139,7 +139,8 @@ pub struct ReadinessCheck {
 enum Refusal {
     Error(AuthError),
     Unmet(Unmet),
-    MethodNotAllowed(Vec<String>),
+    /// No route takes the request: the answer is made already ([`OAuthFilter::route_rejection`]).
+    Route(Rejection),
 }
 
 impl From<AuthError> for Refusal {
@@ -197,6 +198,23 @@ impl OAuthFilter {
     /// The answer for `error`, with `requirement` for the 403 `scope` attribute.
     pub fn reject(&self, error: AuthError, requirement: Option<&Requirement>) -> Rejection {
         Rejection::new(error, &self.inner.realm, requirement)
+    }
+
+    /// The answer to a request no route of `rules` takes (the error of
+    /// [`PathRequirements::select`]): 400 for a path not in normal form, 404 without a default,
+    /// 405 with the `Allow` of the raw `path`'s most specific routes.
+    pub fn route_rejection(
+        &self,
+        rules: &PathRequirements,
+        path: &str,
+        error: AuthError,
+    ) -> Rejection {
+        match error {
+            AuthError::MethodNotAllowed => {
+                Rejection::method_not_allowed(&self.inner.realm, &rules.allowed_methods(path))
+            }
+            e => self.reject(e, None),
+        }
     }
 
     /// Verifies a token string outside a request: a JWT from a configured issuer locally
@@ -363,9 +381,7 @@ impl OAuthFilter {
             Ok(None) => Decision::Anonymous,
             Err(Refusal::Error(e)) => Decision::Deny(self.reject(e, None)),
             Err(Refusal::Unmet(u)) => Decision::Deny(Rejection::unmet(&u, &self.inner.realm)),
-            Err(Refusal::MethodNotAllowed(allow)) => {
-                Decision::Deny(Rejection::method_not_allowed(&self.inner.realm, &allow))
-            }
+            Err(Refusal::Route(r)) => Decision::Deny(r),
         }
     }
 
@@ -398,13 +414,11 @@ impl OAuthFilter {
                             None => return Ok(None),
                         }
                     }
-                    Err(AuthError::MethodNotAllowed) => {
-                        trace.fail("route", || format!("{method} is not allowed for {path:?}"));
-                        return Err(Refusal::MethodNotAllowed(rules.allowed_methods(path)));
-                    }
                     Err(e) => {
-                        trace.fail("route", || format!("{path:?}: {}", e.description()));
-                        return Err(e.into());
+                        trace.fail("route", || {
+                            format!("{method} {path:?}: {}", e.description())
+                        });
+                        return Err(Refusal::Route(self.route_rejection(rules, path, e)));
                     }
                 }
             }

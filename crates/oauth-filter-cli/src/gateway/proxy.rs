@@ -32,8 +32,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use oauth_filter::{
-    AccessToken, AuthError, Decision, ErrorResponder, JsonErrorResponder, OAuthFilter,
-    PathRequirements, Rejection, RequestParts,
+    AccessToken, Decision, ErrorResponder, JsonErrorResponder, OAuthFilter, PathRequirements,
+    Rejection, RequestParts,
 };
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rustls_pki_types::pem::PemObject;
@@ -154,13 +154,9 @@ impl Proxy {
                 // chose, and must not add fields to a log line.
                 tracing::info!(reason = error.reason_code(), status = error.status(), method = %head.method, path = ?path, "request refused");
                 let reason = error.reason_code();
-                let rejection = match error {
-                    AuthError::MethodNotAllowed => Rejection::method_not_allowed(
-                        self.filter.realm(),
-                        &self.routes.allowed_methods(head.uri.path()),
-                    ),
-                    e => self.filter.reject(e, None),
-                };
+                let rejection = self
+                    .filter
+                    .route_rejection(&self.routes, head.uri.path(), error);
                 return (respond(&rejection), m::Outcome::Refused, reason);
             }
         };
