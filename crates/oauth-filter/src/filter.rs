@@ -140,7 +140,7 @@ enum Refusal {
     Error(AuthError),
     Unmet(Unmet),
     /// No route takes the request: the answer is made already ([`OAuthFilter::route_rejection`]).
-    Route(Rejection),
+    Route(Box<Rejection>),
 }
 
 impl From<AuthError> for Refusal {
@@ -337,7 +337,32 @@ impl OAuthFilter {
         let decision = self
             .run(parts, verified, protection.into(), &mut trace)
             .await;
-        if let Decision::Deny(r) = &decision {
+        Self::log_denial(parts, &decision, &trace);
+        decision
+    }
+
+    /// [`OAuthFilter::decide`] when it needs no I/O, for adapters on a synchronous host (the
+    /// Python extension) where reaching the async runtime costs more than the check: a request
+    /// without a token, one refused before verification (route, size, extraction), one whose
+    /// token the verified-JWT cache holds with its key set still current, or a JWT of a
+    /// trusted issuer whose keys are in hand and fresh (verified in the calling thread). `None`:
+    /// call [`OAuthFilter::decide`], which takes every other case (introspection, a key set to
+    /// fetch, an unknown `kid`) and gives the same answers.
+    pub fn decide_now<'p>(
+        &self,
+        parts: &RequestParts<'_>,
+        protection: impl Into<Protection<'p>>,
+    ) -> Option<Decision> {
+        let mut trace = Trace::failures();
+        let result = self.pipeline_now(parts, protection.into(), &mut trace)?;
+        let decision = self.decision(result);
+        Self::log_denial(parts, &decision, &trace);
+        Some(decision)
+    }
+
+    /// A rejection is logged once, at `info`, with its reason code.
+    fn log_denial(parts: &RequestParts<'_>, decision: &Decision, trace: &Trace) {
+        if let Decision::Deny(r) = decision {
             // The context (the step, and what it saw: `exp` and the clock, the audiences) is
             // for the operator; the client's answer keeps its fixed description.
             tracing::info!(
@@ -349,7 +374,6 @@ impl OAuthFilter {
                 "request rejected"
             );
         }
-        decision
     }
 
     /// The verifier's own trace of what [`OAuthFilter::decide`] does with `parts`: every step
@@ -376,12 +400,16 @@ impl OAuthFilter {
         protection: Protection<'_>,
         trace: &mut Trace,
     ) -> Decision {
-        match self.pipeline(parts, verified, protection, trace).await {
+        self.decision(self.pipeline(parts, verified, protection, trace).await)
+    }
+
+    fn decision(&self, result: Result<Option<AccessToken>, Refusal>) -> Decision {
+        match result {
             Ok(Some(t)) => Decision::Allow(t),
             Ok(None) => Decision::Anonymous,
             Err(Refusal::Error(e)) => Decision::Deny(self.reject(e, None)),
             Err(Refusal::Unmet(u)) => Decision::Deny(Rejection::unmet(&u, &self.inner.realm)),
-            Err(Refusal::Route(r)) => Decision::Deny(r),
+            Err(Refusal::Route(r)) => Decision::Deny(*r),
         }
     }
 
@@ -393,9 +421,54 @@ impl OAuthFilter {
         protection: Protection<'_>,
         trace: &mut Trace,
     ) -> Result<Option<AccessToken>, Refusal> {
-        let requirement = match protection {
-            Protection::Require(r) => Some(r),
-            Protection::Optional => None,
+        let requirement = match self.need(parts, protection, trace)? {
+            Need::Nothing => return Ok(None),
+            Need::Token(r) => r,
+        };
+        let token = match verified {
+            Some(t) if t.verified_by() == self.id() => Some(t.clone()),
+            _ => self.authenticate_traced(parts, trace).await?,
+        };
+        self.conclude(token, requirement, trace)
+    }
+
+    /// [`OAuthFilter::pipeline`] without I/O; `None` where it would need some.
+    fn pipeline_now(
+        &self,
+        parts: &RequestParts<'_>,
+        protection: Protection<'_>,
+        trace: &mut Trace,
+    ) -> Option<Result<Option<AccessToken>, Refusal>> {
+        let requirement = match self.need(parts, protection, trace) {
+            Ok(Need::Nothing) => return Some(Ok(None)),
+            Ok(Need::Token(r)) => r,
+            Err(refusal) => return Some(Err(refusal)),
+        };
+        let token = match parts.bearer_token(&self.inner.extraction) {
+            Ok(Some(token)) => match self.inner.verifier.verify_now(token)? {
+                Ok(t) => match bind(&t, parts, trace) {
+                    Ok(()) => Some(t),
+                    Err(e) => return Some(Err(e.into())),
+                },
+                Err(e) => return Some(Err(e.into())),
+            },
+            Ok(None) => None,
+            Err(e) => return Some(Err(e.into())),
+        };
+        Some(self.conclude(token, requirement, trace))
+    }
+
+    /// What the request must show: the route's requirement (or a refusal when no route takes
+    /// it), the given one, or nothing.
+    fn need<'r>(
+        &self,
+        parts: &RequestParts<'_>,
+        protection: Protection<'r>,
+        trace: &mut Trace,
+    ) -> Result<Need<'r>, Refusal> {
+        match protection {
+            Protection::Require(r) => Ok(Need::Token(Some(r))),
+            Protection::Optional => Ok(Need::Token(None)),
             Protection::Routes(rules) => {
                 let (method, path) = (parts.request_method(), parts.request_path());
                 match rules.select(method, path) {
@@ -409,24 +482,31 @@ impl OAuthFilter {
                                     .map_or_else(|| String::from("public"), ToString::to_string)
                             )
                         });
-                        match selected.requirement() {
-                            Some(r) => Some(r),
-                            None => return Ok(None),
-                        }
+                        Ok(match selected.requirement() {
+                            Some(r) => Need::Token(Some(r)),
+                            None => Need::Nothing,
+                        })
                     }
                     Err(e) => {
                         trace.fail("route", || {
                             format!("{method} {path:?}: {}", e.description())
                         });
-                        return Err(Refusal::Route(self.route_rejection(rules, path, e)));
+                        Err(Refusal::Route(Box::new(
+                            self.route_rejection(rules, path, e),
+                        )))
                     }
                 }
             }
-        };
-        let token = match verified {
-            Some(t) if t.verified_by() == self.id() => Some(t.clone()),
-            _ => self.authenticate_traced(parts, trace).await?,
-        };
+        }
+    }
+
+    /// The authorize step, once the token (if any) is known.
+    fn conclude(
+        &self,
+        token: Option<AccessToken>,
+        requirement: Option<&Requirement>,
+        trace: &mut Trace,
+    ) -> Result<Option<AccessToken>, Refusal> {
         match (token, requirement) {
             (Some(t), Some(r)) => {
                 r.evaluate(&t, self.inner.verifier.now(), trace)
@@ -438,4 +518,12 @@ impl OAuthFilter {
             (None, None) => Ok(None),
         }
     }
+}
+
+/// What a request must show, from [`OAuthFilter::need`].
+enum Need<'r> {
+    /// Nothing: a public route.
+    Nothing,
+    /// A token if present (`None`: optional), meeting the requirement.
+    Token(Option<&'r Requirement>),
 }

@@ -318,6 +318,42 @@ impl IssuerVerifier {
     }
 }
 
+impl IssuerVerifier {
+    /// [`IssuerVerifier::verify_signature`] when it needs no I/O: the keys are in hand and
+    /// fresh, and the answer does not call for a refresh (an unknown `kid`, or a bad signature
+    /// without a `kid`, may be a rotation: `None`, for the async path to decide). Nothing is
+    /// traced.
+    pub(crate) fn verify_signature_now(
+        &self,
+        jwt: Unverified<'_>,
+    ) -> Option<Result<(Verified, Option<u64>), AuthError>> {
+        let alg = jwt.header().alg;
+        if !self.algorithms.contains(&alg) {
+            return Some(Err(AuthError::UnsupportedAlgorithm));
+        }
+        if alg.is_hmac() {
+            return Some(
+                jwt.verify(&self.hmac_keys)
+                    .map(|v| (v, None))
+                    .map_err(|(e, _)| e.into()),
+            );
+        }
+        let snapshot = match self.keys.current_now()? {
+            Ok(s) => s,
+            Err(e) => return Some(Err(e)),
+        };
+        match jwt.verify(&snapshot.keys) {
+            Ok(v) => Some(Ok((v, Some(snapshot.generation)))),
+            Err((e @ (JoseError::UnknownKey | JoseError::BadSignature), jwt))
+                if e == JoseError::UnknownKey || jwt.header().kid.is_none() =>
+            {
+                None
+            }
+            Err((e, _)) => Some(Err(e.into())),
+        }
+    }
+}
+
 /// Accepted `typ` values outside strict mode: absent, generic JWT, or an access token. Anything
 /// else (`dpop+jwt`, `logout+jwt`, `secevent+jwt`, …) names another kind of token.
 fn typ_is_access_token(typ: Option<&str>, strict: bool) -> bool {

@@ -73,6 +73,11 @@ impl JwtCache {
         hit
     }
 
+    /// [`JwtCache::get`] without counting a miss (for a lookup that a full one may follow).
+    pub(crate) fn peek(&self, key: u128) -> Option<Arc<VerifiedJwt>> {
+        self.entries.get(&key)
+    }
+
     pub(crate) fn insert(&self, key: u128, entry: VerifiedJwt) {
         self.entries.insert(key, Arc::new(entry));
     }

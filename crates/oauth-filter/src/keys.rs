@@ -424,6 +424,14 @@ impl KeySource {
         }
     }
 
+    /// [`KeySource::current`] when it needs no fetch; `None`: nothing fresh is cached.
+    pub(crate) fn current_now(&self) -> Option<Result<Arc<KeySnapshot>, AuthError>> {
+        match self {
+            Self::Fixed(s) => Some(Ok(s.clone())),
+            Self::Remote(r) => r.read(|st| without_fetch(st, Instant::now())),
+        }
+    }
+
     /// After a key miss: a newer snapshot if a refresh is allowed and brings one.
     pub(crate) async fn after_miss(&self, seen: &KeySnapshot) -> Option<Arc<KeySnapshot>> {
         match self {

@@ -139,21 +139,13 @@ impl Verifier {
                     }
                 };
                 trace.pass("signature", || "verified".to_owned());
-                let token =
-                    issuer.validate_claims(verified, self.now(), self.leeway, self.id, trace)?;
-                let token = AccessToken::new(token);
-                Self::describe(&token, trace);
-                if let (Some(cache), Some(key)) = (cache, cache_key) {
-                    cache.insert(
-                        key,
-                        VerifiedJwt {
-                            token: token.clone(),
-                            issuer: issuer.clone(),
-                            key_generation,
-                        },
-                    );
-                }
-                Ok(token)
+                self.judge(
+                    issuer,
+                    verified,
+                    key_generation,
+                    cache.zip(cache_key),
+                    trace,
+                )
             }
             Route::Introspect => match &self.introspector {
                 Some(i) => {
@@ -165,6 +157,31 @@ impl Verifier {
             },
             Route::Reject(e) => Err(e),
         }
+    }
+
+    /// A JWT whose signature verified: its claims judged, its facts cached.
+    fn judge(
+        &self,
+        issuer: &Arc<IssuerVerifier>,
+        verified: jose::Verified,
+        key_generation: Option<u64>,
+        cache: Option<(&JwtCache, u128)>,
+        trace: &mut Trace,
+    ) -> Result<AccessToken, AuthError> {
+        let token = issuer.validate_claims(verified, self.now(), self.leeway, self.id, trace)?;
+        let token = AccessToken::new(token);
+        Self::describe(&token, trace);
+        if let Some((cache, key)) = cache {
+            cache.insert(
+                key,
+                VerifiedJwt {
+                    token: token.clone(),
+                    issuer: issuer.clone(),
+                    key_generation,
+                },
+            );
+        }
+        Ok(token)
     }
 
     /// Records what a verified token says (for `explain`).
@@ -195,11 +212,77 @@ impl Verifier {
     /// Re-checks a cached JWT: its time claims now, and that the key set it was verified with
     /// is still the current one. `Ok(false)`: the key set changed; verify again.
     async fn still_valid(&self, hit: &VerifiedJwt) -> Result<bool, AuthError> {
-        hit.token.window().check(self.now(), self.leeway)?;
+        if let Some(answer) = self.still_valid_now(hit) {
+            return answer;
+        }
         match hit.key_generation {
             None => Ok(true),
             Some(generation) => Ok(hit.issuer.keys.current().await?.generation == generation),
         }
+    }
+
+    /// [`Verifier::still_valid`] when it needs no I/O; `None`: the key set must be fetched.
+    fn still_valid_now(&self, hit: &VerifiedJwt) -> Option<Result<bool, AuthError>> {
+        if let Err(e) = hit.token.window().check(self.now(), self.leeway) {
+            return Some(Err(e));
+        }
+        match hit.key_generation {
+            None => Some(Ok(true)),
+            Some(generation) => hit
+                .issuer
+                .keys
+                .current_now()
+                .map(|keys| keys.map(|k| k.generation == generation)),
+        }
+    }
+
+    /// [`Verifier::verify`] without I/O: a token refused before verification, one the
+    /// verified-JWT cache holds whose key set is still current, or a JWT of a trusted issuer
+    /// whose keys are in hand and fresh (verified here, and cached). `None`: anything that
+    /// needs the network (introspection, a key set to fetch, an unknown `kid`), for
+    /// [`Verifier::verify`], which answers the same. Nothing is traced.
+    pub(crate) fn verify_now(&self, token: &str) -> Option<Result<AccessToken, AuthError>> {
+        if self.too_large(token) {
+            return Some(Err(AuthError::TokenTooLarge));
+        }
+        let cache = self.jwt_cache.as_ref();
+        let cache_key = cache.map(|c| c.key_of(token));
+        if let (Some(cache), Some(key)) = (cache, cache_key) {
+            if let Some(hit) = cache.peek(key) {
+                match self.still_valid_now(&hit)? {
+                    Ok(true) => {
+                        crate::metrics::cache(crate::metrics::Cache::Jwt, true);
+                        return Some(Ok(hit.token.clone()));
+                    }
+                    // The key set changed since: verify again from scratch.
+                    Ok(false) => cache.invalidate(key),
+                    Err(e) => {
+                        cache.invalidate(key);
+                        return Some(Err(e));
+                    }
+                }
+            }
+        }
+        let mut trace = Trace::off();
+        let answer = match self.route(token, &mut trace) {
+            Route::Jwt(jwt, issuer) => match issuer.verify_signature_now(jwt)? {
+                Ok((verified, generation)) => self.judge(
+                    issuer,
+                    verified,
+                    generation,
+                    cache.zip(cache_key),
+                    &mut trace,
+                ),
+                Err(e) => Err(e),
+            },
+            Route::Introspect => return None,
+            Route::Reject(e) => Err(e),
+        };
+        // A miss is counted once, by whichever path answers.
+        if cache.is_some() {
+            crate::metrics::cache(crate::metrics::Cache::Jwt, false);
+        }
+        Some(answer)
     }
 
     /// Where a token goes (the architecture's hybrid rule). A token that parses strictly is

@@ -40,67 +40,18 @@
 //! The concerns live apart: `raw` (the serde types), `env` (the environment overlay),
 //! `validate` (every check, and the filter built from the result).
 
-mod env;
 mod raw;
 mod validate;
 
-pub(crate) use env::ENV_PREFIX;
 pub(crate) use oauth_filter::ConfigError;
 use oauth_filter::{OAuthFilter, PathRequirements};
+pub(crate) use oauth_filter_config::{ClientIdentity, describe};
+use oauth_filter_config::{GATEWAY_KEYS, RawFilter};
 use raw::RawConfig;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
-use std::collections::BTreeMap;
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
-
-/// The 0.1 spellings of renamed keys, and their names now.
-const OLD_SPELLINGS: [(&str, &str); 5] = [
-    ("max_token_bytes", "max_token_len"),
-    ("leeway_secs", "leeway"),
-    ("phantom_token", "jwt_response"),
-    ("max_cache_ttl_secs", "max_cache_ttl"),
-    ("inactive_cache_ttl_secs", "inactive_cache_ttl"),
-];
-
-/// The old spellings in the file (they still work, for one release): the keys so spelled (`introspection.max_cache_ttl` → `introspection.max_cache_ttl_secs`), so
-/// that errors name the key as the file spells it.
-fn old_spellings(doc: &toml::Table) -> Vec<(String, String)> {
-    let tables = [
-        ("", Some(doc)),
-        (
-            "introspection.",
-            doc.get("introspection").and_then(toml::Value::as_table),
-        ),
-    ];
-    let mut used = Vec::new();
-    for (prefix, table) in tables {
-        let Some(table) = table else { continue };
-        for (old, new) in OLD_SPELLINGS {
-            if table.contains_key(old) {
-                tracing::warn!(
-                    old,
-                    new,
-                    "a renamed configuration key is used; it will be refused in the next release"
-                );
-                used.push((format!("{prefix}{new}"), format!("{prefix}{old}")));
-            }
-        }
-    }
-    used
-}
-
-/// `configuration error: key: reason`, as the gateway prints configuration errors.
-pub(crate) fn describe(e: &ConfigError) -> String {
-    if e.key().is_empty() {
-        format!("configuration error: {}", e.reason())
-    } else {
-        format!("configuration error: {}: {}", e.key(), e.reason())
-    }
-}
 
 /// How the gateway speaks to the upstream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -192,30 +143,6 @@ impl Config {
     }
 }
 
-/// A client certificate chain and its private key, both PEM, checked to parse.
-#[derive(Clone)]
-pub(crate) struct ClientIdentity {
-    pub(crate) chain_pem: Vec<u8>,
-    pub(crate) key_pem: Vec<u8>,
-}
-
-impl fmt::Debug for ClientIdentity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ClientIdentity(..)")
-    }
-}
-
-impl ClientIdentity {
-    pub(crate) fn chain(&self) -> Vec<CertificateDer<'static>> {
-        CertificateDer::pem_slice_iter(&self.chain_pem)
-            .filter_map(Result::ok)
-            .collect()
-    }
-    pub(crate) fn key(&self) -> Option<PrivateKeyDer<'static>> {
-        PrivateKeyDer::from_pem_slice(&self.key_pem).ok()
-    }
-}
-
 /// Reads, overlays the environment, and validates. `env` is the process environment in
 /// production and a fixed list in tests.
 pub(crate) fn load(
@@ -227,78 +154,18 @@ pub(crate) fn load(
     parse(&text, env)
 }
 
-/// [`load`] from a string.
+/// [`load`] from a string: the gateway's own keys and the filter's, each read by its owner.
 pub(crate) fn parse(
     text: &str,
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, ConfigError> {
-    let mut doc: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| ConfigError::new("", format!("not valid TOML: {e}")))?;
-    let mut from_env = BTreeMap::new();
-    let mut vars: Vec<(String, String)> = vars
-        .into_iter()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
-        .collect();
-    vars.sort();
-    for (name, value) in vars {
-        let key = env::overlay(&mut doc, &name, &value)?;
-        from_env.insert(key, name);
-    }
-    let old_spellings = old_spellings(&doc);
-    let raw: RawConfig = serde_path_to_error::deserialize(toml::Value::Table(doc))
-        .map_err(|e| serde_error(&e, &from_env))?;
-    let mut config = validate::validate(raw).map_err(|e| {
-        match old_spellings
-            .iter()
-            .find(|(new, _)| new.as_str() == e.key())
-        {
-            Some((_, old)) => ConfigError::new(old.clone(), e.reason()),
-            None => e,
-        }
-    })?;
-    config.deprecated = old_spellings;
+    let mut doc = oauth_filter_config::parse_toml(text, vars)?;
+    let gateway = doc.split_off(&GATEWAY_KEYS);
+    let raw: RawConfig = gateway.deserialize()?;
+    let filter: RawFilter = doc.deserialize()?;
+    let mut config = validate::validate(raw, filter).map_err(|e| doc.name(e))?;
+    config.deprecated = doc.old_spellings().to_vec();
     Ok(config)
-}
-
-/// A serde error as a configuration error: the key as written (a missing field named at
-/// itself, not its parent), and the environment variable that set it, if one did.
-fn serde_error(
-    e: &serde_path_to_error::Error<toml::de::Error>,
-    from_env: &BTreeMap<String, String>,
-) -> ConfigError {
-    let key = e.path().to_string();
-    let mut key = if key == "." { String::new() } else { key };
-    let mut reason = e.inner().to_string();
-    // serde reports a missing field at its parent: name the field itself.
-    if let Some(field) = reason
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .strip_prefix("missing field `")
-        .and_then(|r| r.strip_suffix('`'))
-        .map(str::to_owned)
-    {
-        key = if key.is_empty() {
-            field.to_owned()
-        } else {
-            format!("{key}.{field}")
-        };
-        reason = String::from("missing");
-        if field == "client_secret" {
-            reason.push_str(&format!(
-                " (set it in the file or, better, in the environment as \
-                 {ENV_PREFIX}INTROSPECTION__CLIENT_SECRET)"
-            ));
-        }
-    }
-    if let Some((_, var)) = from_env
-        .iter()
-        .find(|(k, _)| key.starts_with(k.as_str()) || k.starts_with(&key))
-    {
-        reason.push_str(&format!(" (set by {var})"));
-    }
-    ConfigError::new(key, reason)
 }
 
 #[cfg(test)]
@@ -570,6 +437,51 @@ max_auth_age_secs = 5",
         assert_eq!(e.key(), "OAUTH_FILTER__ISSUERS__0__STRICT_RFC9068");
         let e = parse(BASE, env(&[("OAUTH_FILTER__ISSUERS__5__ISSUER", "x")])).unwrap_err();
         assert!(e.reason().contains("contiguous"), "{e}");
+    }
+
+    #[test]
+    fn the_shared_redis_cache_is_configured_and_checked() {
+        let opaque = |redis: &str| {
+            format!(
+                "[upstream]\nurl = \"http://127.0.0.1:3000\"\n[[routes]]\nprefix = \"/\"\n\
+                 [introspection]\nendpoint = \"http://127.0.0.1:9400/i\"\nclient_id = \"c\"\n\
+                 client_secret = \"s\"\n[introspection.redis]\n{redis}\n"
+            )
+        };
+        parse(
+            &opaque("url = \"redis://127.0.0.1:6379/\"\nintegrity_key = \"0123456789abcdef0123456789abcdef\"\ntimeout_ms = 50"),
+            [],
+        )
+        .unwrap();
+        for (redis, key) in [
+            (
+                "url = \"redis://127.0.0.1:6379/\"\nintegrity_key = \"short\"",
+                "introspection.redis.integrity_key",
+            ),
+            (
+                "url = \"redis://127.0.0.1:6379/\"\nintegrity_key = \"0123456789abcdef0123456789abcdef\"\ntimeout_ms = 0",
+                "introspection.redis.timeout_ms",
+            ),
+            (
+                "url = \"not a url\"\nintegrity_key = \"0123456789abcdef0123456789abcdef\"",
+                "introspection.redis.url",
+            ),
+            (
+                "url = \"redis://127.0.0.1:6379/\"",
+                "introspection.redis.integrity_key",
+            ),
+        ] {
+            assert_eq!(err(&opaque(redis)).key(), key, "{redis}");
+        }
+        // The integrity key from the environment, as secrets should come.
+        parse(
+            &opaque("url = \"redis://127.0.0.1:6379/\"\nintegrity_key = \"placeholder\""),
+            [(
+                String::from("OAUTH_FILTER__INTROSPECTION__REDIS__INTEGRITY_KEY"),
+                String::from("0123456789abcdef0123456789abcdef"),
+            )],
+        )
+        .unwrap();
     }
 
     #[test]

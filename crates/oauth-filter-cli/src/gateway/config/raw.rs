@@ -1,20 +1,19 @@
-//! The file as written: serde types, one per table, unknown keys refused.
+//! The gateway's own keys as written: serde types, one per table, unknown keys refused. The
+//! filter's keys (`issuers`, `introspection`, `routes`, `tls`…) are `oauth_filter_config`'s.
 //!
 //! ```toml
-//! [[routes]]                 # RawRoute
-//! prefix = "/admin"
-//! claims = { "realm_access.roles" = { contains = "admin" } }   # RawClaimTest
+//! [upstream]                 # RawUpstream
+//! url = "http://127.0.0.1:3000"
 //! ```
 //!
 //! A misspelled key (`scope` for `scopes`) is an error naming it, never silently ignored.
 
 use super::{AuthorizationPolicy, LogFormat, Protocol};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
-/// The file as written (after environment overrides).
+/// The gateway's own keys as written (after environment overrides): those of
+/// [`oauth_filter_config::GATEWAY_KEYS`]. The filter's keys are [`oauth_filter_config::RawFilter`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawConfig {
@@ -24,26 +23,11 @@ pub(crate) struct RawConfig {
     pub(crate) admin_listen: SocketAddr,
     pub(crate) upstream: Option<RawUpstream>,
     #[serde(default)]
-    pub(crate) issuers: Vec<RawIssuer>,
-    pub(crate) introspection: Option<RawIntrospection>,
-    #[serde(default)]
-    pub(crate) routes: Vec<RawRoute>,
-    #[serde(default)]
     pub(crate) forwarding: RawForwarding,
-    #[serde(default)]
-    pub(crate) tls: RawTls,
     #[serde(default)]
     pub(crate) log: RawLog,
     #[serde(default)]
     pub(crate) server: RawServer,
-    pub(crate) realm: Option<String>,
-    /// Seconds. Old spelling `leeway_secs`: accepted for one release.
-    #[serde(alias = "leeway_secs")]
-    pub(crate) leeway: Option<u64>,
-    /// Old spelling `max_token_bytes`: accepted for one release.
-    #[serde(alias = "max_token_bytes")]
-    pub(crate) max_token_len: Option<usize>,
-    pub(crate) jwt_cache_capacity: Option<u64>,
     #[serde(default = "default_grace")]
     pub(crate) shutdown_grace_secs: u64,
     /// Runtime threads; 0 (the default): one per CPU this process may run on.
@@ -84,85 +68,6 @@ fn default_timeout() -> u64 {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct RawIssuer {
-    pub(crate) issuer: String,
-    pub(crate) audience: String,
-    pub(crate) jwks_url: Option<String>,
-    pub(crate) algorithms: Option<Vec<String>>,
-    #[serde(default)]
-    pub(crate) strict_rfc9068: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawIntrospection {
-    /// Absent: found by discovery of `issuer`.
-    pub(crate) endpoint: Option<String>,
-    pub(crate) client_id: String,
-    pub(crate) client_secret: String,
-    #[serde(default)]
-    pub(crate) auth_method: AuthMethod,
-    pub(crate) issuer: Option<String>,
-    pub(crate) audience: Option<String>,
-    /// Seconds. Old spelling `max_cache_ttl_secs`: accepted for one release.
-    #[serde(alias = "max_cache_ttl_secs")]
-    pub(crate) max_cache_ttl: Option<u64>,
-    /// Seconds. Old spelling `inactive_cache_ttl_secs`: accepted for one release.
-    #[serde(alias = "inactive_cache_ttl_secs")]
-    pub(crate) inactive_cache_ttl: Option<u64>,
-    pub(crate) cache_capacity: Option<u64>,
-    pub(crate) max_concurrent_requests: Option<usize>,
-    /// Phantom tokens: ask for signed responses (RFC 9701) and forward them as the bearer token.
-    /// Old spelling `phantom_token`: accepted for one release.
-    #[serde(default, alias = "phantom_token")]
-    pub(crate) jwt_response: bool,
-    /// Refuse answers without `aud` when `audience` is set.
-    #[serde(default)]
-    pub(crate) require_audience: bool,
-}
-
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum AuthMethod {
-    #[default]
-    ClientSecretBasic,
-    ClientSecretPost,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawRoute {
-    pub(crate) path: Option<String>,
-    pub(crate) prefix: Option<String>,
-    pub(crate) methods: Option<Vec<String>>,
-    #[serde(default)]
-    pub(crate) public: bool,
-    pub(crate) scopes: Option<Vec<String>>,
-    pub(crate) any_scopes: Option<Vec<String>>,
-    /// Claim tests by claim path: `{ present = true }`, `{ equals = <value> }`,
-    /// `{ contains = <value> }`.
-    pub(crate) claims: Option<BTreeMap<String, RawClaimTest>>,
-    /// The token was issued to one of these clients (`client_id`, else `azp`).
-    pub(crate) client_ids: Option<Vec<String>>,
-    /// The token is at most this old (from `iat`).
-    pub(crate) max_token_age_secs: Option<u64>,
-    /// Step-up (RFC 9470): `acr` one of these.
-    pub(crate) acr_values: Option<Vec<String>>,
-    /// Step-up (RFC 9470): `auth_time` at most this long ago.
-    pub(crate) max_auth_age_secs: Option<u64>,
-}
-
-/// One claim test of a route: exactly one of its members.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawClaimTest {
-    pub(crate) present: Option<bool>,
-    pub(crate) equals: Option<toml::Value>,
-    pub(crate) contains: Option<toml::Value>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub(crate) struct RawForwarding {
     #[serde(default)]
     pub(crate) authorization: AuthorizationPolicy,
@@ -193,14 +98,6 @@ fn default_client_id_header() -> String {
 }
 fn default_scope_header() -> String {
     String::from("x-auth-scope")
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawTls {
-    pub(crate) ca_file: Option<PathBuf>,
-    pub(crate) client_cert_file: Option<PathBuf>,
-    pub(crate) client_key_file: Option<PathBuf>,
 }
 
 /// `[server]`: connection and request limits (see `limits`).

@@ -13,14 +13,10 @@
 use oauth_filter::ConfigError;
 
 /// The prefix of environment overrides.
-pub(crate) const ENV_PREFIX: &str = "OAUTH_FILTER__";
+pub const ENV_PREFIX: &str = "OAUTH_FILTER__";
 
 /// Applies one override; returns the key path it set (`routes[0].scopes`).
-pub(crate) fn overlay(
-    doc: &mut toml::Table,
-    var: &str,
-    value: &str,
-) -> Result<String, ConfigError> {
+pub fn overlay(doc: &mut toml::Table, var: &str, value: &str) -> Result<String, ConfigError> {
     let bad = |reason: &str| ConfigError::new(var, reason.to_owned());
     let parts: Vec<String> = var
         .trim_start_matches(ENV_PREFIX)

@@ -1,0 +1,199 @@
+"""The Python benchmark: one Flask app, one gunicorn setting, wrk on loopback, in one run.
+
+Usage: ``python benches/run.py [--seconds 5] [--rounds 3]`` (``scripts/bench-python.sh`` sets up
+the venv). Each guard of ``app.py`` runs in its own gunicorn (one gthread worker, one thread,
+keep-alive, as behind a proxy that reuses connections; one process, so one core serves while wrk
+drives from the other), all started at once and measured in short wrk bursts, round after round:
+with a repeated token and with a new RS256 token on every request (never one the server saw);
+``open`` is the same route without a guard, sent the same header. Reports req/s and the
+worker's CPU time per request (user + system, from /proc): medians over the rounds, and ratios
+taken within each round (their median).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from oauth_filter.testing import TestIssuer
+
+HERE = Path(__file__).resolve().parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    host, port = url.removeprefix("http://").split(":")
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {proc.returncode}")
+        try:
+            with socket.create_connection((host, int(port)), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("gunicorn did not start")
+
+
+def wrk(url: str, seconds: int, env: dict[str, str], token: str | None) -> tuple[int, float]:
+    """One wrk run: ``token`` on every request, or (None) the next of the token file each."""
+    cmd = ["wrk", "-t1", "-c4", f"-d{seconds}s", "--latency"]
+    if token is None:
+        cmd += ["-s", str(HERE / "tokens.lua")]
+    else:
+        cmd += ["-H", f"Authorization: Bearer {token}"]
+    out = subprocess.run(
+        [*cmd, f"{url}/hello"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    if "Non-2xx" in out or ("Socket errors" in out and "timeout" in out):
+        raise SystemExit(f"wrk saw errors:\n{out}")
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    counts = re.search(r"TOKENS (\d+) REQUESTS (\d+)", out)
+    if counts and int(counts.group(2)) > int(counts.group(1)):
+        raise SystemExit(f"not enough tokens: {counts.group(0)}; mint more")
+    return requests, rps
+
+
+class Server:
+    """One guard's gunicorn, started once and measured in bursts."""
+
+    def __init__(self, guard: str, issuer: TestIssuer) -> None:
+        self.guard = guard
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {
+            **os.environ,
+            "BENCH_GUARD": guard,
+            "BENCH_JWKS": issuer.jwks_url,
+            "BENCH_ISSUER": issuer.issuer,
+        }
+        threads = os.environ.get("BENCH_THREADS", "1")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "gthread",
+                "--threads", threads, "--keep-alive", "30", "--bind", f"127.0.0.1:{port}",
+                "--log-level", "error", "--chdir", str(HERE), "app:app",
+            ],
+            env=self.env,
+        )  # fmt: skip
+        wait_ready(self.url, self.proc)
+        # The master listens before it forks its worker: wait for the worker too.
+        while not children(self.proc.pid):
+            time.sleep(0.05)
+        (self.worker,) = children(self.proc.pid)
+        wrk(self.url, 1, self.env, issuer.mint("read"))  # warm up (and fetch the keys)
+
+    def burst(self, seconds: int, token: str | None, tokens: Path) -> tuple[float, float]:
+        """(req/s, CPU us per request) of one wrk run: ``token`` on every request, or each
+        request the next line of ``tokens``."""
+        before = cpu_seconds(self.worker)
+        requests, rps = wrk(self.url, seconds, {**self.env, "BENCH_TOKENS": str(tokens)}, token)
+        return rps, (cpu_seconds(self.worker) - before) / requests * 1e6
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def report(
+    rounds: dict[tuple[str, str], list[tuple[float, float]]], args: argparse.Namespace
+) -> None:
+    """The table (markdown) and the ratios the issue sets targets for. Ratios are taken within
+    each round (the runs of a round are a minute apart) and their median is reported, so that
+    the machine's speed drifting between rounds does not enter them."""
+
+    def median(values: list[float]) -> float:
+        return float(statistics.median(values))
+
+    def ratio(a: tuple[str, str], b: tuple[str, str], field: int = 0) -> float:
+        return median([x[field] / y[field] for x, y in zip(rounds[a], rounds[b])])
+
+    open_route = ("open", "open")
+    print(f"\n{args.rounds} rounds, {args.seconds} s each; medians\n")
+    print("| guard | token | req/s | CPU us/req | req/s vs open | CPU vs open |")
+    print("|---|---|---:|---:|---:|---:|")
+    for key, values in rounds.items():
+        rps, cpu = median([v[0] for v in values]), median([v[1] for v in values])
+        print(
+            f"| {key[0]} | {key[1]} | {rps:.0f} | {cpu:.0f} | {ratio(key, open_route):.2f}x "
+            f"| {ratio(key, open_route, 1):.2f}x |"
+        )
+    new = ("oauth_filter", "new")
+    print()
+    repeated = ratio(("oauth_filter", "repeated"), open_route)
+    print(f"repeated token vs open route: {repeated:.2f}x req/s (target >= 0.95x)")
+    for guard, target in (("flask_of_oil", 3.0), ("pyjwt", 1.5)):
+        other = (guard, "new")
+        print(
+            f"new tokens vs {guard}: {ratio(new, other):.2f}x req/s (target >= {target}x), "
+            f"{ratio(other, new, 1):.2f}x less CPU per request"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
+    # Tokens per burst of new tokens: at least the requests of one burst (wrk() refuses a
+    # burst that would reuse one); every burst against this package gets its own.
+    parser.add_argument("--tokens", type=int, default=6_000)
+    args = parser.parse_args()
+    guards = ["open", "oauth_filter", "flask_of_oil", "pyjwt"]
+    with TestIssuer(algorithms=["RS256"]) as issuer, tempfile.TemporaryDirectory() as tmp:
+        print(f"minting {args.tokens * (args.rounds + 1)} RS256 tokens...", file=sys.stderr)
+        files = []
+        for n in range(args.rounds + 1):
+            path = Path(tmp) / f"tokens-{n}.txt"
+            minted = (issuer.mint("read", expires_in=3600) for _ in range(args.tokens))
+            path.write_text("\n".join(minted))
+            files.append(path)
+        repeated = issuer.mint("read", expires_in=3600)
+        servers = {g: Server(g, issuer) for g in guards}
+        runs = [("open", "open")] + [(g, v) for g in guards[1:] for v in ("repeated", "new")]
+        rounds: dict[tuple[str, str], list[tuple[float, float]]] = {run: [] for run in runs}
+        try:
+            for r in range(args.rounds):
+                # Every run of a round within seconds of the others, in a rotating order, so
+                # that the machine's drift spreads over all of them.
+                for guard, variant in runs[r % len(runs) :] + runs[: r % len(runs)]:
+                    # The open route gets the same Authorization header (unread).
+                    token = None if variant == "new" else repeated
+                    rps, cpu = servers[guard].burst(args.seconds, token, files[r])
+                    rounds[(guard, variant)].append((rps, cpu))
+                    line = f"round {r + 1} {guard:13} {variant:8} {rps:8.0f} req/s {cpu:6.0f} us"
+                    print(line, file=sys.stderr)
+        finally:
+            for server in servers.values():
+                server.stop()
+    report(rounds, args)
+
+
+if __name__ == "__main__":
+    main()

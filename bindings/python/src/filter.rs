@@ -1,0 +1,501 @@
+//! `Filter`, `Requirement`, `Token`, `Rejection`: the core, as the Python layer calls it.
+//!
+//! ```python
+//! from oauth_filter._native import Filter, Requirement
+//! f = Filter.from_mapping({"issuers": [{"issuer": iss, "audience": "api"}]})
+//! answer = f.check("Bearer eyJ...", None, "GET", "/orders", Requirement.flask_of_oil(["read"], {}))
+//! ```
+//!
+//! A check first asks the core for an answer that needs no I/O (`OAuthFilter::decide_now`: a
+//! verified-token cache hit, a JWT whose issuer's keys are in hand, a refusal before
+//! verification), holding the GIL: that work is CPU only (16 µs for an RS256 signature), less
+//! than releasing and re-taking the GIL costs under a threaded server. Only what needs the
+//! network (keys to fetch, introspection) waits on the process's runtime, with the GIL released.
+
+use crate::runtime::{PerProcess, runtime};
+use oauth_filter::{
+    AccessToken, ConfigError, Decision, OAuthFilter, OAuthFilterBuilder, PathRequirements,
+    Protection, Rejection as CoreRejection, RequestParts, Requirement as CoreRequirement,
+    TokenKind,
+};
+use oauth_filter_config::{Document, GATEWAY_KEYS, RawFilter, RawRoute, describe};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyTuple};
+use std::sync::Arc;
+
+pyo3::create_exception!(
+    _native,
+    ConfigurationError,
+    PyValueError,
+    "A configuration the filter refuses: `key` names the setting as written, `reason` says why."
+);
+
+/// A configuration error as a Python exception with `key` and `reason` attributes.
+pub(crate) fn config_error(py: Python<'_>, e: &ConfigError) -> PyErr {
+    let err = ConfigurationError::new_err(describe(e));
+    let value = err.value(py);
+    // Setting attributes on a fresh exception object cannot fail in practice; if it did, the
+    // message still says everything.
+    let _ = value.setattr("key", e.key());
+    let _ = value.setattr("reason", e.reason());
+    err
+}
+
+/// A Python mapping as a configuration document (JSON-like values; `None` is refused).
+fn document(py: Python<'_>, mapping: &Bound<'_, PyAny>) -> PyResult<Document> {
+    let json: serde_json::Value = pythonize::depythonize(mapping).map_err(|e| {
+        config_error(
+            py,
+            &ConfigError::new("", format!("not a configuration mapping: {e}")),
+        )
+    })?;
+    let table = toml::Table::try_from(json).map_err(|e| {
+        config_error(
+            py,
+            &ConfigError::new(
+                "",
+                format!("not a configuration mapping of strings, numbers, booleans, lists and mappings: {e}"),
+            ),
+        )
+    })?;
+    Document::new(table, []).map_err(|e| config_error(py, &e))
+}
+
+/// The filter's keys of a document; the gateway's own keys are refused by name.
+fn raw_filter(doc: &Document) -> Result<RawFilter, ConfigError> {
+    if let Some(k) = doc.keys().find(|k| GATEWAY_KEYS.contains(k)) {
+        return Err(ConfigError::new(
+            k,
+            "a key of the gateway only: this filter runs inside the application (leave it out)",
+        ));
+    }
+    doc.deserialize()
+}
+
+/// The core filter, configured: built afresh in each process that uses it.
+#[pyclass(frozen, module = "oauth_filter._native")]
+pub(crate) struct Filter {
+    builder: OAuthFilterBuilder,
+    routes: Option<Arc<PathRequirements>>,
+    live: PerProcess<OAuthFilter>,
+    any_token: Arc<CoreRequirement>,
+}
+
+impl Filter {
+    fn new(
+        py: Python<'_>,
+        doc: &Document,
+        verify_ssl: bool,
+        allow_query_token: bool,
+    ) -> PyResult<Self> {
+        let config = raw_filter(doc)
+            .and_then(RawFilter::validate)
+            .map_err(|e| config_error(py, &doc.name(e)))?;
+        let mut http = config.http;
+        if !verify_ssl {
+            http = http.dangerous().accept_invalid_certs(true);
+        }
+        let mut builder = config.builder.http(http);
+        if allow_query_token {
+            builder = builder.dangerous().allow_query_token(true);
+        }
+        // Every check the core makes, now, in the process that configures (nothing is fetched).
+        builder
+            .clone()
+            .build()
+            .map_err(|e| config_error(py, &doc.name(e)))?;
+        Ok(Self {
+            builder,
+            routes: config.routes.map(Arc::new),
+            live: PerProcess::new(),
+            any_token: Arc::new(CoreRequirement::Authenticated),
+        })
+    }
+
+    fn live(&self, py: Python<'_>) -> PyResult<OAuthFilter> {
+        self.live
+            .get_or_try(|| self.builder.clone().build())
+            .map_err(|e| config_error(py, &e))
+    }
+}
+
+/// Why the async runtime could not be made.
+fn no_runtime(e: &std::io::Error) -> PyErr {
+    PyRuntimeError::new_err(format!("oauth-filter cannot start its runtime: {e}"))
+}
+
+#[pymethods]
+impl Filter {
+    /// A filter from a mapping of the gateway's keys (`issuers`, `introspection`, `routes`,
+    /// `tls`, `realm`, `leeway`, `max_token_len`, `jwt_cache_capacity`).
+    #[staticmethod]
+    #[pyo3(signature = (mapping, *, verify_ssl = true, allow_query_token = false))]
+    fn from_mapping(
+        py: Python<'_>,
+        mapping: &Bound<'_, PyAny>,
+        verify_ssl: bool,
+        allow_query_token: bool,
+    ) -> PyResult<Self> {
+        let doc = document(py, mapping)?;
+        Self::new(py, &doc, verify_ssl, allow_query_token)
+    }
+
+    /// A filter from a TOML file, with the `OAUTH_FILTER__…` environment overrides applied.
+    #[staticmethod]
+    #[pyo3(signature = (path, *, verify_ssl = true, allow_query_token = false))]
+    fn from_toml(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        verify_ssl: bool,
+        allow_query_token: bool,
+    ) -> PyResult<Self> {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            config_error(
+                py,
+                &ConfigError::new("", format!("cannot read {}: {e}", path.display())),
+            )
+        })?;
+        let doc = oauth_filter_config::parse_toml(&text, std::env::vars())
+            .map_err(|e| config_error(py, &e))?;
+        Self::new(py, &doc, verify_ssl, allow_query_token)
+    }
+
+    /// Whether the configuration has `routes` (then a check without a requirement takes the
+    /// request's route).
+    #[getter]
+    fn has_routes(&self) -> bool {
+        self.routes.is_some()
+    }
+
+    /// The challenge realm.
+    #[getter]
+    fn realm(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(self.live(py)?.realm().to_owned())
+    }
+
+    /// Decides a request: a `Token` (allowed), a `Rejection`, or `None` (a public route).
+    /// `requirement` `None`: the request's route when there are routes, else any valid token.
+    #[pyo3(signature = (authorization, query, method, path, requirement = None))]
+    fn check(
+        &self,
+        py: Python<'_>,
+        authorization: Option<String>,
+        query: Option<String>,
+        method: String,
+        path: String,
+        requirement: Option<&Requirement>,
+    ) -> PyResult<Py<PyAny>> {
+        let filter = self.live(py)?;
+        let guard = Guard {
+            requirement: requirement.map_or_else(|| self.any_token.clone(), |r| r.0.clone()),
+            routes: self.routes.clone().filter(|_| requirement.is_none()),
+        };
+        let now = {
+            let parts = parts(authorization.as_deref(), query.as_deref(), &method, &path);
+            filter.decide_now(&parts, guard.protection())
+        };
+        let decision = match now {
+            Some(d) => d,
+            None => {
+                crate::runtime::count_wait();
+                let rt = runtime().map_err(|e| no_runtime(&e))?;
+                py.detach(move || {
+                    let parts = parts(authorization.as_deref(), query.as_deref(), &method, &path);
+                    rt.block_on(filter.decide(&parts, None, guard.protection()))
+                })
+            }
+        };
+        answer(py, decision)
+    }
+
+    /// Checks a token this filter verified against another requirement (a route's decorator
+    /// after the `before_request` filter): `None` when it is met, else the `Rejection`.
+    fn authorize(
+        &self,
+        py: Python<'_>,
+        token: &Token,
+        requirement: &Requirement,
+    ) -> PyResult<Option<Rejection>> {
+        let filter = self.live(py)?;
+        Ok(match filter.authorize(&token.0, &requirement.0) {
+            Ok(()) => None,
+            Err(e) => Some(Rejection::new(&filter.reject(e, Some(&requirement.0)))),
+        })
+    }
+}
+
+/// What a check requires, owned (it crosses into the GIL-free closure): the request's route
+/// when there are routes and no requirement was given, else the requirement.
+struct Guard {
+    requirement: Arc<CoreRequirement>,
+    routes: Option<Arc<PathRequirements>>,
+}
+
+impl Guard {
+    fn protection(&self) -> Protection<'_> {
+        match &self.routes {
+            Some(routes) => Protection::Routes(routes),
+            None => Protection::Require(&self.requirement),
+        }
+    }
+}
+
+fn parts<'a>(
+    authorization: Option<&'a str>,
+    query: Option<&'a str>,
+    method: &'a str,
+    path: &'a str,
+) -> RequestParts<'a> {
+    let mut parts = RequestParts::new().method(method).path(path).query(query);
+    if let Some(a) = authorization {
+        parts = parts.authorization(a.as_bytes());
+    }
+    parts
+}
+
+fn answer(py: Python<'_>, decision: Decision) -> PyResult<Py<PyAny>> {
+    Ok(match decision {
+        Decision::Allow(t) => Py::new(py, Token(t))?.into_any(),
+        Decision::Deny(r) => Py::new(py, Rejection::new(&r))?.into_any(),
+        _ => py.None(),
+    })
+}
+
+/// What a route requires of a token.
+#[pyclass(frozen, module = "oauth_filter._native")]
+pub(crate) struct Requirement(Arc<CoreRequirement>);
+
+/// A claim name as a JSON Pointer to that top-level member (flask-of-oil names are not paths).
+fn top_level(name: &str) -> String {
+    format!("/{}", name.replace('~', "~0").replace('/', "~1"))
+}
+
+#[pymethods]
+impl Requirement {
+    /// flask-of-oil's rule: every scope, and each claim present (`None`) or equal to the value.
+    #[staticmethod]
+    fn flask_of_oil(
+        py: Python<'_>,
+        scopes: Vec<String>,
+        claims: &Bound<'_, PyDict>,
+    ) -> PyResult<Self> {
+        let mut parts = Vec::new();
+        if !scopes.is_empty() {
+            if let Some(bad) = scopes.iter().find(|s| !oauth_filter::is_scope_token(s)) {
+                return Err(PyValueError::new_err(format!(
+                    "scopes: {bad:?} is not a scope (RFC 6749 §3.3: printable ASCII without space, '\"' or '\\\\')"
+                )));
+            }
+            parts.push(CoreRequirement::all_of(scopes));
+        }
+        for (name, value) in claims.iter() {
+            let name: String = name.extract().map_err(|_| {
+                PyValueError::new_err("claims: every key must be a claim name (a str)")
+            })?;
+            let path = top_level(&name);
+            if value.is_none() {
+                parts.push(CoreRequirement::claim_present(&path));
+            } else {
+                let value: serde_json::Value = pythonize::depythonize(&value).map_err(|e| {
+                    PyValueError::new_err(format!(
+                        "claims[{name:?}]: not a JSON value (str, int, float, bool, list, dict): {e}"
+                    ))
+                })?;
+                parts.push(CoreRequirement::claim_equals(&path, value));
+            }
+        }
+        let _ = py;
+        Ok(Self(Arc::new(CoreRequirement::all(parts))))
+    }
+
+    /// A requirement in the gateway's route vocabulary: `scopes`, `any_scopes`, `claims`
+    /// (`{ present = true }` / `{ equals = v }` / `{ contains = v }` by claim path),
+    /// `client_ids`, `max_token_age_secs`, `acr_values`, `max_auth_age_secs`.
+    #[staticmethod]
+    fn from_keys(py: Python<'_>, mapping: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let json: serde_json::Value = pythonize::depythonize(mapping).map_err(|e| {
+            config_error(
+                py,
+                &ConfigError::new("require", format!("not a mapping: {e}")),
+            )
+        })?;
+        let table = toml::Table::try_from(json).map_err(|e| {
+            config_error(
+                py,
+                &ConfigError::new("require", format!("not representable: {e}")),
+            )
+        })?;
+        let doc = Document::new(table, []).map_err(|e| config_error(py, &e))?;
+        let raw: RawRoute = doc.deserialize().map_err(|e| {
+            config_error(
+                py,
+                &ConfigError::new(format!("require.{}", e.key()), e.reason()),
+            )
+        })?;
+        if raw.path.is_some() || raw.prefix.is_some() || raw.methods.is_some() || raw.public {
+            return Err(config_error(
+                py,
+                &ConfigError::new(
+                    "require",
+                    "`path`, `prefix`, `methods` and `public` choose a route; the decorated view is the route here",
+                ),
+            ));
+        }
+        let r = raw
+            .requirement("require")
+            .map_err(|e| config_error(py, &e))?;
+        Ok(Self(Arc::new(r)))
+    }
+
+    /// Both this and `other`.
+    fn both(&self, other: &Self) -> Self {
+        Self(Arc::new(CoreRequirement::all([
+            (*self.0).clone(),
+            (*other.0).clone(),
+        ])))
+    }
+
+    fn __str__(&self) -> String {
+        self.0.to_string()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Requirement({:?})", self.0.to_string())
+    }
+}
+
+/// A verified access token's facts. The token itself is not kept.
+#[pyclass(frozen, module = "oauth_filter._native")]
+pub(crate) struct Token(AccessToken);
+
+#[pymethods]
+impl Token {
+    /// `sub`.
+    #[getter]
+    fn subject(&self) -> Option<&str> {
+        self.0.subject()
+    }
+    /// `client_id` (else `azp`).
+    #[getter]
+    fn client_id(&self) -> Option<&str> {
+        self.0.client_id()
+    }
+    /// `iss`.
+    #[getter]
+    fn issuer(&self) -> &str {
+        self.0.issuer()
+    }
+    /// The granted scopes, in the token's order.
+    #[getter]
+    fn scopes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.0.scopes().iter().collect::<Vec<_>>())
+    }
+    /// `aud`, as a list.
+    #[getter]
+    fn audiences(&self) -> Vec<String> {
+        self.0.audiences().to_vec()
+    }
+    /// `exp`, seconds since the epoch (None: no expiry stated).
+    #[getter]
+    fn expires_at(&self) -> Option<u64> {
+        self.0
+            .expires_at()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_secs())
+    }
+    /// `"jwt"` (verified locally) or `"introspection"` (RFC 7662).
+    #[getter]
+    fn kind(&self) -> &'static str {
+        match self.0.kind() {
+            TokenKind::Jwt => "jwt",
+            _ => "introspection",
+        }
+    }
+    /// Every claim (JWT payload) or introspection member, as a new dict.
+    #[getter]
+    fn claims<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        pythonize::pythonize(py, self.0.claims())
+            .map_err(|e| PyRuntimeError::new_err(format!("claims: {e}")))
+    }
+    /// Whether the token grants `scope`.
+    fn has_scope(&self, scope: &str) -> bool {
+        self.0.scopes().contains(scope)
+    }
+
+    fn __repr__(&self) -> String {
+        // Identifiers only: claim values stay out of logs.
+        format!(
+            "Token(kind={:?}, issuer={:?}, scopes={:?})",
+            self.kind(),
+            self.0.issuer(),
+            self.0.scopes().iter().collect::<Vec<_>>()
+        )
+    }
+}
+
+/// A refusal: the status, the RFC 6750 headers and the JSON body the adapters answer with.
+#[pyclass(frozen, module = "oauth_filter._native")]
+pub(crate) struct Rejection {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: Vec<u8>,
+    error: &'static str,
+    description: &'static str,
+    reason: &'static str,
+}
+
+impl Rejection {
+    fn new(r: &CoreRejection) -> Self {
+        Self {
+            status: r.status(),
+            headers: r.challenge_headers(),
+            body: r.json_body().to_vec(),
+            error: r.body_error(),
+            description: r.error().description(),
+            reason: r.error().reason_code(),
+        }
+    }
+}
+
+#[pymethods]
+impl Rejection {
+    /// 400, 401, 403, 404, 405, 500 or 503.
+    #[getter]
+    fn status(&self) -> u16 {
+        self.status
+    }
+    /// `(name, value)` pairs, lower-case names: `www-authenticate`, `allow`, `retry-after`,
+    /// `cache-control`.
+    #[getter]
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        self.headers.clone()
+    }
+    /// `{"error": ..., "error_description": ...}`.
+    #[getter]
+    fn body<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.body)
+    }
+    /// The `error` code (`invalid_token`, `insufficient_scope`, `temporarily_unavailable`…).
+    #[getter]
+    fn error(&self) -> &'static str {
+        self.error
+    }
+    /// A fixed description (never token contents).
+    #[getter]
+    fn description(&self) -> &'static str {
+        self.description
+    }
+    /// The precise reason code, for logs and metrics (`expired`, `bad_signature`…).
+    #[getter]
+    fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Rejection(status={}, reason={:?})",
+            self.status, self.reason
+        )
+    }
+}
