@@ -42,19 +42,20 @@ pub(crate) fn config_error(py: Python<'_>, e: &ConfigError) -> PyErr {
     err
 }
 
-/// A Python mapping as a configuration document (JSON-like values; `None` is refused).
-fn document(py: Python<'_>, mapping: &Bound<'_, PyAny>) -> PyResult<Document> {
+/// A Python mapping as a configuration document (JSON-like values; `None` is refused). `key`
+/// names the mapping in errors (`""` for a whole configuration).
+fn document(py: Python<'_>, mapping: &Bound<'_, PyAny>, key: &str) -> PyResult<Document> {
     let json: serde_json::Value = pythonize::depythonize(mapping).map_err(|e| {
         config_error(
             py,
-            &ConfigError::new("", format!("not a configuration mapping: {e}")),
+            &ConfigError::new(key, format!("not a configuration mapping: {e}")),
         )
     })?;
     let table = toml::Table::try_from(json).map_err(|e| {
         config_error(
             py,
             &ConfigError::new(
-                "",
+                key,
                 format!("not a configuration mapping of strings, numbers, booleans, lists and mappings: {e}"),
             ),
         )
@@ -137,7 +138,7 @@ impl Filter {
         verify_ssl: bool,
         allow_query_token: bool,
     ) -> PyResult<Self> {
-        let doc = document(py, mapping)?;
+        let doc = document(py, mapping, "")?;
         Self::new(py, &doc, verify_ssl, allow_query_token)
     }
 
@@ -275,11 +276,7 @@ fn top_level(name: &str) -> String {
 impl Requirement {
     /// flask-of-oil's rule: every scope, and each claim present (`None`) or equal to the value.
     #[staticmethod]
-    fn flask_of_oil(
-        py: Python<'_>,
-        scopes: Vec<String>,
-        claims: &Bound<'_, PyDict>,
-    ) -> PyResult<Self> {
+    fn flask_of_oil(scopes: Vec<String>, claims: &Bound<'_, PyDict>) -> PyResult<Self> {
         let mut parts = Vec::new();
         if !scopes.is_empty() {
             if let Some(bad) = scopes.iter().find(|s| !oauth_filter::is_scope_token(s)) {
@@ -305,7 +302,6 @@ impl Requirement {
                 parts.push(CoreRequirement::claim_equals(&path, value));
             }
         }
-        let _ = py;
         Ok(Self(Arc::new(CoreRequirement::all(parts))))
     }
 
@@ -314,19 +310,7 @@ impl Requirement {
     /// `client_ids`, `max_token_age_secs`, `acr_values`, `max_auth_age_secs`.
     #[staticmethod]
     fn from_keys(py: Python<'_>, mapping: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let json: serde_json::Value = pythonize::depythonize(mapping).map_err(|e| {
-            config_error(
-                py,
-                &ConfigError::new("require", format!("not a mapping: {e}")),
-            )
-        })?;
-        let table = toml::Table::try_from(json).map_err(|e| {
-            config_error(
-                py,
-                &ConfigError::new("require", format!("not representable: {e}")),
-            )
-        })?;
-        let doc = Document::new(table, []).map_err(|e| config_error(py, &e))?;
+        let doc = document(py, mapping, "require")?;
         let raw: RawRoute = doc.deserialize().map_err(|e| {
             config_error(
                 py,
