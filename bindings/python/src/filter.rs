@@ -101,15 +101,16 @@ impl Filter {
         if allow_query_token {
             builder = builder.dangerous().allow_query_token(true);
         }
-        // Every check the core makes, now, in the process that configures (nothing is fetched).
-        builder
+        // Every check the core makes, now, in the process that configures (nothing is
+        // fetched); the filter serves this process, and a forked child builds its own.
+        let filter = builder
             .clone()
             .build()
             .map_err(|e| config_error(py, &doc.name(e)))?;
         Ok(Self {
             builder,
             routes: config.routes.map(Arc::new),
-            live: PerProcess::new(),
+            live: PerProcess::with(filter),
             any_token: Arc::new(CoreRequirement::Authenticated),
         })
     }

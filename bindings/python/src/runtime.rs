@@ -59,9 +59,10 @@ pub(crate) struct PerProcess<T> {
 }
 
 impl<T: Clone> PerProcess<T> {
-    pub(crate) const fn new() -> Self {
+    /// `value`, made in this process.
+    pub(crate) fn with(value: T) -> Self {
         Self {
-            slot: Mutex::new(None),
+            slot: Mutex::new(Some((std::process::id(), value))),
         }
     }
 
