@@ -296,9 +296,7 @@ impl IssuerVerifier {
         let snapshot = self.keys.current().await?;
         let (verified, used) = match jwt.verify(&snapshot.keys) {
             Ok(v) => (v, snapshot),
-            Err((e @ (JoseError::UnknownKey | JoseError::BadSignature), jwt))
-                if e == JoseError::UnknownKey || jwt.header().kid.is_none() =>
-            {
+            Err((e, jwt)) if calls_for_refresh(&e, &jwt) => {
                 trace.note("key", || format!("{e}; refreshing the key set once"));
                 match self.keys.after_miss(&snapshot).await {
                     Some(newer) => (jwt.verify(&newer.keys).map_err(|(e, _)| e)?, newer),
@@ -344,14 +342,16 @@ impl IssuerVerifier {
         };
         match jwt.verify(&snapshot.keys) {
             Ok(v) => Some(Ok((v, Some(snapshot.generation)))),
-            Err((e @ (JoseError::UnknownKey | JoseError::BadSignature), jwt))
-                if e == JoseError::UnknownKey || jwt.header().kid.is_none() =>
-            {
-                None
-            }
+            Err((e, jwt)) if calls_for_refresh(&e, &jwt) => None,
             Err((e, _)) => Some(Err(e.into())),
         }
     }
+}
+
+/// Whether a failed verification may be a key rotation, worth one refresh of the key set: an
+/// unknown `kid`, or a bad signature from a token that names no `kid`.
+fn calls_for_refresh(e: &JoseError, jwt: &Unverified<'_>) -> bool {
+    *e == JoseError::UnknownKey || (*e == JoseError::BadSignature && jwt.header().kid.is_none())
 }
 
 /// Accepted `typ` values outside strict mode: absent, generic JWT, or an access token. Anything
