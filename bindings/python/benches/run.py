@@ -1,9 +1,11 @@
 """The Python benchmark: one Flask app, one gunicorn setting, wrk on loopback, in one run.
 
 Usage: ``python benches/run.py [--seconds 5] [--rounds 3]`` (``scripts/bench-python.sh`` sets up
-the venv). Each guard of ``app.py`` runs in its own gunicorn (one gthread worker, one thread,
-keep-alive, as behind a proxy that reuses connections; one process, so one core serves while wrk
-drives from the other), all started at once and measured in short wrk bursts, round after round:
+the venv). Each guard of ``app.py`` runs in its own gunicorn (one worker process, so one core
+serves while wrk drives from the other): by default a gthread worker with one thread and
+keep-alive, as behind a proxy that reuses connections; ``BENCH_WORKER=sync`` gives gunicorn's
+default sync worker instead (a connection per request, gunicorn's own per-request cost lower).
+All are started at once and measured in short wrk bursts, round after round:
 with a repeated token and with a new RS256 token on every request (never one the server saw);
 ``open`` is the same route without a guard, sent the same header. Reports req/s and the
 worker's CPU time per request (user + system, from /proc): medians over the rounds, and ratios
@@ -94,11 +96,12 @@ class Server:
             "BENCH_JWKS": issuer.jwks_url,
             "BENCH_ISSUER": issuer.issuer,
         }
-        threads = os.environ.get("BENCH_THREADS", "1")
+        worker = os.environ.get("BENCH_WORKER", "gthread")
+        extra = ["--threads", "1", "--keep-alive", "30"] if worker == "gthread" else []
         self.proc = subprocess.Popen(
             [
-                sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", "gthread",
-                "--threads", threads, "--keep-alive", "30", "--bind", f"127.0.0.1:{port}",
+                sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", worker,
+                *extra, "--bind", f"127.0.0.1:{port}",
                 "--log-level", "error", "--chdir", str(HERE), "app:app",
             ],
             env=self.env,

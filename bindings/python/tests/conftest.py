@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -44,6 +47,35 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"{what} did not listen on {port} within 60 s")
+
+
+@contextlib.contextmanager
+def serving(
+    what: str, command: list[str], cwd: Path, env: dict[str, str], port: int
+) -> Iterator[str]:
+    """Runs a server (gunicorn, waitress) until the block ends; yields its loopback URL."""
+    proc = subprocess.Popen(command, cwd=cwd, env={**os.environ, **env})
+    try:
+        wait_for_port(port, proc, what)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def get_json(url: str, token: str | None) -> tuple[int, dict[str, object]]:
+    """GET with the token as a Bearer credential: the status and the JSON body, or for a refusal
+    the status and its WWW-Authenticate header."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, {"www-authenticate": e.headers.get("WWW-Authenticate", "")}
 
 
 class OidcProvider:

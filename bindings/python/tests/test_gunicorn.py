@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 import textwrap
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port, wait_for_port
+from conftest import free_port, get_json, serving
 from oauth_filter.testing import TestIssuer
 
 APP = textwrap.dedent(
@@ -47,49 +42,14 @@ def gunicorn(tmp_path: Path, issuer: TestIssuer) -> Iterator[str]:
     (tmp_path / "app.py").write_text(APP)
     port = free_port()
     env = {
-        **os.environ,
         "JWKS": issuer.jwks_url,
         "ISSUER": issuer.issuer,
         "PRE_FORK_TOKEN": issuer.mint("read", subject="pre-fork"),
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--preload",
-            "--workers",
-            "3",
-            "--threads",
-            "4",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "app:app",
-        ],
-        cwd=tmp_path,
-        env=env,
-    )
-    try:
-        wait_for_port(port, proc, "gunicorn")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def get(url: str, token: str | None) -> tuple[int, dict[str, object]]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as r:
-            return r.status, json.load(r)
-    except urllib.error.HTTPError as e:
-        return e.code, {"www-authenticate": e.headers.get("WWW-Authenticate", "")}
+    command = [sys.executable, "-m", "gunicorn", "--preload", "--workers", "3", "--threads", "4"]
+    command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning", "app:app"]
+    with serving("gunicorn", command, tmp_path, env, port) as url:
+        yield url
 
 
 def test_every_worker_decides_for_itself_after_a_preloaded_fork(
@@ -104,19 +64,19 @@ def test_every_worker_decides_for_itself_after_a_preloaded_fork(
     deadline = time.monotonic() + 60
     with ThreadPoolExecutor(max_workers=12) as pool:
         while len(pids) < 3 and time.monotonic() < deadline:
-            fresh = [issuer.mint("read", subject=f"u{i}") for i in range(24)]
-            tokens = fresh + [repeated] * 24
-            for (status, body), token in zip(
-                pool.map(lambda t: get(f"{gunicorn}/who", t), tokens), tokens
+            fresh = [(issuer.mint("read", subject=f"u{i}"), f"u{i}") for i in range(24)]
+            sent = fresh + [(repeated, "repeat")] * 24
+            for (status, body), (_, subject) in zip(
+                pool.map(lambda s: get_json(f"{gunicorn}/who", s[0]), sent), sent
             ):
                 assert status == 200, body
-                assert body["user"] == ("repeat" if token == repeated else body["user"])
+                assert body["user"] == subject, body
                 pids.add(int(str(body["pid"])))
     assert len(pids) == 3, f"answers came from {len(pids)} workers"
     # Each worker fetched keys itself: nothing of the master's state was used after fork.
     assert issuer.jwks_requests - jwks_before >= 3
     # Refusals from the workers too.
-    assert get(f"{gunicorn}/who", None)[0] == 401
-    status, body = get(f"{gunicorn}/who", issuer.mint("write"))
+    assert get_json(f"{gunicorn}/who", None)[0] == 401
+    status, body = get_json(f"{gunicorn}/who", issuer.mint("write"))
     assert status == 403 and 'scope="read"' in str(body["www-authenticate"])
-    assert get(f"{gunicorn}/who", issuer.mint("read", expires_in=-600))[0] == 401
+    assert get_json(f"{gunicorn}/who", issuer.mint("read", expires_in=-600))[0] == 401

@@ -109,14 +109,9 @@ impl Verifier {
         let cache_key = cache.map(|c| c.key_of(token));
         if let (Some(cache), Some(key)) = (cache, cache_key) {
             if let Some(hit) = cache.get(key) {
-                match self.still_valid(&hit).await {
-                    Ok(true) => return Ok(hit.token.clone()),
-                    // The key set changed since: verify again from scratch.
-                    Ok(false) => cache.invalidate(key),
-                    Err(e) => {
-                        cache.invalidate(key);
-                        return Err(e);
-                    }
+                let valid = self.still_valid(&hit).await;
+                if let Some(answer) = settle(cache, key, &hit, valid) {
+                    return answer;
                 }
             }
         }
@@ -249,17 +244,12 @@ impl Verifier {
         let cache_key = cache.map(|c| c.key_of(token));
         if let (Some(cache), Some(key)) = (cache, cache_key) {
             if let Some(hit) = cache.peek(key) {
-                match self.still_valid_now(&hit)? {
-                    Ok(true) => {
+                let valid = self.still_valid_now(&hit)?;
+                if let Some(answer) = settle(cache, key, &hit, valid) {
+                    if answer.is_ok() {
                         crate::metrics::cache(crate::metrics::Cache::Jwt, true);
-                        return Some(Ok(hit.token.clone()));
                     }
-                    // The key set changed since: verify again from scratch.
-                    Ok(false) => cache.invalidate(key),
-                    Err(e) => {
-                        cache.invalidate(key);
-                        return Some(Err(e));
-                    }
+                    return Some(answer);
                 }
             }
         }
@@ -374,6 +364,28 @@ impl Verifier {
                 trace.fail(step, detail);
                 Route::Reject(error)
             }
+        }
+    }
+}
+
+/// What a verified-JWT cache hit answers once its validity is known: the token (still valid),
+/// the error (its time window has closed; the entry is dropped), or `None` after dropping the
+/// entry when the key set changed since, so that the token is verified again from scratch.
+fn settle(
+    cache: &JwtCache,
+    key: u128,
+    hit: &VerifiedJwt,
+    valid: Result<bool, AuthError>,
+) -> Option<Result<AccessToken, AuthError>> {
+    match valid {
+        Ok(true) => Some(Ok(hit.token.clone())),
+        Ok(false) => {
+            cache.invalidate(key);
+            None
+        }
+        Err(e) => {
+            cache.invalidate(key);
+            Some(Err(e))
         }
     }
 }
