@@ -1,4 +1,4 @@
-"""The Python benchmark: one Flask app, one gunicorn setting, wrk on loopback, in one run.
+"""The Python benchmarks: one app, one server setting, wrk on loopback, in one run.
 
 Usage: ``python benches/run.py [--seconds 5] [--rounds 3]`` (``scripts/bench-python.sh`` sets up
 the venv). Each guard of ``app.py`` runs in its own gunicorn (one worker process, so one core
@@ -10,6 +10,9 @@ with a repeated token and with a new RS256 token on every request (never one the
 ``open`` is the same route without a guard, sent the same header. Reports req/s and the
 worker's CPU time per request (user + system, from /proc): medians over the rounds, and ratios
 taken within each round (their median).
+
+``BENCH_FRAMEWORK=fastapi``: the FastAPI app (``fastapi_app.py``: open route, this package's
+``Security`` dependency, a PyJWT dependency) under one uvicorn process each, same method.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from pathlib import Path
 from oauth_filter.testing import TestIssuer
 
 HERE = Path(__file__).resolve().parent
+# BENCH_FRAMEWORK=fastapi: the FastAPI app (fastapi_app.py) under one uvicorn process instead.
+FRAMEWORK = os.environ.get("BENCH_FRAMEWORK", "flask")
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -96,21 +101,29 @@ class Server:
             "BENCH_JWKS": issuer.jwks_url,
             "BENCH_ISSUER": issuer.issuer,
         }
-        worker = os.environ.get("BENCH_WORKER", "gthread")
-        extra = ["--threads", "1", "--keep-alive", "30"] if worker == "gthread" else []
-        self.proc = subprocess.Popen(
-            [
+        if FRAMEWORK == "fastapi":
+            command = [
+                sys.executable, "-m", "uvicorn", "fastapi_app:app", "--host", "127.0.0.1",
+                "--port", str(port), "--log-level", "error", "--no-access-log",
+                "--app-dir", str(HERE),
+            ]  # fmt: skip
+        else:
+            worker = os.environ.get("BENCH_WORKER", "gthread")
+            extra = ["--threads", "1", "--keep-alive", "30"] if worker == "gthread" else []
+            command = [
                 sys.executable, "-m", "gunicorn", "--workers", "1", "--worker-class", worker,
                 *extra, "--bind", f"127.0.0.1:{port}",
                 "--log-level", "error", "--chdir", str(HERE), "app:app",
-            ],
-            env=self.env,
-        )  # fmt: skip
+            ]  # fmt: skip
+        self.proc = subprocess.Popen(command, env=self.env)
         wait_ready(self.url, self.proc)
-        # The master listens before it forks its worker: wait for the worker too.
-        while not children(self.proc.pid):
-            time.sleep(0.05)
-        (self.worker,) = children(self.proc.pid)
+        if FRAMEWORK == "fastapi":
+            self.worker = self.proc.pid  # uvicorn serves in its own process
+        else:
+            # The master listens before it forks its worker: wait for the worker too.
+            while not children(self.proc.pid):
+                time.sleep(0.05)
+            (self.worker,) = children(self.proc.pid)
         wrk(self.url, 1, self.env, issuer.mint("read"))  # warm up (and fetch the keys)
 
     def burst(self, seconds: int, token: str | None, tokens: Path) -> tuple[float, float]:
@@ -154,6 +167,8 @@ def report(
     print(f"repeated token vs open route: {repeated:.2f}x req/s (target >= 0.95x)")
     for guard, target in (("flask_of_oil", 3.0), ("pyjwt", 1.5)):
         other = (guard, "new")
+        if other not in rounds:
+            continue
         print(
             f"new tokens vs {guard}: {ratio(new, other):.2f}x req/s (target >= {target}x), "
             f"{ratio(other, new, 1):.2f}x less CPU per request"
@@ -169,6 +184,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=6_000)
     args = parser.parse_args()
     guards = ["open", "oauth_filter", "flask_of_oil", "pyjwt"]
+    if FRAMEWORK == "fastapi":
+        guards.remove("flask_of_oil")
     with TestIssuer(algorithms=["RS256"]) as issuer, tempfile.TemporaryDirectory() as tmp:
         print(f"minting {args.tokens * (args.rounds + 1)} RS256 tokens...", file=sys.stderr)
         files = []

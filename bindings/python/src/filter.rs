@@ -10,7 +10,8 @@
 //! verified-token cache hit, a JWT whose issuer's keys are in hand, a refusal before
 //! verification), holding the GIL: that work is CPU only (16 µs for an RS256 signature), less
 //! than releasing and re-taking the GIL costs under a threaded server. Only what needs the
-//! network (keys to fetch, introspection) waits on the process's runtime, with the GIL released.
+//! network (keys to fetch, introspection) waits on the process's runtime, with the GIL released:
+//! `check` blocks its thread for it (WSGI), `check_async` returns an awaitable instead (asyncio).
 
 use crate::runtime::{PerProcess, runtime};
 use oauth_filter::{
@@ -188,27 +189,54 @@ impl Filter {
         path: String,
         requirement: Option<&Requirement>,
     ) -> PyResult<Py<PyAny>> {
-        let filter = self.live(py)?;
-        let guard = Guard {
-            requirement: requirement.map_or_else(|| self.any_token.clone(), |r| r.0.clone()),
-            routes: self.routes.clone().filter(|_| requirement.is_none()),
+        let (filter, guard) = self.guard(py, requirement)?;
+        let request = Request {
+            authorization,
+            query,
+            method,
+            path,
         };
-        let now = {
-            let parts = parts(authorization.as_deref(), query.as_deref(), &method, &path);
-            filter.decide_now(&parts, guard.protection())
-        };
-        let decision = match now {
+        let decision = match request.decide_now(&filter, &guard) {
             Some(d) => d,
             None => {
                 crate::runtime::count_wait();
                 let rt = runtime().map_err(|e| no_runtime(&e))?;
-                py.detach(move || {
-                    let parts = parts(authorization.as_deref(), query.as_deref(), &method, &path);
-                    rt.block_on(filter.decide(&parts, None, guard.protection()))
-                })
+                py.detach(move || rt.block_on(request.decide(&filter, &guard)))
             }
         };
-        answer(py, decision)
+        Ok(Answer::from(decision).into_pyobject(py)?.unbind())
+    }
+
+    /// [`Filter::check`] for asyncio: the answer itself when it needs no I/O (a verified-token
+    /// cache hit, a JWT whose issuer's keys are in hand, a refusal before verification), else
+    /// an awaitable of it, which the process's runtime completes without blocking the event
+    /// loop.
+    #[pyo3(signature = (authorization, query, method, path, requirement = None))]
+    fn check_async<'py>(
+        &self,
+        py: Python<'py>,
+        authorization: Option<String>,
+        query: Option<String>,
+        method: String,
+        path: String,
+        requirement: Option<&Requirement>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (filter, guard) = self.guard(py, requirement)?;
+        let request = Request {
+            authorization,
+            query,
+            method,
+            path,
+        };
+        if let Some(d) = request.decide_now(&filter, &guard) {
+            return Answer::from(d).into_pyobject(py);
+        }
+        crate::runtime::count_wait();
+        // Made here, in this process, so that the awaitable's tasks have it to run on.
+        runtime().map_err(|e| no_runtime(&e))?;
+        pyo3_async_runtimes::generic::future_into_py::<crate::runtime::Ext, _, _>(py, async move {
+            Ok(Answer::from(request.decide(&filter, &guard).await))
+        })
     }
 
     /// Checks a token this filter verified against another requirement (a route's decorator
@@ -227,6 +255,83 @@ impl Filter {
     }
 }
 
+impl Filter {
+    /// This process's filter, and what a check with `requirement` requires of a request.
+    fn guard(
+        &self,
+        py: Python<'_>,
+        requirement: Option<&Requirement>,
+    ) -> PyResult<(OAuthFilter, Guard)> {
+        let filter = self.live(py)?;
+        let guard = Guard {
+            requirement: requirement.map_or_else(|| self.any_token.clone(), |r| r.0.clone()),
+            routes: self.routes.clone().filter(|_| requirement.is_none()),
+        };
+        Ok((filter, guard))
+    }
+}
+
+/// The parts of a request a check reads, owned (they cross into the GIL-free closure or the
+/// runtime's task).
+struct Request {
+    authorization: Option<String>,
+    query: Option<String>,
+    method: String,
+    path: String,
+}
+
+impl Request {
+    fn parts(&self) -> RequestParts<'_> {
+        let mut parts = RequestParts::new()
+            .method(&self.method)
+            .path(&self.path)
+            .query(self.query.as_deref());
+        if let Some(a) = &self.authorization {
+            parts = parts.authorization(a.as_bytes());
+        }
+        parts
+    }
+
+    fn decide_now(&self, filter: &OAuthFilter, guard: &Guard) -> Option<Decision> {
+        filter.decide_now(&self.parts(), guard.protection())
+    }
+
+    async fn decide(&self, filter: &OAuthFilter, guard: &Guard) -> Decision {
+        filter.decide(&self.parts(), None, guard.protection()).await
+    }
+}
+
+/// A decision as Python sees it: a `Token`, a `Rejection`, or `None` (a public route).
+enum Answer {
+    Allow(Token),
+    Deny(Rejection),
+    Public,
+}
+
+impl From<Decision> for Answer {
+    fn from(decision: Decision) -> Self {
+        match decision {
+            Decision::Allow(t) => Self::Allow(Token(t)),
+            Decision::Deny(r) => Self::Deny(Rejection::new(&r)),
+            _ => Self::Public,
+        }
+    }
+}
+
+impl<'py> IntoPyObject<'py> for Answer {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        Ok(match self {
+            Self::Allow(t) => Bound::new(py, t)?.into_any(),
+            Self::Deny(r) => Bound::new(py, r)?.into_any(),
+            Self::Public => py.None().into_bound(py),
+        })
+    }
+}
+
 /// What a check requires, owned (it crosses into the GIL-free closure): the request's route
 /// when there are routes and no requirement was given, else the requirement.
 struct Guard {
@@ -241,27 +346,6 @@ impl Guard {
             None => Protection::Require(&self.requirement),
         }
     }
-}
-
-fn parts<'a>(
-    authorization: Option<&'a str>,
-    query: Option<&'a str>,
-    method: &'a str,
-    path: &'a str,
-) -> RequestParts<'a> {
-    let mut parts = RequestParts::new().method(method).path(path).query(query);
-    if let Some(a) = authorization {
-        parts = parts.authorization(a.as_bytes());
-    }
-    parts
-}
-
-fn answer(py: Python<'_>, decision: Decision) -> PyResult<Py<PyAny>> {
-    Ok(match decision {
-        Decision::Allow(t) => Py::new(py, Token(t))?.into_any(),
-        Decision::Deny(r) => Py::new(py, Rejection::new(&r))?.into_any(),
-        _ => py.None(),
-    })
 }
 
 /// What a route requires of a token.

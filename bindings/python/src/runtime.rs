@@ -83,3 +83,103 @@ impl<T: Clone> PerProcess<T> {
         Ok(v)
     }
 }
+
+/// This process's runtime as pyo3-async-runtimes sees it, so that an awaitable made for asyncio
+/// (`Filter.check_async`) runs on the runtime [`runtime`] makes per process (pyo3-async-runtimes'
+/// own tokio runtime is made once per program image, and a forked child would inherit it).
+/// The result is handed to asyncio by pyo3-async-runtimes from a blocking-pool thread
+/// (`call_soon_threadsafe`); the core's tasks never run Python.
+pub(crate) struct Ext;
+
+tokio::task_local! {
+    static LOCALS: std::cell::OnceCell<pyo3_async_runtimes::TaskLocals>;
+}
+
+/// The runtime to spawn on: the current one inside a task, else this process's (made by
+/// `Filter.check_async` before it makes an awaitable, so it is there where this is called).
+fn handle() -> Option<tokio::runtime::Handle> {
+    tokio::runtime::Handle::try_current()
+        .ok()
+        .or_else(|| runtime().ok().map(|rt| rt.handle().clone()))
+}
+
+/// A task spawned for pyo3-async-runtimes, or none when no runtime could be had (then the
+/// awaitable never completes: nothing is accepted, and nothing panics across the FFI).
+pub(crate) enum Spawned {
+    Task(tokio::task::JoinHandle<()>),
+    None,
+}
+
+/// Why a [`Spawned`] task did not complete.
+pub(crate) enum SpawnError {
+    Join(tokio::task::JoinError),
+    NoRuntime,
+}
+
+impl pyo3_async_runtimes::generic::JoinError for SpawnError {
+    fn is_panic(&self) -> bool {
+        matches!(self, Self::Join(e) if e.is_panic())
+    }
+    fn into_panic(self) -> Box<dyn std::any::Any + Send + 'static> {
+        match self {
+            Self::Join(e) => match e.try_into_panic() {
+                Ok(payload) => payload,
+                Err(e) => Box::new(e.to_string()),
+            },
+            Self::NoRuntime => Box::new("no runtime"),
+        }
+    }
+}
+
+impl std::future::Future for Spawned {
+    type Output = Result<(), SpawnError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.get_mut() {
+            Self::Task(h) => std::pin::Pin::new(h)
+                .poll(cx)
+                .map(|r| r.map_err(SpawnError::Join)),
+            Self::None => std::task::Poll::Ready(Err(SpawnError::NoRuntime)),
+        }
+    }
+}
+
+impl pyo3_async_runtimes::generic::Runtime for Ext {
+    type JoinError = SpawnError;
+    type JoinHandle = Spawned;
+
+    fn spawn<F>(fut: F) -> Self::JoinHandle
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        handle().map_or(Spawned::None, |h| Spawned::Task(h.spawn(fut)))
+    }
+
+    fn spawn_blocking<F>(f: F) -> Self::JoinHandle
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        handle().map_or(Spawned::None, |h| Spawned::Task(h.spawn_blocking(f)))
+    }
+}
+
+impl pyo3_async_runtimes::generic::ContextExt for Ext {
+    fn scope<F, R>(
+        locals: pyo3_async_runtimes::TaskLocals,
+        fut: F,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = R> + Send>>
+    where
+        F: std::future::Future<Output = R> + Send + 'static,
+    {
+        let cell = std::cell::OnceCell::new();
+        let _ = cell.set(locals);
+        Box::pin(LOCALS.scope(cell, fut))
+    }
+
+    fn get_task_locals() -> Option<pyo3_async_runtimes::TaskLocals> {
+        LOCALS.try_with(|c| c.get().cloned()).unwrap_or_default()
+    }
+}

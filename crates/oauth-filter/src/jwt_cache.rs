@@ -9,7 +9,10 @@
 //! ```
 //!
 //! Entries hold a token's facts (never a decision), never outlive `exp`, have their time claims
-//! re-checked on every hit, and are dropped when the issuer's key set changes.
+//! re-checked on every hit, and are dropped when the issuer's key set changes. Concurrent
+//! requests with one token the cache does not hold yet share one verification (and so one key
+//! fetch and one signature check): the first runs it, the others wait for its answer, which is
+//! an error for all of them when it fails (and is not kept).
 //!
 //! Keys are a keyed SipHash-1-3 (128-bit) of the exact token bytes, under a random
 //! per-process key: a pseudorandom function, so nobody without the key can aim a token at
@@ -20,8 +23,10 @@
 
 use crate::access_token::AccessToken;
 use crate::clock::{Clock, unix_seconds};
+use crate::error::AuthError;
 use crate::jwt::IssuerVerifier;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// A JWT verified earlier: its facts and what its validity depended on.
@@ -35,7 +40,14 @@ pub(crate) struct VerifiedJwt {
 pub(crate) struct JwtCache {
     entries: moka::sync::Cache<u128, Arc<VerifiedJwt>>,
     key: (u64, u64),
+    /// Verifications under way, by cache key: concurrent requests with one new token share
+    /// one signature check (and one key fetch) instead of each making its own. An entry
+    /// lives only while its verification runs.
+    in_flight: Mutex<HashMap<u128, Arc<InFlight>>>,
 }
+
+/// One verification under way: its answer, once there is one.
+pub(crate) type InFlight = tokio::sync::OnceCell<Result<AccessToken, AuthError>>;
 
 impl JwtCache {
     pub(crate) fn new(capacity: u64, clock: Arc<dyn Clock>) -> Self {
@@ -56,7 +68,31 @@ impl JwtCache {
             .max_capacity(if key == (0, 0) { 0 } else { capacity })
             .expire_after(UntilExp(clock))
             .build();
-        Self { entries, key }
+        Self {
+            entries,
+            key,
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The verification under way for `key`, joined, or a new one to run.
+    pub(crate) fn join(&self, key: u128) -> Arc<InFlight> {
+        let mut map = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        map.entry(key).or_default().clone()
+    }
+
+    /// Forgets a finished verification (once: the first of its waiters to return).
+    pub(crate) fn finished(&self, key: u128, cell: &Arc<InFlight>) {
+        let mut map = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if map.get(&key).is_some_and(|c| Arc::ptr_eq(c, cell)) {
+            map.remove(&key);
+        }
     }
 
     pub(crate) fn key_of(&self, token: &str) -> u128 {

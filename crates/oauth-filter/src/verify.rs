@@ -116,32 +116,19 @@ impl Verifier {
             }
         }
         match self.route(token, trace) {
-            Route::Jwt(jwt, issuer) => {
-                let (verified, key_generation) = match issuer.verify_signature(jwt, trace).await {
-                    Ok(v) => v,
-                    Err(e) => {
-                        let step = match e {
-                            AuthError::UnknownKey
-                            | AuthError::AmbiguousKey
-                            | AuthError::KeysUnavailable => "key",
-                            _ => "signature",
-                        };
-                        // The algorithm step records its own refusal.
-                        if e != AuthError::UnsupportedAlgorithm {
-                            trace.fail(step, || e.description().to_owned());
-                        }
-                        return Err(e);
-                    }
-                };
-                trace.pass("signature", || "verified".to_owned());
-                self.judge(
-                    issuer,
-                    verified,
-                    key_generation,
-                    cache.zip(cache_key),
-                    trace,
-                )
-            }
+            Route::Jwt(jwt, issuer) => match (cache, cache_key) {
+                // Concurrent requests with this new token wait for one verification.
+                (Some(cache), Some(key)) => {
+                    let cell = cache.join(key);
+                    let answer = cell
+                        .get_or_init(|| self.verify_jwt(jwt, issuer, Some((cache, key)), trace))
+                        .await
+                        .clone();
+                    cache.finished(key, &cell);
+                    answer
+                }
+                _ => self.verify_jwt(jwt, issuer, None, trace).await,
+            },
             Route::Introspect => match &self.introspector {
                 Some(i) => {
                     let token = i.introspect(token, trace).await?;
@@ -152,6 +139,35 @@ impl Verifier {
             },
             Route::Reject(e) => Err(e),
         }
+    }
+
+    /// A JWT of a trusted issuer: its signature checked (fetching keys if need be), then
+    /// [`Verifier::judge`]d.
+    async fn verify_jwt(
+        &self,
+        jwt: jose::Unverified<'_>,
+        issuer: &Arc<IssuerVerifier>,
+        cache: Option<(&JwtCache, u128)>,
+        trace: &mut Trace,
+    ) -> Result<AccessToken, AuthError> {
+        let (verified, key_generation) = match issuer.verify_signature(jwt, trace).await {
+            Ok(v) => v,
+            Err(e) => {
+                let step = match e {
+                    AuthError::UnknownKey
+                    | AuthError::AmbiguousKey
+                    | AuthError::KeysUnavailable => "key",
+                    _ => "signature",
+                };
+                // The algorithm step records its own refusal.
+                if e != AuthError::UnsupportedAlgorithm {
+                    trace.fail(step, || e.description().to_owned());
+                }
+                return Err(e);
+            }
+        };
+        trace.pass("signature", || "verified".to_owned());
+        self.judge(issuer, verified, key_generation, cache, trace)
     }
 
     /// A JWT whose signature verified: its claims judged, its facts cached.

@@ -156,3 +156,52 @@ async fn failures_are_never_cached() {
     issuer.publish(unpublished);
     assert!(filter.verify(&token).await.is_ok(), "a failure was cached");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_with_one_new_token_share_one_verification() {
+    let issuer = TestIssuer::start().await;
+    // Keys that take a while to come, so that every request arrives while the first waits.
+    issuer.set_fault(oauth_filter_testkit::Fault::Slow(Duration::from_millis(
+        300,
+    )));
+    let filter = std::sync::Arc::new(
+        OAuthFilter::builder()
+            .jwt_issuer(jwt_issuer(&issuer))
+            .build()
+            .unwrap(),
+    );
+    let token = std::sync::Arc::new(issuer.mint().scope("read").sign());
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let (filter, token) = (filter.clone(), token.clone());
+            tokio::spawn(async move { filter.verify(&token).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap().unwrap());
+    }
+    // One signature check made the facts every request got; one key fetch.
+    assert!(answers.iter().all(|a| same_facts(a, &answers[0])));
+    assert_eq!(issuer.jwks_requests(), 1);
+
+    // An error is shared the same way, and is not kept: the next request tries again.
+    let down = std::sync::Arc::new(
+        OAuthFilter::builder()
+            .jwt_issuer(jwt_issuer(&issuer))
+            .build()
+            .unwrap(),
+    );
+    issuer.set_fault(oauth_filter_testkit::Fault::Status(500));
+    let before = issuer.jwks_requests();
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (filter, token) = (down.clone(), token.clone());
+            tokio::spawn(async move { filter.verify(&token).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap_err(), AuthError::KeysUnavailable);
+    }
+    assert_eq!(issuer.jwks_requests() - before, 1);
+}

@@ -1,6 +1,6 @@
 """Type stubs of the native module (the Rust core and the test kit)."""
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from types import TracebackType
 from typing import Any, Literal, Optional, Union
 
@@ -84,6 +84,14 @@ class Filter:
         path: str,
         requirement: Optional[Requirement] = None,
     ) -> Union[Token, Rejection, None]: ...
+    def check_async(
+        self,
+        authorization: Optional[str],
+        query: Optional[str],
+        method: str,
+        path: str,
+        requirement: Optional[Requirement] = None,
+    ) -> Union[Token, Rejection, Awaitable[Union[Token, Rejection, None]], None]: ...
     def authorize(self, token: Token, requirement: Requirement) -> Optional[Rejection]: ...
 
 FaultKind = Literal["down", "status", "slow", "garbage", "huge", "redirect"]

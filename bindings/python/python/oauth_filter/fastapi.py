@@ -1,0 +1,122 @@
+"""FastAPI: a security dependency on the Rust core, shown in the OpenAPI document.
+
+Example::
+
+    from fastapi import FastAPI, Security
+    from oauth_filter import Token
+    from oauth_filter.fastapi import OAuthFilter
+
+    oauth = OAuthFilter()
+    oauth.configure_with_jwt("https://idp.example/jwks", "https://idp.example", "api")
+    app = FastAPI()
+
+    @app.get("/orders")
+    async def orders(token: Token = Security(oauth.require, scopes=["read"])):
+        return {"user": token.subject}
+
+``oauth.require`` reads FastAPI's ``SecurityScopes``: the scopes of every ``Security`` on the
+way to the handler are required together, and the OpenAPI document lists them under the
+``scheme`` (by default an HTTP bearer scheme named ``oauth_filter``; pass an
+``OAuth2AuthorizationCodeBearer`` or ``OpenIdConnect`` to show the authorization server's
+flows). ``oauth.requiring(claims=..., require=...)`` is a dependency with claims and the
+gateway's requirements too.
+
+A refusal raises :class:`OAuthError` (a FastAPI ``HTTPException``): 401 for a missing or invalid
+token with the RFC 6750 challenge, 403 ``insufficient_scope``, 503 with ``Retry-After`` when
+keys or introspection are unavailable. FastAPI renders it as ``{"detail": {"error": ...,
+"error_description": ...}}`` with the challenge headers; ``@app.exception_handler(OAuthError)``
+replaces that. The token is also ``request.state.token``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Awaitable, Callable, Optional, cast
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPBearer, SecurityScopes
+from fastapi.security.base import SecurityBase
+
+from . import asgi
+from ._base import Claims, _claims
+from ._native import ConfigurationError, Rejection, Requirement, Token
+
+__all__ = ["ConfigurationError", "OAuthError", "OAuthFilter", "Token"]
+
+
+class OAuthError(HTTPException):
+    """A refused request: ``status_code`` 401, 403, 400, 404, 405 or 503, the RFC 6750 headers,
+    and ``rejection`` (the :class:`oauth_filter.Rejection`)."""
+
+    def __init__(self, rejection: Rejection) -> None:
+        super().__init__(
+            status_code=rejection.status,
+            detail=json.loads(rejection.body),
+            headers=dict(rejection.headers),
+        )
+        self.rejection = rejection
+
+
+class OAuthFilter(asgi.OAuthFilter):
+    """The ASGI filter with FastAPI dependencies: :attr:`require` and :meth:`requiring`.
+
+    ``scheme``: the security scheme the OpenAPI document shows (default: HTTP bearer, named
+    ``oauth_filter``). It only documents: the filter reads the request itself.
+    """
+
+    def __init__(
+        self,
+        verify_ssl: bool = True,
+        *,
+        allow_query_token: bool = False,
+        scheme: Optional[SecurityBase] = None,
+    ) -> None:
+        super().__init__(verify_ssl, allow_query_token=allow_query_token)
+        self.scheme = scheme or HTTPBearer(
+            bearerFormat="JWT", scheme_name="oauth_filter", auto_error=False
+        )
+        self.require: Callable[..., Awaitable[Token]] = self.requiring()
+        """The dependency for ``Security(oauth.require, scopes=[...])``."""
+
+    def requiring(
+        self, claims: Claims = None, require: Optional[Mapping[str, Any]] = None
+    ) -> Callable[..., Awaitable[Token]]:
+        """A dependency for ``Security(dep, scopes=[...])`` that also requires ``claims``
+        (present or equal) and ``require`` (the gateway's route vocabulary)."""
+        extra = None
+        if claims is not None or require is not None:
+            extra = Requirement.flask_of_oil([], _claims(claims, "requiring"))
+            if require is not None:
+                extra = extra.both(Requirement.from_keys(require))
+        scheme = cast(Callable[..., Any], self.scheme)  # a SecurityBase is callable
+        # One Requirement per set of scopes, made on first use (a route's scopes do not change).
+        made: dict[tuple[str, ...], Requirement] = {}
+
+        async def dependency(
+            security_scopes: SecurityScopes,
+            request: Request,
+            _credentials: Any = Depends(scheme),
+        ) -> Token:
+            names = tuple(security_scopes.scopes)
+            requirement = made.get(names)
+            if requirement is None:
+                requirement = Requirement.flask_of_oil(list(names), {})
+                if extra is not None:
+                    requirement = requirement.both(extra)
+                made[names] = requirement
+            answer = await self.check(
+                asgi._authorization(request.scope.get("headers", ())),
+                query=request.url.query or None,
+                method=request.method,
+                path=asgi._path(request.scope),
+                requirement=requirement,
+            )
+            if not isinstance(answer, Token):
+                if answer is None:  # not reachable with a requirement; never a pass
+                    raise RuntimeError("oauth_filter: no decision for a required token")
+                raise OAuthError(answer)
+            request.state.token = answer
+            return answer
+
+        return dependency
