@@ -2,7 +2,9 @@
 
 ``open`` (no guard), ``oauth_filter`` (this package's ``Security`` dependency) or ``pyjwt`` (an
 ``async`` dependency on PyJWT 2's ``PyJWKClient``, as many apps have one). Every guard requires
-the ``read`` scope and gives the handler the subject.
+the ``read`` scope and gives the handler the subject. ``security_noop`` (used by
+``asgi_inprocess.py``): a ``Security`` dependency with ``SecurityScopes`` that checks nothing,
+FastAPI's own cost of a security dependency.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import os
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Security
+from fastapi.security import HTTPBearer, SecurityScopes
+from fastapi.security.base import SecurityBase
 
 app = FastAPI()
 GUARD = os.environ["BENCH_GUARD"]
@@ -48,6 +52,17 @@ elif GUARD == "pyjwt":
         return type("Caller", (), {"subject": claims.get("sub")})
 
     guard = Depends(pyjwt_guard)
+elif GUARD == "security_noop":
+
+    class Noop(SecurityBase):
+        def __init__(self) -> None:
+            self.model = HTTPBearer().model
+            self.scheme_name = "noop"
+
+        async def __call__(self, security_scopes: SecurityScopes, request: Request) -> None:
+            return None
+
+    guard = Security(Noop(), scopes=["read"])
 else:
     raise SystemExit(f"unknown BENCH_GUARD {GUARD!r}")
 

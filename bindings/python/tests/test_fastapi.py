@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import OAuth2AuthorizationCodeBearer
 
 from conftest import OidcProvider, bearer, challenge, uvicorn_serving
 from oauth_filter import Token
@@ -133,3 +134,32 @@ def test_oidc_provider_tokens(oidc_provider: OidcProvider, ran: list[str]) -> No
         assert (r.status_code, r.json()) == (200, {"user": "interop-client"})
         r = httpx.post(f"{url}/orders", headers=bearer(oidc_provider.token(resource, "read")))
         assert r.status_code == 403
+
+
+def test_a_custom_scheme_documents_and_the_filter_decides(issuer: TestIssuer) -> None:
+    """The OpenAPI document shows the authorization server's flow with each route's scopes;
+    the scheme itself never runs (``auto_error=True`` would answer 401 without our challenge)."""
+    scheme = OAuth2AuthorizationCodeBearer(
+        authorizationUrl=f"{issuer.issuer}/authorize",
+        tokenUrl=f"{issuer.issuer}/token",
+        scopes={"read": "read orders"},
+        scheme_name="idp",
+    )
+    oauth = OAuthFilter(scheme=scheme)
+    oauth.configure_with_jwt(issuer.jwks_url, issuer.issuer, "api")
+    app = FastAPI()
+
+    @app.get("/orders")
+    async def orders(token: Token = Security(oauth.require, scopes=["read"])) -> dict[str, str]:
+        return {"user": str(token.subject)}
+
+    with uvicorn_serving(app) as url:
+        doc = httpx.get(f"{url}/openapi.json").json()
+        r = httpx.get(f"{url}/orders")
+        ok = httpx.get(f"{url}/orders", headers=bearer(issuer.mint("read", subject="ann")))
+    flow = doc["components"]["securitySchemes"]["idp"]["flows"]["authorizationCode"]
+    assert flow["tokenUrl"] == f"{issuer.issuer}/token"
+    assert doc["paths"]["/orders"]["get"]["security"] == [{"idp": ["read"]}]
+    assert r.status_code == 401 and challenge(r) == {"realm": "api"}
+    assert r.json()["detail"]["error"] == "unauthorized"
+    assert (ok.status_code, ok.json()) == (200, {"user": "ann"})

@@ -38,7 +38,6 @@ extension's own runtime (one per process; the GIL is not held while it waits).
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Mapping, MutableMapping
 from typing import Any, Callable, Optional, Union
@@ -101,11 +100,12 @@ class OAuthFilter(FilterBase):
         """Decides a request from its ``Authorization`` header (``None``: absent), query string,
         method and path as sent (percent-encoded). ``requirement`` None: the request's route
         when the configuration has ``routes``, else any valid token."""
-        native = self._configured()
-        answer = native.check_async(authorization, query, method, path, requirement)
-        if inspect.isawaitable(answer):
-            return await answer
-        return answer
+        answer = self._configured().check_async(authorization, query, method, path, requirement)
+        # An answer at once (the usual case: a cache hit, keys in hand, a refusal), else an
+        # awaitable; the type test is cheaper than `inspect.isawaitable` on every request.
+        if answer is None or isinstance(answer, (Token, Rejection)):
+            return answer
+        return await answer
 
     async def verify(self, token: str, requirement: Optional[Requirement] = None) -> Answer:
         """Decides a bare access token (as an MCP server's verifier receives it), as though it
@@ -114,11 +114,17 @@ class OAuthFilter(FilterBase):
 
 
 def _authorization(headers: Any) -> Optional[str]:
-    values = [v for k, v in headers if k == b"authorization"]
-    if not values:
-        return None
-    # Several headers are refused by the core as several credentials (RFC 6750 §2).
-    return ", ".join(v.decode("latin-1") for v in values)
+    found: Optional[str] = None
+    for k, v in headers:
+        if k == b"authorization":
+            value = v.decode("latin-1")
+            # Several headers are refused by the core as several credentials (RFC 6750 §2).
+            found = value if found is None else f"{found}, {value}"
+    return found
+
+
+def _query(scope: Mapping[str, Any]) -> Optional[str]:
+    return bytes(scope.get("query_string", b"")).decode("latin-1") or None
 
 
 def _path(scope: Mapping[str, Any]) -> str:
@@ -163,10 +169,9 @@ class OAuthMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        query = bytes(scope.get("query_string", b"")).decode("latin-1") or None
         answer = await self.oauth.check(
             _authorization(scope.get("headers", ())),
-            query=query,
+            query=_query(scope),
             method=str(scope.get("method", "GET")),
             path=_path(scope),
             requirement=self._requirement,

@@ -28,13 +28,11 @@ keys or introspection are unavailable. FastAPI renders it as ``{"detail": {"erro
 replaces that. The token is also ``request.state.token``.
 """
 
-from __future__ import annotations
-
 import json
 from collections.abc import Mapping
-from typing import Any, Awaitable, Callable, Optional, cast
+from typing import Any, Optional
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 from fastapi.security import HTTPBearer, SecurityScopes
 from fastapi.security.base import SecurityBase
 
@@ -42,7 +40,7 @@ from . import asgi
 from ._base import Claims, _claims
 from ._native import ConfigurationError, Rejection, Requirement, Token
 
-__all__ = ["ConfigurationError", "OAuthError", "OAuthFilter", "Token"]
+__all__ = ["ConfigurationError", "OAuthError", "OAuthFilter", "Require", "Token"]
 
 
 class OAuthError(HTTPException):
@@ -62,7 +60,8 @@ class OAuthFilter(asgi.OAuthFilter):
     """The ASGI filter with FastAPI dependencies: :attr:`require` and :meth:`requiring`.
 
     ``scheme``: the security scheme the OpenAPI document shows (default: HTTP bearer, named
-    ``oauth_filter``). It only documents: the filter reads the request itself.
+    ``oauth_filter``). It only documents: the filter reads the request itself, and the
+    scheme's own dependency never runs.
     """
 
     def __init__(
@@ -76,12 +75,12 @@ class OAuthFilter(asgi.OAuthFilter):
         self.scheme = scheme or HTTPBearer(
             bearerFormat="JWT", scheme_name="oauth_filter", auto_error=False
         )
-        self.require: Callable[..., Awaitable[Token]] = self.requiring()
+        self.require = self.requiring()
         """The dependency for ``Security(oauth.require, scopes=[...])``."""
 
     def requiring(
         self, claims: Claims = None, require: Optional[Mapping[str, Any]] = None
-    ) -> Callable[..., Awaitable[Token]]:
+    ) -> "Require":
         """A dependency for ``Security(dep, scopes=[...])`` that also requires ``claims``
         (present or equal) and ``require`` (the gateway's route vocabulary)."""
         extra = None
@@ -89,34 +88,48 @@ class OAuthFilter(asgi.OAuthFilter):
             extra = Requirement.flask_of_oil([], _claims(claims, "requiring"))
             if require is not None:
                 extra = extra.both(Requirement.from_keys(require))
-        scheme = cast(Callable[..., Any], self.scheme)  # a SecurityBase is callable
+        return Require(self, extra)
+
+
+class Require(SecurityBase):
+    """A security dependency (:attr:`OAuthFilter.require`, :meth:`OAuthFilter.requiring`):
+    awaited by FastAPI with the route's ``SecurityScopes``, it returns the verified
+    :class:`Token` or raises :class:`OAuthError`.
+
+    It is itself the security scheme FastAPI documents (it carries the filter's ``scheme``'s
+    OpenAPI model and name), so a route runs one dependency for its token, not two.
+    """
+
+    def __init__(self, oauth: OAuthFilter, extra: Optional[Requirement]) -> None:
+        self.model = oauth.scheme.model
+        self.scheme_name = oauth.scheme.scheme_name
+        self._oauth = oauth
+        self._extra = extra
         # One Requirement per set of scopes, made on first use (a route's scopes do not change).
-        made: dict[tuple[str, ...], Requirement] = {}
+        self._made: dict[tuple[str, ...], Requirement] = {}
 
-        async def dependency(
-            security_scopes: SecurityScopes,
-            request: Request,
-            _credentials: Any = Depends(scheme),
-        ) -> Token:
-            names = tuple(security_scopes.scopes)
-            requirement = made.get(names)
-            if requirement is None:
-                requirement = Requirement.flask_of_oil(list(names), {})
-                if extra is not None:
-                    requirement = requirement.both(extra)
-                made[names] = requirement
-            answer = await self.check(
-                asgi._authorization(request.scope.get("headers", ())),
-                query=request.url.query or None,
-                method=request.method,
-                path=asgi._path(request.scope),
-                requirement=requirement,
-            )
-            if not isinstance(answer, Token):
-                if answer is None:  # not reachable with a requirement; never a pass
-                    raise RuntimeError("oauth_filter: no decision for a required token")
-                raise OAuthError(answer)
-            request.state.token = answer
-            return answer
-
-        return dependency
+    # No `from __future__ import annotations` in this module: FastAPI reads these annotations
+    # at runtime, and a callable object has no `__globals__` to resolve strings in.
+    async def __call__(self, security_scopes: SecurityScopes, request: Request) -> Token:
+        names = tuple(security_scopes.scopes)
+        requirement = self._made.get(names)
+        if requirement is None:
+            requirement = Requirement.flask_of_oil(list(names), {})
+            if self._extra is not None:
+                requirement = requirement.both(self._extra)
+            self._made[names] = requirement
+        scope = request.scope
+        answer = await self._oauth.check(
+            asgi._authorization(scope.get("headers", ())),
+            query=asgi._query(scope),
+            method=str(scope.get("method", "GET")),
+            path=asgi._path(scope),
+            requirement=requirement,
+        )
+        if not isinstance(answer, Token):
+            if answer is None:  # not reachable with a requirement; never a pass
+                raise RuntimeError("oauth_filter: no decision for a required token")
+            raise OAuthError(answer)
+        # `request.state.token`: Starlette's State is a view of this dict.
+        scope.setdefault("state", {})["token"] = answer
+        return answer
