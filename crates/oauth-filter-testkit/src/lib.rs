@@ -22,10 +22,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod dpop;
 mod keys;
 mod server;
 
-pub use keys::{SigningAlg, SigningKey};
+pub use dpop::DpopClient;
+pub use keys::{KeyGenerationFailed, SigningAlg, SigningKey};
 pub use server::{
     Fault, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, RawResponse, TestIssuer,
     TestIssuerBuilder,

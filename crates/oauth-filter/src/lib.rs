@@ -96,6 +96,12 @@ pub mod discovery;
 #[cfg(not(feature = "__internal"))]
 #[allow(unreachable_pub, dead_code)]
 mod discovery;
+#[cfg(feature = "__internal")]
+#[doc(hidden)]
+pub mod dpop;
+#[cfg(not(feature = "__internal"))]
+#[allow(unreachable_pub, dead_code)]
+mod dpop;
 mod error;
 mod explain;
 mod extract;
@@ -147,6 +153,7 @@ pub use verify::VerificationPath;
 pub mod __internal {
     pub use crate::claims;
     pub use crate::discovery;
+    pub use crate::dpop;
     pub use crate::fuzzing::*;
     pub use crate::jose;
 }

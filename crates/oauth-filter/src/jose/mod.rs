@@ -92,6 +92,9 @@ pub struct CompactJws<'a> {
     header: JwsHeader,
     payload_b64: &'a str,
     signature: Vec<u8>,
+    /// The header's `jwk` member, kept for DPoP proofs (whose key it is) and never used to
+    /// verify anything else: an access token's key comes from its issuer's key set.
+    embedded_jwk: Option<Value>,
 }
 
 fn header_str(header: &Map<String, Value>, name: &str) -> Result<Option<String>, JoseError> {
@@ -118,7 +121,7 @@ pub fn parse_compact(token: &str) -> Result<CompactJws<'_>, JoseError> {
         _ => return Err(JoseError::Malformed),
     }
     let header_bytes = base64url::decode(header_b64).map_err(|_| JoseError::Malformed)?;
-    let header = json::parse_object(&header_bytes).map_err(|_| JoseError::Malformed)?;
+    let mut header = json::parse_object(&header_bytes).map_err(|_| JoseError::Malformed)?;
     let alg_name = header_str(&header, "alg")?.ok_or(JoseError::Malformed)?;
     let alg = Algorithm::from_name(&alg_name).ok_or(JoseError::UnsupportedAlgorithm)?;
     // RFC 7515 §4.1.11: we implement no extension, so any `crit` must be refused.
@@ -146,6 +149,7 @@ pub fn parse_compact(token: &str) -> Result<CompactJws<'_>, JoseError> {
         header: JwsHeader { alg, kid, typ },
         payload_b64,
         signature,
+        embedded_jwk: header.remove("jwk"),
     })
 }
 
@@ -158,6 +162,11 @@ impl CompactJws<'_> {
     /// The decoded payload bytes (strict base64url).
     pub fn payload(&self) -> Result<Vec<u8>, JoseError> {
         base64url::decode(self.payload_b64).map_err(|_| JoseError::Malformed)
+    }
+
+    /// The header's `jwk` member (a DPoP proof's own key), as sent.
+    pub(crate) fn embedded_jwk(&self) -> Option<&Value> {
+        self.embedded_jwk.as_ref()
     }
 
     /// Verifies the signature with `key`, which must fit the header's algorithm.

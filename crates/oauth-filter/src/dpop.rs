@@ -1,0 +1,853 @@
+//! DPoP proofs (RFC 9449 §4.3): what a resource server checks of a request's `DPoP` header
+//! before the `bind` step compares the proof's key with the access token's `cnf.jkt`.
+//!
+//! ```
+//! # #[cfg(feature = "__internal")] {
+//! use oauth_filter::__internal::dpop::{DpopError, DpopPolicy, ProofRequest};
+//! let policy = DpopPolicy::default();
+//! let request = ProofRequest {
+//!     method: "GET",
+//!     uri: "https://api.example/orders?page=2",
+//!     access_token: "eyJ...",
+//! };
+//! // Not a JWS at all: refused before any cryptography.
+//! let refused = policy.verify("garbage", &request, 1_700_000_000.0).unwrap_err();
+//! assert_eq!(refused, DpopError::Malformed);
+//! assert_eq!(refused.reason_code(), "dpop_malformed");
+//! # }
+//! ```
+//!
+//! A proof is accepted by [`DpopPolicy::verify`] when it is a compact JWS of at most
+//! [`MAX_PROOF_LEN`] bytes whose header has `typ` `dpop+jwt` and an `alg` from the policy's
+//! list (asymmetric only: `none` and HMAC are never proof algorithms), a `jwk` that is a public
+//! key (no private member: `d`, `p`, `q`, `dp`, `dq`, `qi`, `oth`, `k`) passing every check the
+//! key-set loader makes (RSA 2048 bits and up, EC points on their curve), and a signature that
+//! verifies with that key; and whose claims have a `jti` (1 to 256 characters), `htm` equal to
+//! the request's method, `htu` equal to the request's URI without query and fragment (both
+//! normalised, below), `iat` no older than the policy's `max_age` and no later than its
+//! `leeway` ahead, and `ath` equal to the base64url SHA-256 of the access token (§4.2; a
+//! resource server always has one). The answer, [`VerifiedProof`], carries the key's RFC 7638
+//! thumbprint for the token's `cnf.jkt` and what [`ReplayCache`] needs to accept the proof once.
+//!
+//! `htu` comparison (§4.3 check 9, RFC 3986 §6.2.2-6.2.3) is the one step here that is ours:
+//! the `url` crate parses both sides (lower-case scheme and host, default port dropped, empty
+//! path made `/`, dot segments resolved) but keeps percent-encodings as written, so on its
+//! path this module upper-cases the hex digits and decodes the unreserved characters, as
+//! RFC 3986's syntax-based normalisation requires; no maintained crate offers that step alone.
+//! Only `http` and `https` URIs without user information compare at all.
+//!
+//! Every refusal is a [`DpopError`] with a fixed description and a reason code; none echoes
+//! the proof, its claims or the token.
+
+use crate::jose::{self, Algorithm, JoseError, VerifyingKey, base64url};
+use aws_lc_rs::digest;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Mutex, PoisonError};
+
+/// The largest `DPoP` header accepted, in bytes (an RSA-4096 proof with its key is under 2 KiB).
+pub const MAX_PROOF_LEN: usize = 8 * 1024;
+/// The longest `jti` accepted, in characters.
+pub const MAX_JTI_LEN: usize = 256;
+/// Members of a JWK that belong to a private or symmetric key (RFC 7518 §6.2.2, §6.3.2, §6.4;
+/// RFC 8037 §2): a proof carrying one is refused.
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// Why a DPoP proof was refused. Descriptions are fixed and never contain request content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DpopError {
+    /// Not a compact JWS with a JSON header and claims, or larger than [`MAX_PROOF_LEN`].
+    Malformed,
+    /// The header's `typ` is not `dpop+jwt`.
+    WrongType,
+    /// `alg` is `none`, HMAC, unknown, or not in the policy's list.
+    UnsupportedAlgorithm,
+    /// The header has no `jwk`, or one that is not a usable public key.
+    InvalidKey,
+    /// The header's `jwk` holds private key material.
+    PrivateKey,
+    /// The signature does not verify with the header's `jwk`.
+    BadSignature,
+    /// `jti` is missing, not a string, empty or too long.
+    InvalidJti,
+    /// `htm` is missing or is not the request's method.
+    MethodMismatch,
+    /// `htu` is missing, not an http(s) URI, or not the request's URI.
+    UriMismatch,
+    /// `iat` is missing or not a number.
+    MissingIat,
+    /// `iat` is older than the policy allows.
+    Stale,
+    /// `iat` is later than now plus the leeway.
+    IssuedInTheFuture,
+    /// `ath` is missing or is not the hash of the presented access token.
+    AccessTokenHashMismatch,
+    /// The proof was accepted before (its key and `jti` were seen within its lifetime).
+    Replayed,
+    /// The replay cache is full of live entries: the proof cannot be checked for replay, so it
+    /// is refused (fail closed).
+    ReplayCacheFull,
+}
+
+impl DpopError {
+    /// A short fixed description, safe for logs and `error_description`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Malformed => "the DPoP proof is malformed",
+            Self::WrongType => "the DPoP proof's typ is not dpop+jwt",
+            Self::UnsupportedAlgorithm => "the DPoP proof's algorithm is not accepted",
+            Self::InvalidKey => "the DPoP proof's key is missing or invalid",
+            Self::PrivateKey => "the DPoP proof's key contains private key material",
+            Self::BadSignature => "the DPoP proof's signature is invalid",
+            Self::InvalidJti => "the DPoP proof's jti is missing or invalid",
+            Self::MethodMismatch => "the DPoP proof is for another HTTP method",
+            Self::UriMismatch => "the DPoP proof is for another URI",
+            Self::MissingIat => "the DPoP proof has no valid iat",
+            Self::Stale => "the DPoP proof is too old",
+            Self::IssuedInTheFuture => "the DPoP proof is issued in the future",
+            Self::AccessTokenHashMismatch => "the DPoP proof is for another access token",
+            Self::Replayed => "the DPoP proof was already used",
+            Self::ReplayCacheFull => "the DPoP proof cannot be checked for replay",
+        }
+    }
+
+    /// A stable machine-readable reason, for logs and metrics.
+    pub fn reason_code(self) -> &'static str {
+        match self {
+            Self::Malformed => "dpop_malformed",
+            Self::WrongType => "dpop_wrong_typ",
+            Self::UnsupportedAlgorithm => "dpop_unsupported_alg",
+            Self::InvalidKey => "dpop_invalid_key",
+            Self::PrivateKey => "dpop_private_key",
+            Self::BadSignature => "dpop_bad_signature",
+            Self::InvalidJti => "dpop_invalid_jti",
+            Self::MethodMismatch => "dpop_htm_mismatch",
+            Self::UriMismatch => "dpop_htu_mismatch",
+            Self::MissingIat => "dpop_missing_iat",
+            Self::Stale => "dpop_stale",
+            Self::IssuedInTheFuture => "dpop_iat_in_future",
+            Self::AccessTokenHashMismatch => "dpop_ath_mismatch",
+            Self::Replayed => "dpop_replayed",
+            Self::ReplayCacheFull => "dpop_replay_cache_full",
+        }
+    }
+}
+
+impl fmt::Display for DpopError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+impl std::error::Error for DpopError {}
+
+/// What a proof must be made for: the request as the client sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProofRequest<'a> {
+    /// The HTTP method, as sent (methods are case-sensitive).
+    pub method: &'a str,
+    /// The absolute URI the client used (behind a proxy: the configured external base URL and
+    /// the request's path, never a `Host` header unless configured). Query and fragment are
+    /// ignored.
+    pub uri: &'a str,
+    /// The access token presented with the proof (`Authorization: DPoP <token>`).
+    pub access_token: &'a str,
+}
+
+/// How proofs are judged: the algorithms accepted and the `iat` window.
+#[derive(Debug, Clone)]
+pub struct DpopPolicy {
+    algorithms: Vec<Algorithm>,
+    max_age_secs: u64,
+    leeway_secs: u64,
+}
+
+impl Default for DpopPolicy {
+    /// ES256, PS256 and EdDSA (the algorithms FAPI 2.0 allows); proofs up to 60 s old; 5 s of
+    /// leeway for clocks ahead or behind.
+    fn default() -> Self {
+        Self {
+            algorithms: vec![Algorithm::ES256, Algorithm::PS256, Algorithm::EdDSA],
+            max_age_secs: 60,
+            leeway_secs: 5,
+        }
+    }
+}
+
+impl DpopPolicy {
+    /// A policy with these algorithms, in the order the `DPoP` challenge lists them. `None`
+    /// when the list is empty or names an HMAC algorithm (a proof's key is always public).
+    pub fn new(algorithms: &[Algorithm], max_age_secs: u64, leeway_secs: u64) -> Option<Self> {
+        if algorithms.is_empty() || algorithms.iter().any(|a| a.is_hmac()) || max_age_secs == 0 {
+            return None;
+        }
+        Some(Self {
+            algorithms: algorithms.to_vec(),
+            max_age_secs,
+            leeway_secs,
+        })
+    }
+
+    /// The algorithms accepted, for the challenge's `algs`.
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+
+    /// Checks `proof` (the `DPoP` header's value) for `request` at `now` (Unix seconds).
+    /// Replay is not checked here: pass the answer to [`ReplayCache::first_use`] once the
+    /// token it binds has been verified too.
+    pub fn verify(
+        &self,
+        proof: &str,
+        request: &ProofRequest<'_>,
+        now: f64,
+    ) -> Result<VerifiedProof, DpopError> {
+        if proof.len() > MAX_PROOF_LEN {
+            return Err(DpopError::Malformed);
+        }
+        let jws = jose::parse_compact(proof).map_err(|e| match e {
+            JoseError::UnsupportedAlgorithm => DpopError::UnsupportedAlgorithm,
+            _ => DpopError::Malformed,
+        })?;
+        let header = jws.header();
+        if !header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt"))
+        {
+            return Err(DpopError::WrongType);
+        }
+        let alg = header.alg;
+        if alg.is_hmac() || !self.algorithms.contains(&alg) {
+            return Err(DpopError::UnsupportedAlgorithm);
+        }
+        let jwk = jws
+            .embedded_jwk()
+            .and_then(Value::as_object)
+            .ok_or(DpopError::InvalidKey)?;
+        if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+            return Err(DpopError::PrivateKey);
+        }
+        let key = VerifyingKey::from_jwk(jwk, &[alg]).map_err(|_| DpopError::InvalidKey)?;
+        let thumbprint = jwk_thumbprint(jwk).ok_or(DpopError::InvalidKey)?;
+        jws.verify_with(&key).map_err(|_| DpopError::BadSignature)?;
+
+        let payload = jws.payload().map_err(|_| DpopError::Malformed)?;
+        let claims = jose::json::parse_object(&payload).map_err(|_| DpopError::Malformed)?;
+        let jti = claim_str(&claims, "jti")
+            .filter(|j| !j.is_empty() && j.chars().count() <= MAX_JTI_LEN)
+            .ok_or(DpopError::InvalidJti)?;
+        if claim_str(&claims, "htm") != Some(request.method) {
+            return Err(DpopError::MethodMismatch);
+        }
+        let htu = claim_str(&claims, "htu").and_then(normalized_uri);
+        if htu.is_none() || htu != normalized_uri(request.uri) {
+            return Err(DpopError::UriMismatch);
+        }
+        let iat = claims
+            .get("iat")
+            .and_then(Value::as_f64)
+            .filter(|t| t.is_finite())
+            .ok_or(DpopError::MissingIat)?;
+        let (max_age, leeway) = (self.max_age_secs as f64, self.leeway_secs as f64);
+        if iat > now + leeway {
+            return Err(DpopError::IssuedInTheFuture);
+        }
+        if iat < now - max_age - leeway {
+            return Err(DpopError::Stale);
+        }
+        if claim_str(&claims, "ath") != Some(access_token_hash(request.access_token).as_str()) {
+            return Err(DpopError::AccessTokenHashMismatch);
+        }
+        Ok(VerifiedProof {
+            replay_key: replay_key(&thumbprint, jti),
+            thumbprint,
+            // Past this instant the proof is stale, so its entry need not be kept.
+            usable_until: iat + max_age + leeway,
+        })
+    }
+}
+
+/// A proof that passed [`DpopPolicy::verify`].
+#[derive(Debug, Clone)]
+pub struct VerifiedProof {
+    thumbprint: String,
+    replay_key: [u8; 32],
+    usable_until: f64,
+}
+
+impl VerifiedProof {
+    /// The RFC 7638 SHA-256 thumbprint of the proof's key (base64url), which a DPoP-bound
+    /// token's `cnf.jkt` must equal.
+    pub fn thumbprint(&self) -> &str {
+        &self.thumbprint
+    }
+
+    /// Whether this proof's key is the one `jkt` (a token's `cnf.jkt`) names.
+    pub fn binds(&self, jkt: &str) -> bool {
+        self.thumbprint == jkt
+    }
+}
+
+/// Proofs accepted recently, so that each is accepted once (RFC 9449 §11.1): keyed by the
+/// proof key's thumbprint and `jti`, each kept until the proof would be stale anyway.
+///
+/// Bounded: when a shard is full of entries that are still live, a new proof is refused
+/// ([`DpopError::ReplayCacheFull`]) rather than accepted unchecked or let push out an entry
+/// whose proof could then be replayed.
+#[derive(Debug)]
+pub struct ReplayCache {
+    shards: Vec<Mutex<HashMap<[u8; 32], f64>>>,
+    per_shard: usize,
+}
+
+const SHARDS: usize = 16;
+
+impl ReplayCache {
+    /// A cache for about `capacity` live proofs (at least one per shard).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard: capacity.div_ceil(SHARDS).max(1),
+        }
+    }
+
+    /// Records `proof` as used at `now`: `Err(Replayed)` when it was used before.
+    pub fn first_use(&self, proof: &VerifiedProof, now: f64) -> Result<(), DpopError> {
+        let index = usize::from(proof.replay_key.first().copied().unwrap_or(0)) % SHARDS;
+        let shard = self.shards.get(index).ok_or(DpopError::ReplayCacheFull)?;
+        let mut seen = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen
+            .get(&proof.replay_key)
+            .is_some_and(|until| *until >= now)
+        {
+            return Err(DpopError::Replayed);
+        }
+        if seen.len() >= self.per_shard {
+            seen.retain(|_, until| *until >= now);
+            if seen.len() >= self.per_shard {
+                return Err(DpopError::ReplayCacheFull);
+            }
+        }
+        seen.insert(proof.replay_key, proof.usable_until);
+        Ok(())
+    }
+}
+
+fn claim_str<'c>(claims: &'c Map<String, Value>, name: &str) -> Option<&'c str> {
+    claims.get(name).and_then(Value::as_str)
+}
+
+fn sha256_b64(bytes: &[u8]) -> String {
+    base64url::encode(digest::digest(&digest::SHA256, bytes).as_ref())
+}
+
+/// `ath` for `token` (RFC 9449 §4.2): base64url(SHA-256(ASCII token)).
+pub fn access_token_hash(token: &str) -> String {
+    sha256_b64(token.as_bytes())
+}
+
+fn replay_key(thumbprint: &str, jti: &str) -> [u8; 32] {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(thumbprint.as_bytes());
+    ctx.update(b"\0");
+    ctx.update(jti.as_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(ctx.finish().as_ref());
+    key
+}
+
+/// The RFC 7638 SHA-256 thumbprint (base64url) of a public JWK: its required members only, in
+/// lexicographic order, as JSON without whitespace. `None` for a key type without a defined
+/// member set or a required member that is not a string.
+pub fn jwk_thumbprint(jwk: &Map<String, Value>) -> Option<String> {
+    let member = |name: &str| jwk.get(name).and_then(Value::as_str);
+    let required: &[&str] = match member("kty")? {
+        "RSA" => &["e", "kty", "n"],
+        "EC" => &["crv", "kty", "x", "y"],
+        "OKP" => &["crv", "kty", "x"],
+        _ => return None,
+    };
+    let mut json = String::from("{");
+    for (i, name) in required.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        json.push_str(&serde_json::to_string(name).ok()?);
+        json.push(':');
+        json.push_str(&serde_json::to_string(member(name)?).ok()?);
+    }
+    json.push('}');
+    Some(sha256_b64(json.as_bytes()))
+}
+
+/// An http(s) URI without query and fragment, normalised for comparison (module docs).
+fn normalized_uri(uri: &str) -> Option<String> {
+    let url = url::Url::parse(uri).ok()?;
+    if !matches!(url.scheme(), "http" | "https")
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return None;
+    }
+    let host = url.host_str()?;
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    Some(format!(
+        "{}://{host}{port}{}",
+        url.scheme(),
+        normalized_percent_encoding(url.path())
+    ))
+}
+
+/// RFC 3986 §6.2.2.1-6.2.2.2: percent-encodings with upper-case hex digits, and unreserved
+/// characters (`A-Z a-z 0-9 - . _ ~`) decoded.
+fn normalized_percent_encoding(path: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        char::from(b)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    }
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            if let (Some(h), Some(l)) = (bytes.get(i + 1), bytes.get(i + 2)) {
+                if let (Some(hv), Some(lv)) = (hex(*h), hex(*l)) {
+                    let decoded = hv * 16 + lv;
+                    if decoded.is_ascii_alphanumeric() || b"-._~".contains(&decoded) {
+                        out.push(char::from(decoded));
+                    } else {
+                        out.push('%');
+                        out.push(char::from(h.to_ascii_uppercase()));
+                        out.push(char::from(l.to_ascii_uppercase()));
+                    }
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        out.push(char::from(b));
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{
+        ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PSS_SHA256,
+        RsaKeyPair, RsaPublicKeyComponents,
+    };
+    use serde_json::json;
+
+    const NOW: f64 = 1_700_000_000.0;
+    const TOKEN: &str = "an-access-token";
+    const URI: &str = "https://api.example/orders";
+
+    enum Signer {
+        Ec(EcdsaKeyPair),
+        Ed(Ed25519KeyPair),
+        Rsa(RsaKeyPair),
+    }
+
+    impl Signer {
+        fn ec() -> Self {
+            Self::Ec(EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap())
+        }
+        fn alg(&self) -> &'static str {
+            match self {
+                Self::Ec(_) => "ES256",
+                Self::Ed(_) => "EdDSA",
+                Self::Rsa(_) => "PS256",
+            }
+        }
+        fn jwk(&self) -> Value {
+            let b = base64url::encode;
+            match self {
+                Self::Ec(kp) => {
+                    let point = kp.public_key().as_ref();
+                    json!({"kty": "EC", "crv": "P-256", "x": b(&point[1..33]), "y": b(&point[33..65])})
+                }
+                Self::Ed(kp) => {
+                    json!({"kty": "OKP", "crv": "Ed25519", "x": b(kp.public_key().as_ref())})
+                }
+                Self::Rsa(kp) => {
+                    let c = RsaPublicKeyComponents::<Vec<u8>>::from(kp.public_key());
+                    json!({"kty": "RSA", "n": b(&c.n), "e": b(&c.e)})
+                }
+            }
+        }
+        fn sign(&self, input: &[u8]) -> Vec<u8> {
+            match self {
+                Self::Ec(kp) => kp
+                    .sign(&SystemRandom::new(), input)
+                    .unwrap()
+                    .as_ref()
+                    .to_vec(),
+                Self::Ed(kp) => kp.sign(input).as_ref().to_vec(),
+                Self::Rsa(kp) => {
+                    let mut sig = vec![0; kp.public_modulus_len()];
+                    kp.sign(&RSA_PSS_SHA256, &SystemRandom::new(), input, &mut sig)
+                        .unwrap();
+                    sig
+                }
+            }
+        }
+        /// A proof with `header` and `claims` merged over a valid proof's.
+        fn proof_with(&self, header: Value, claims: Value) -> String {
+            let mut h = json!({"typ": "dpop+jwt", "alg": self.alg(), "jwk": self.jwk()});
+            merge(&mut h, header);
+            let mut c = json!({
+                "jti": "id-1", "htm": "GET", "htu": URI, "iat": NOW,
+                "ath": access_token_hash(TOKEN),
+            });
+            merge(&mut c, claims);
+            let input = format!(
+                "{}.{}",
+                base64url::encode(h.to_string().as_bytes()),
+                base64url::encode(c.to_string().as_bytes())
+            );
+            format!(
+                "{input}.{}",
+                base64url::encode(&self.sign(input.as_bytes()))
+            )
+        }
+        fn proof(&self) -> String {
+            self.proof_with(json!({}), json!({}))
+        }
+    }
+
+    /// Sets each member of `over` in `base`; a `null` removes the member.
+    fn merge(base: &mut Value, over: Value) {
+        let base = base.as_object_mut().unwrap();
+        for (k, v) in over.as_object().unwrap() {
+            if v.is_null() {
+                base.remove(k);
+            } else {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+
+    fn request() -> ProofRequest<'static> {
+        ProofRequest {
+            method: "GET",
+            uri: URI,
+            access_token: TOKEN,
+        }
+    }
+
+    fn verify(proof: &str) -> Result<VerifiedProof, DpopError> {
+        DpopPolicy::default().verify(proof, &request(), NOW)
+    }
+
+    #[test]
+    fn a_valid_proof_for_each_default_algorithm_is_accepted_with_its_thumbprint() {
+        let rsa = Signer::Rsa(RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap());
+        for signer in [
+            Signer::ec(),
+            Signer::Ed(Ed25519KeyPair::generate().unwrap()),
+            rsa,
+        ] {
+            let proof = verify(&signer.proof()).unwrap();
+            let jwk = signer.jwk();
+            assert_eq!(
+                proof.thumbprint(),
+                jwk_thumbprint(jwk.as_object().unwrap()).unwrap()
+            );
+            assert!(proof.binds(proof.thumbprint()) && !proof.binds("another"));
+        }
+    }
+
+    #[test]
+    fn rfc7638_thumbprint_vector() {
+        // RFC 7638 §3.1.
+        let jwk = json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        assert_eq!(
+            jwk_thumbprint(jwk.as_object().unwrap()).as_deref(),
+            Some("NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs")
+        );
+        assert_eq!(
+            jwk_thumbprint(json!({"kty": "oct", "k": "AA"}).as_object().unwrap()),
+            None
+        );
+    }
+
+    #[test]
+    fn rfc9449_access_token_hash_vector() {
+        // RFC 9449 §7.1: the access token of the example and its `ath`.
+        assert_eq!(
+            access_token_hash("Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU"),
+            "fUHyO2r2Z3DZ53EsNrWBb0xWXoaNy59IiKCAqksmQEo"
+        );
+    }
+
+    #[test]
+    fn every_header_defect_is_refused_with_its_reason() {
+        let s = Signer::ec();
+        let cases = [
+            (json!({"typ": null}), DpopError::WrongType),
+            (json!({"typ": "JWT"}), DpopError::WrongType),
+            (json!({"typ": "at+jwt"}), DpopError::WrongType),
+            (json!({"jwk": null}), DpopError::InvalidKey),
+            (json!({"jwk": "a string"}), DpopError::InvalidKey),
+            (
+                json!({"jwk": {"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}}),
+                DpopError::InvalidKey,
+            ),
+            (json!({"crit": ["exp"]}), DpopError::Malformed),
+        ];
+        for (header, want) in cases {
+            assert_eq!(
+                verify(&s.proof_with(header.clone(), json!({}))).unwrap_err(),
+                want,
+                "{header}"
+            );
+        }
+        // The header's key with its private scalar.
+        let mut jwk = s.jwk();
+        merge(&mut jwk, json!({"d": "c2VjcmV0"}));
+        let proof = s.proof_with(json!({"jwk": jwk}), json!({}));
+        assert_eq!(verify(&proof).unwrap_err(), DpopError::PrivateKey);
+        // A symmetric key is never a proof key.
+        let proof = s.proof_with(json!({"jwk": {"kty": "oct", "k": "c2VjcmV0"}}), json!({}));
+        assert_eq!(verify(&proof).unwrap_err(), DpopError::PrivateKey);
+    }
+
+    #[test]
+    fn none_hmac_and_unlisted_algorithms_are_refused() {
+        let s = Signer::ec();
+        let h = |v: Value| base64url::encode(v.to_string().as_bytes());
+        let claims = h(json!({"jti": "1", "htm": "GET", "htu": URI, "iat": NOW}));
+        let none = format!(
+            "{}.{claims}.",
+            h(json!({"typ": "dpop+jwt", "alg": "none", "jwk": s.jwk()}))
+        );
+        assert_eq!(verify(&none).unwrap_err(), DpopError::UnsupportedAlgorithm);
+        let hmac = format!(
+            "{}.{claims}.AAAA",
+            h(json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": s.jwk()}))
+        );
+        assert_eq!(verify(&hmac).unwrap_err(), DpopError::UnsupportedAlgorithm);
+        // ES256 is not in a policy that lists EdDSA only.
+        let eddsa_only = DpopPolicy::new(&[Algorithm::EdDSA], 60, 5).unwrap();
+        assert_eq!(
+            eddsa_only.verify(&s.proof(), &request(), NOW).unwrap_err(),
+            DpopError::UnsupportedAlgorithm
+        );
+        assert!(DpopPolicy::new(&[Algorithm::HS256], 60, 5).is_none());
+        assert!(DpopPolicy::new(&[], 60, 5).is_none());
+    }
+
+    #[test]
+    fn a_bad_signature_or_another_key_is_refused() {
+        let s = Signer::ec();
+        let proof = s.proof();
+        let (input, signature) = proof.rsplit_once('.').unwrap();
+        let mut signature = base64url::decode(signature).unwrap();
+        signature[10] ^= 1;
+        let proof = format!("{input}.{}", base64url::encode(&signature));
+        assert_eq!(verify(&proof).unwrap_err(), DpopError::BadSignature);
+        // Signed by one key, naming another.
+        let other = Signer::ec();
+        let proof = s.proof_with(json!({"jwk": other.jwk()}), json!({}));
+        assert_eq!(verify(&proof).unwrap_err(), DpopError::BadSignature);
+    }
+
+    #[test]
+    fn every_claim_defect_is_refused_with_its_reason() {
+        let s = Signer::ec();
+        let long_jti = "j".repeat(MAX_JTI_LEN + 1);
+        let cases = [
+            (json!({"jti": null}), DpopError::InvalidJti),
+            (json!({"jti": ""}), DpopError::InvalidJti),
+            (json!({"jti": 7}), DpopError::InvalidJti),
+            (json!({"jti": long_jti}), DpopError::InvalidJti),
+            (json!({"htm": null}), DpopError::MethodMismatch),
+            (json!({"htm": "POST"}), DpopError::MethodMismatch),
+            (json!({"htm": "get"}), DpopError::MethodMismatch),
+            (json!({"htu": null}), DpopError::UriMismatch),
+            (
+                json!({"htu": "https://api.example/other"}),
+                DpopError::UriMismatch,
+            ),
+            (
+                json!({"htu": "https://evil.example/orders"}),
+                DpopError::UriMismatch,
+            ),
+            (
+                json!({"htu": "http://api.example/orders"}),
+                DpopError::UriMismatch,
+            ),
+            (
+                json!({"htu": "https://api.example:8443/orders"}),
+                DpopError::UriMismatch,
+            ),
+            (
+                json!({"htu": "https://user@api.example/orders"}),
+                DpopError::UriMismatch,
+            ),
+            (json!({"htu": "/orders"}), DpopError::UriMismatch),
+            (json!({"iat": null}), DpopError::MissingIat),
+            (json!({"iat": "1700000000"}), DpopError::MissingIat),
+            (json!({"iat": NOW - 66.0}), DpopError::Stale),
+            (json!({"iat": NOW + 6.0}), DpopError::IssuedInTheFuture),
+            (json!({"ath": null}), DpopError::AccessTokenHashMismatch),
+            (
+                json!({"ath": access_token_hash("another token")}),
+                DpopError::AccessTokenHashMismatch,
+            ),
+        ];
+        for (claims, want) in cases {
+            assert_eq!(
+                verify(&s.proof_with(json!({}), claims.clone())).unwrap_err(),
+                want,
+                "{claims}"
+            );
+        }
+        // The edges of the window are inside it.
+        for iat in [NOW - 65.0, NOW + 5.0] {
+            assert!(
+                verify(&s.proof_with(json!({}), json!({"iat": iat}))).is_ok(),
+                "{iat}"
+            );
+        }
+    }
+
+    #[test]
+    fn htu_is_compared_after_normalisation_without_query_or_fragment() {
+        let s = Signer::ec();
+        for htu in [
+            "https://api.example/orders",
+            "HTTPS://API.EXAMPLE/orders",
+            "https://api.example:443/orders",
+            "https://api.example/orders?page=2",
+            "https://api.example/orders#top",
+            "https://api.example/%6Frders",
+            "https://api.example/a/../orders",
+        ] {
+            let proof = s.proof_with(json!({}), json!({"htu": htu}));
+            assert!(verify(&proof).is_ok(), "{htu}");
+        }
+        // The request's own URI is normalised too.
+        let proof = s.proof_with(json!({}), json!({"htu": "https://api.example/a%2fb"}));
+        let request = ProofRequest {
+            uri: "https://api.example:443/a%2Fb?x=1",
+            ..request()
+        };
+        assert!(DpopPolicy::default().verify(&proof, &request, NOW).is_ok());
+        // The path is case-sensitive, and an encoded slash is not a slash.
+        for htu in ["https://api.example/Orders", "https://api.example/a/b"] {
+            let proof = s.proof_with(json!({}), json!({"htu": htu}));
+            assert_eq!(
+                DpopPolicy::default()
+                    .verify(&proof, &request, NOW)
+                    .unwrap_err(),
+                DpopError::UriMismatch,
+                "{htu}"
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_and_oversize_proofs_are_malformed() {
+        for proof in [
+            "",
+            "a.b",
+            "a.b.c",
+            "e30.e30.AAAA",
+            &"a".repeat(MAX_PROOF_LEN + 1),
+        ] {
+            assert_eq!(
+                verify(proof).unwrap_err(),
+                DpopError::Malformed,
+                "{proof:.20}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_proof_is_accepted_once_and_its_entry_outlives_its_window_only() {
+        let s = Signer::ec();
+        let cache = ReplayCache::new(1_000);
+        let proof = verify(&s.proof()).unwrap();
+        assert_eq!(cache.first_use(&proof, NOW), Ok(()));
+        assert_eq!(cache.first_use(&proof, NOW + 1.0), Err(DpopError::Replayed));
+        // Another jti, or the same jti under another key, is another proof.
+        let next = verify(&s.proof_with(json!({}), json!({"jti": "id-2"}))).unwrap();
+        assert_eq!(cache.first_use(&next, NOW), Ok(()));
+        let other_key = verify(&Signer::ec().proof()).unwrap();
+        assert_eq!(cache.first_use(&other_key, NOW), Ok(()));
+        // Once the proof is stale its entry may go: verify refuses it by then anyway.
+        assert_eq!(
+            cache.first_use(&proof, NOW + 65.0),
+            Err(DpopError::Replayed)
+        );
+        assert_eq!(cache.first_use(&proof, NOW + 66.0), Ok(()));
+    }
+
+    #[test]
+    fn a_full_replay_cache_refuses_instead_of_forgetting() {
+        let s = Signer::ec();
+        let cache = ReplayCache::new(1); // one live entry per shard
+        let (mut accepted, mut full) = (Vec::new(), 0);
+        // 1,000 random keys leave no shard empty (the chance that one does is below 1e-27).
+        for k in 0..1_000 {
+            let proof =
+                verify(&s.proof_with(json!({}), json!({"jti": format!("id-{k}")}))).unwrap();
+            match cache.first_use(&proof, NOW) {
+                Ok(()) => accepted.push(proof),
+                Err(DpopError::ReplayCacheFull) => full += 1,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!((accepted.len(), full), (SHARDS, 1_000 - SHARDS));
+        // None was pushed out: each accepted proof is still refused as a replay.
+        for proof in &accepted {
+            assert_eq!(cache.first_use(proof, NOW + 1.0), Err(DpopError::Replayed));
+        }
+        // Once the entries are stale, there is room again.
+        let late = s.proof_with(json!({}), json!({"jti": "late", "iat": NOW + 100.0}));
+        let late = DpopPolicy::default()
+            .verify(&late, &request(), NOW + 100.0)
+            .unwrap();
+        assert_eq!(cache.first_use(&late, NOW + 100.0), Ok(()));
+    }
+
+    #[test]
+    fn errors_never_echo_input() {
+        let all = [
+            DpopError::Malformed,
+            DpopError::WrongType,
+            DpopError::UnsupportedAlgorithm,
+            DpopError::InvalidKey,
+            DpopError::PrivateKey,
+            DpopError::BadSignature,
+            DpopError::InvalidJti,
+            DpopError::MethodMismatch,
+            DpopError::UriMismatch,
+            DpopError::MissingIat,
+            DpopError::Stale,
+            DpopError::IssuedInTheFuture,
+            DpopError::AccessTokenHashMismatch,
+            DpopError::Replayed,
+            DpopError::ReplayCacheFull,
+        ];
+        let codes: std::collections::HashSet<_> = all.iter().map(|e| e.reason_code()).collect();
+        assert_eq!(codes.len(), all.len(), "reason codes are distinct");
+        for e in all {
+            assert!(e.reason_code().starts_with("dpop_"));
+            assert!(!e.description().is_empty());
+        }
+    }
+}
