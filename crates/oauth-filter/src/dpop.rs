@@ -230,8 +230,8 @@ impl DpopPolicy {
             return Err(DpopError::PrivateKey);
         }
         let key = VerifyingKey::from_jwk(jwk, &[alg]).map_err(|_| DpopError::InvalidKey)?;
-        let thumbprint = jwk_thumbprint(jwk).ok_or(DpopError::InvalidKey)?;
         jws.verify_with(&key).map_err(|_| DpopError::BadSignature)?;
+        let thumbprint = jwk_thumbprint(jwk).ok_or(DpopError::InvalidKey)?;
 
         let payload = jws.payload().map_err(|_| DpopError::Malformed)?;
         let claims = jose::json::parse_object(&payload).map_err(|_| DpopError::Malformed)?;
@@ -437,99 +437,49 @@ fn normalized_percent_encoding(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_lc_rs::rand::SystemRandom;
-    use aws_lc_rs::signature::{
-        ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PSS_SHA256,
-        RsaKeyPair, RsaPublicKeyComponents,
-    };
+    use oauth_filter_testkit::{DpopClient, SigningAlg};
     use serde_json::json;
 
     const NOW: f64 = 1_700_000_000.0;
     const TOKEN: &str = "an-access-token";
     const URI: &str = "https://api.example/orders";
 
-    enum Signer {
-        Ec(EcdsaKeyPair),
-        Ed(Ed25519KeyPair),
-        Rsa(RsaKeyPair),
+    fn client(alg: SigningAlg) -> DpopClient {
+        DpopClient::generate(alg).unwrap()
     }
 
-    impl Signer {
-        fn ec() -> Self {
-            Self::Ec(EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap())
-        }
-        fn alg(&self) -> &'static str {
-            match self {
-                Self::Ec(_) => "ES256",
-                Self::Ed(_) => "EdDSA",
-                Self::Rsa(_) => "PS256",
-            }
-        }
-        fn jwk(&self) -> Value {
-            let b = base64url::encode;
-            match self {
-                Self::Ec(kp) => {
-                    let point = kp.public_key().as_ref();
-                    json!({"kty": "EC", "crv": "P-256", "x": b(&point[1..33]), "y": b(&point[33..65])})
-                }
-                Self::Ed(kp) => {
-                    json!({"kty": "OKP", "crv": "Ed25519", "x": b(kp.public_key().as_ref())})
-                }
-                Self::Rsa(kp) => {
-                    let c = RsaPublicKeyComponents::<Vec<u8>>::from(kp.public_key());
-                    json!({"kty": "RSA", "n": b(&c.n), "e": b(&c.e)})
-                }
-            }
-        }
-        fn sign(&self, input: &[u8]) -> Vec<u8> {
-            match self {
-                Self::Ec(kp) => kp
-                    .sign(&SystemRandom::new(), input)
-                    .unwrap()
-                    .as_ref()
-                    .to_vec(),
-                Self::Ed(kp) => kp.sign(input).as_ref().to_vec(),
-                Self::Rsa(kp) => {
-                    let mut sig = vec![0; kp.public_modulus_len()];
-                    kp.sign(&RSA_PSS_SHA256, &SystemRandom::new(), input, &mut sig)
-                        .unwrap();
-                    sig
-                }
-            }
-        }
-        /// A proof with `header` and `claims` merged over a valid proof's.
-        fn proof_with(&self, header: Value, claims: Value) -> String {
-            let mut h = json!({"typ": "dpop+jwt", "alg": self.alg(), "jwk": self.jwk()});
-            merge(&mut h, header);
-            let mut c = json!({
-                "jti": "id-1", "htm": "GET", "htu": URI, "iat": NOW,
-                "ath": access_token_hash(TOKEN),
-            });
-            merge(&mut c, claims);
-            let input = format!(
-                "{}.{}",
-                base64url::encode(h.to_string().as_bytes()),
-                base64url::encode(c.to_string().as_bytes())
-            );
-            format!(
-                "{input}.{}",
-                base64url::encode(&self.sign(input.as_bytes()))
-            )
-        }
-        fn proof(&self) -> String {
+    /// Proofs made by the test kit's client (its own signing, `jwk` and `ath`), at [`NOW`].
+    trait Proofs {
+        /// A valid proof for `GET` [`URI`] with [`TOKEN`], with each member of `header` and
+        /// `claims` set over it (a `null` removes the member).
+        fn proof_with(&self, header: Value, claims: Value) -> String;
+        /// The valid proof itself.
+        fn valid_proof(&self) -> String {
             self.proof_with(json!({}), json!({}))
         }
     }
 
-    /// Sets each member of `over` in `base`; a `null` removes the member.
-    fn merge(base: &mut Value, over: Value) {
-        let base = base.as_object_mut().unwrap();
-        for (k, v) in over.as_object().unwrap() {
-            if v.is_null() {
-                base.remove(k);
-            } else {
-                base.insert(k.clone(), v.clone());
+    impl Proofs for DpopClient {
+        fn proof_with(&self, header: Value, claims: Value) -> String {
+            let mut proof = self
+                .proof_builder("GET", URI, TOKEN)
+                .claim("jti", "id-1")
+                .claim("iat", NOW);
+            for (k, v) in header.as_object().unwrap() {
+                proof = if v.is_null() {
+                    proof.without_header(k)
+                } else {
+                    proof.header(k, v.clone())
+                };
             }
+            for (k, v) in claims.as_object().unwrap() {
+                proof = if v.is_null() {
+                    proof.without_claim(k)
+                } else {
+                    proof.claim(k, v.clone())
+                };
+            }
+            proof.sign()
         }
     }
 
@@ -547,19 +497,12 @@ mod tests {
 
     #[test]
     fn a_valid_proof_for_each_default_algorithm_is_accepted_with_its_thumbprint() {
-        let rsa = Signer::Rsa(RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap());
-        for signer in [
-            Signer::ec(),
-            Signer::Ed(Ed25519KeyPair::generate().unwrap()),
-            rsa,
-        ] {
-            let proof = verify(&signer.proof()).unwrap();
-            let jwk = signer.jwk();
-            assert_eq!(
-                proof.thumbprint(),
-                jwk_thumbprint(jwk.as_object().unwrap()).unwrap()
-            );
-            assert!(proof.binds(proof.thumbprint()) && !proof.binds("another"));
+        for alg in [SigningAlg::ES256, SigningAlg::EdDSA, SigningAlg::PS256] {
+            let c = client(alg);
+            let proof = verify(&c.valid_proof()).unwrap();
+            // The kit computes the thumbprint on its own.
+            assert_eq!(proof.thumbprint(), c.thumbprint(), "{alg:?}");
+            assert!(proof.binds(c.thumbprint()) && !proof.binds("another"));
         }
     }
 
@@ -594,7 +537,7 @@ mod tests {
 
     #[test]
     fn every_header_defect_is_refused_with_its_reason() {
-        let s = Signer::ec();
+        let s = client(SigningAlg::ES256);
         let cases = [
             (json!({"typ": null}), DpopError::WrongType),
             (json!({"typ": "JWT"}), DpopError::WrongType),
@@ -615,8 +558,8 @@ mod tests {
             );
         }
         // The header's key with its private scalar.
-        let mut jwk = s.jwk();
-        merge(&mut jwk, json!({"d": "c2VjcmV0"}));
+        let mut jwk = s.public_jwk();
+        jwk["d"] = json!("c2VjcmV0");
         let proof = s.proof_with(json!({"jwk": jwk}), json!({}));
         assert_eq!(verify(&proof).unwrap_err(), DpopError::PrivateKey);
         // A symmetric key is never a proof key.
@@ -626,23 +569,25 @@ mod tests {
 
     #[test]
     fn none_hmac_and_unlisted_algorithms_are_refused() {
-        let s = Signer::ec();
+        let s = client(SigningAlg::ES256);
         let h = |v: Value| base64url::encode(v.to_string().as_bytes());
         let claims = h(json!({"jti": "1", "htm": "GET", "htu": URI, "iat": NOW}));
         let none = format!(
             "{}.{claims}.",
-            h(json!({"typ": "dpop+jwt", "alg": "none", "jwk": s.jwk()}))
+            h(json!({"typ": "dpop+jwt", "alg": "none", "jwk": s.public_jwk()}))
         );
         assert_eq!(verify(&none).unwrap_err(), DpopError::UnsupportedAlgorithm);
         let hmac = format!(
             "{}.{claims}.AAAA",
-            h(json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": s.jwk()}))
+            h(json!({"typ": "dpop+jwt", "alg": "HS256", "jwk": s.public_jwk()}))
         );
         assert_eq!(verify(&hmac).unwrap_err(), DpopError::UnsupportedAlgorithm);
         // ES256 is not in a policy that lists EdDSA only.
         let eddsa_only = DpopPolicy::new(&[Algorithm::EdDSA], 60, 5).unwrap();
         assert_eq!(
-            eddsa_only.verify(&s.proof(), &request(), NOW).unwrap_err(),
+            eddsa_only
+                .verify(&s.valid_proof(), &request(), NOW)
+                .unwrap_err(),
             DpopError::UnsupportedAlgorithm
         );
         assert!(DpopPolicy::new(&[Algorithm::HS256], 60, 5).is_none());
@@ -651,22 +596,22 @@ mod tests {
 
     #[test]
     fn a_bad_signature_or_another_key_is_refused() {
-        let s = Signer::ec();
-        let proof = s.proof();
+        let s = client(SigningAlg::ES256);
+        let proof = s.valid_proof();
         let (input, signature) = proof.rsplit_once('.').unwrap();
         let mut signature = base64url::decode(signature).unwrap();
         signature[10] ^= 1;
         let proof = format!("{input}.{}", base64url::encode(&signature));
         assert_eq!(verify(&proof).unwrap_err(), DpopError::BadSignature);
         // Signed by one key, naming another.
-        let other = Signer::ec();
-        let proof = s.proof_with(json!({"jwk": other.jwk()}), json!({}));
+        let other = client(SigningAlg::ES256);
+        let proof = s.proof_with(json!({"jwk": other.public_jwk()}), json!({}));
         assert_eq!(verify(&proof).unwrap_err(), DpopError::BadSignature);
     }
 
     #[test]
     fn every_claim_defect_is_refused_with_its_reason() {
-        let s = Signer::ec();
+        let s = client(SigningAlg::ES256);
         let long_jti = "j".repeat(MAX_JTI_LEN + 1);
         let cases = [
             (json!({"jti": null}), DpopError::InvalidJti),
@@ -726,7 +671,7 @@ mod tests {
 
     #[test]
     fn htu_is_compared_after_normalisation_without_query_or_fragment() {
-        let s = Signer::ec();
+        let s = client(SigningAlg::ES256);
         for htu in [
             "https://api.example/orders",
             "HTTPS://API.EXAMPLE/orders",
@@ -778,15 +723,15 @@ mod tests {
 
     #[test]
     fn a_proof_is_accepted_once_and_its_entry_outlives_its_window_only() {
-        let s = Signer::ec();
+        let s = client(SigningAlg::ES256);
         let cache = ReplayCache::new(1_000);
-        let proof = verify(&s.proof()).unwrap();
+        let proof = verify(&s.valid_proof()).unwrap();
         assert_eq!(cache.first_use(&proof, NOW), Ok(()));
         assert_eq!(cache.first_use(&proof, NOW + 1.0), Err(DpopError::Replayed));
         // Another jti, or the same jti under another key, is another proof.
         let next = verify(&s.proof_with(json!({}), json!({"jti": "id-2"}))).unwrap();
         assert_eq!(cache.first_use(&next, NOW), Ok(()));
-        let other_key = verify(&Signer::ec().proof()).unwrap();
+        let other_key = verify(&client(SigningAlg::ES256).valid_proof()).unwrap();
         assert_eq!(cache.first_use(&other_key, NOW), Ok(()));
         // Once the proof is stale its entry may go: verify refuses it by then anyway.
         assert_eq!(
@@ -798,7 +743,7 @@ mod tests {
 
     #[test]
     fn a_full_replay_cache_refuses_instead_of_forgetting() {
-        let s = Signer::ec();
+        let s = client(SigningAlg::ES256);
         let cache = ReplayCache::new(1); // one live entry per shard
         let (mut accepted, mut full) = (Vec::new(), 0);
         // 1,000 random keys leave no shard empty (the chance that one does is below 1e-27).
