@@ -107,6 +107,19 @@ class OAuthFilter(FilterBase):
             return answer
         return await answer
 
+    async def _check_scope(
+        self, scope: Mapping[str, Any], requirement: Optional[Requirement]
+    ) -> Answer:
+        """:meth:`check` for an ASGI connection scope (HTTP or WebSocket): its
+        ``Authorization`` headers, query string, method and raw path."""
+        return await self.check(
+            _authorization(scope.get("headers", ())),
+            query=_query(scope),
+            method=str(scope.get("method", "GET")),
+            path=_path(scope),
+            requirement=requirement,
+        )
+
     async def verify(self, token: str, requirement: Optional[Requirement] = None) -> Answer:
         """Decides a bare access token (as an MCP server's verifier receives it), as though it
         came in ``Authorization: Bearer``."""
@@ -169,13 +182,7 @@ class OAuthMiddleware:
         if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        answer = await self.oauth.check(
-            _authorization(scope.get("headers", ())),
-            query=_query(scope),
-            method=str(scope.get("method", "GET")),
-            path=_path(scope),
-            requirement=self._requirement,
-        )
+        answer = await self.oauth._check_scope(scope, self._requirement)
         if isinstance(answer, Rejection):
             _log.info(
                 "request rejected: status=%d reason=%s type=%s path=%r",

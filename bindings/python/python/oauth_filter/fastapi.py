@@ -119,13 +119,7 @@ class Require(SecurityBase):
                 requirement = requirement.both(self._extra)
             self._made[names] = requirement
         scope = request.scope
-        answer = await self._oauth.check(
-            asgi._authorization(scope.get("headers", ())),
-            query=asgi._query(scope),
-            method=str(scope.get("method", "GET")),
-            path=asgi._path(scope),
-            requirement=requirement,
-        )
+        answer = await self._oauth._check_scope(scope, requirement)
         if not isinstance(answer, Token):
             if answer is None:  # not reachable with a requirement; never a pass
                 raise RuntimeError("oauth_filter: no decision for a required token")
