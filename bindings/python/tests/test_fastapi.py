@@ -148,9 +148,11 @@ def test_a_custom_scheme_documents_and_the_filter_decides(issuer: TestIssuer) ->
     oauth = OAuthFilter(scheme=scheme)
     oauth.configure_with_jwt(issuer.jwks_url, issuer.issuer, "api")
     app = FastAPI()
+    ran: list[str] = []
 
     @app.get("/orders")
     async def orders(token: Token = Security(oauth.require, scopes=["read"])) -> dict[str, str]:
+        ran.append(str(token.subject))
         return {"user": str(token.subject)}
 
     with uvicorn_serving(app) as url:
@@ -163,3 +165,4 @@ def test_a_custom_scheme_documents_and_the_filter_decides(issuer: TestIssuer) ->
     assert r.status_code == 401 and challenge(r) == {"realm": "api"}
     assert r.json()["detail"]["error"] == "unauthorized"
     assert (ok.status_code, ok.json()) == (200, {"user": "ann"})
+    assert ran == ["ann"], "the handler ran for the allowed request only"
