@@ -20,9 +20,11 @@ use oauth_filter::{
     TokenKind,
 };
 use oauth_filter_config::{Document, GATEWAY_KEYS, RawFilter, RawRoute, describe};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyMapping, PyTuple};
 use std::sync::Arc;
 
 pyo3::create_exception!(
@@ -190,12 +192,7 @@ impl Filter {
         requirement: Option<&Requirement>,
     ) -> PyResult<Py<PyAny>> {
         let (filter, guard) = self.guard(py, requirement)?;
-        let request = Request {
-            authorization,
-            query,
-            method,
-            path,
-        };
+        let request = Request::new(authorization, query, method, path);
         let decision = match request.decide_now(&filter, &guard) {
             Some(d) => d,
             None => {
@@ -221,22 +218,32 @@ impl Filter {
         path: String,
         requirement: Option<&Requirement>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let (filter, guard) = self.guard(py, requirement)?;
-        let request = Request {
-            authorization,
-            query,
-            method,
-            path,
+        let request = Request::new(authorization, query, method, path);
+        self.answer_async(py, request, requirement)
+    }
+
+    /// [`Filter::check_async`] for an ASGI connection scope (HTTP or WebSocket), read here
+    /// rather than in Python (it runs on every request): every `authorization` header (ASGI
+    /// names are lower case; compared ignoring case), `query_string`, `method` (`GET` when
+    /// absent, as in a WebSocket scope) and `raw_path` without its query, or `path`
+    /// percent-encoded when a server gives no `raw_path`.
+    #[pyo3(signature = (scope, requirement = None))]
+    fn check_scope<'py>(
+        &self,
+        py: Python<'py>,
+        scope: &Bound<'py, PyAny>,
+        requirement: Option<&Requirement>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let request = match scope.cast::<PyDict>() {
+            Ok(dict) => Request::from_scope(dict)?,
+            // ASGI scopes are dicts; any other mapping is read through a copy.
+            Err(_) => {
+                let dict = PyDict::new(py);
+                dict.update(scope.cast::<PyMapping>()?)?;
+                Request::from_scope(&dict)?
+            }
         };
-        if let Some(d) = request.decide_now(&filter, &guard) {
-            return Answer::from(d).into_pyobject(py);
-        }
-        crate::runtime::count_wait();
-        // Made here, in this process, so that the awaitable's tasks have it to run on.
-        runtime().map_err(|e| no_runtime(&e))?;
-        pyo3_async_runtimes::generic::future_into_py::<crate::runtime::Ext, _, _>(py, async move {
-            Ok(Answer::from(request.decide(&filter, &guard).await))
-        })
+        self.answer_async(py, request, requirement)
     }
 
     /// Checks a token this filter verified against another requirement (a route's decorator
@@ -256,6 +263,25 @@ impl Filter {
 }
 
 impl Filter {
+    /// The answer to `request` now when it needs no I/O, else an awaitable of it.
+    fn answer_async<'py>(
+        &self,
+        py: Python<'py>,
+        request: Request,
+        requirement: Option<&Requirement>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (filter, guard) = self.guard(py, requirement)?;
+        if let Some(d) = request.decide_now(&filter, &guard) {
+            return Answer::from(d).into_pyobject(py);
+        }
+        crate::runtime::count_wait();
+        // Made here, in this process, so that the awaitable's tasks have it to run on.
+        runtime().map_err(|e| no_runtime(&e))?;
+        pyo3_async_runtimes::generic::future_into_py::<crate::runtime::Ext, _, _>(py, async move {
+            Ok(Answer::from(request.decide(&filter, &guard).await))
+        })
+    }
+
     /// This process's filter, and what a check with `requirement` requires of a request.
     fn guard(
         &self,
@@ -274,20 +300,125 @@ impl Filter {
 /// The parts of a request a check reads, owned (they cross into the GIL-free closure or the
 /// runtime's task).
 struct Request {
-    authorization: Option<String>,
+    /// Each `Authorization` header value (several are refused as several credentials).
+    authorization: Vec<Vec<u8>>,
     query: Option<String>,
     method: String,
     path: String,
 }
 
+/// What Python's `urllib.parse.quote(path, safe="/:@!$&'()*+,;=-._~")` leaves as it is: the
+/// characters a path may carry unencoded (RFC 3986 `pchar` and `/`).
+const PATH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A byte string as text: UTF-8 when it is, else each byte as its Latin-1 character (what an
+/// ASGI server's bytes mean when they are not UTF-8; the core refuses what it cannot read).
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .unwrap_or_else(|e| e.into_bytes().into_iter().map(char::from).collect())
+}
+
+/// The bytes of an ASGI byte string (`bytes`, or another bytes-like object).
+fn byte_string(value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    match value.cast::<PyBytes>() {
+        Ok(b) => Ok(b.as_bytes().to_vec()),
+        Err(_) => value.extract(),
+    }
+}
+
 impl Request {
+    fn new(
+        authorization: Option<String>,
+        query: Option<String>,
+        method: String,
+        path: String,
+    ) -> Self {
+        Self {
+            authorization: authorization.map(String::into_bytes).into_iter().collect(),
+            query,
+            method,
+            path,
+        }
+    }
+
+    /// The parts of an ASGI scope a check reads.
+    fn from_scope(scope: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let py = scope.py();
+        let mut authorization = Vec::new();
+        if let Some(headers) = scope.get_item(intern!(py, "headers"))? {
+            for header in headers.try_iter()? {
+                let header = header?;
+                let (name, value) = match header.cast::<PyTuple>() {
+                    Ok(pair) if pair.len() == 2 => (pair.get_item(0)?, pair.get_item(1)?),
+                    _ => (header.get_item(0)?, header.get_item(1)?),
+                };
+                let is_authorization = match name.cast::<PyBytes>() {
+                    Ok(b) => b.as_bytes().eq_ignore_ascii_case(b"authorization"),
+                    Err(_) => byte_string(&name)?.eq_ignore_ascii_case(b"authorization"),
+                };
+                if is_authorization {
+                    authorization.push(byte_string(&value)?);
+                }
+            }
+        }
+        let query = match scope.get_item(intern!(py, "query_string"))? {
+            Some(q) => Some(text(byte_string(&q)?)).filter(|q| !q.is_empty()),
+            None => None,
+        };
+        let method = match scope.get_item(intern!(py, "method"))? {
+            Some(m) => m.extract()?,
+            None => "GET".to_owned(),
+        };
+        let raw = match scope.get_item(intern!(py, "raw_path"))? {
+            Some(raw) if !raw.is_none() => byte_string(&raw)?,
+            _ => Vec::new(),
+        };
+        let path = if raw.is_empty() {
+            let path: String = match scope.get_item(intern!(py, "path"))? {
+                Some(p) => p.extract()?,
+                None => "/".to_owned(),
+            };
+            utf8_percent_encode(&path, PATH_ENCODE).to_string()
+        } else {
+            let mut raw = text(raw);
+            if let Some(q) = raw.find('?') {
+                raw.truncate(q);
+            }
+            raw
+        };
+        Ok(Self {
+            authorization,
+            query,
+            method,
+            path,
+        })
+    }
+
     fn parts(&self) -> RequestParts<'_> {
         let mut parts = RequestParts::new()
             .method(&self.method)
             .path(&self.path)
             .query(self.query.as_deref());
-        if let Some(a) = &self.authorization {
-            parts = parts.authorization(a.as_bytes());
+        for a in &self.authorization {
+            parts = parts.authorization(a);
         }
         parts
     }

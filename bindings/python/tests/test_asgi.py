@@ -3,6 +3,7 @@ handshakes refused before ``accept`` and accepted with a token, and oidc-provide
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -74,11 +75,11 @@ def test_every_rfc_6750_answer(served: str, issuer: TestIssuer, ran: list[str]) 
     assert challenge(r)["error"] == "insufficient_scope" and challenge(r)["scope"] == "read"
     r = httpx.get(f"{served}/who", headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert r.status_code == 401
-    # Two credentials are one too many (RFC 6750 §2).
+    # Two credentials are one too many (RFC 6750 §2): a malformed request, as in the gateway.
     token = issuer.mint("read")
     two = [("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")]
     r = httpx.get(f"{served}/who", headers=two)
-    assert r.status_code == 401 and challenge(r)["error"] == "invalid_token"
+    assert r.status_code == 400 and challenge(r)["error"] == "invalid_request"
     # A query-string token is not read unless allowed: no credentials.
     r = httpx.get(f"{served}/who", params={"access_token": token})
     assert r.status_code == 401 and challenge(r) == {"realm": "api"}
@@ -170,3 +171,73 @@ def test_quart_behind_the_middleware(issuer: TestIssuer) -> None:
         assert (r.status_code, r.json()) == (200, {"user": "q"})
         r = httpx.get(f"{url}/who", headers=bearer(issuer.mint("write")))
         assert r.status_code == 403 and challenge(r)["error"] == "insufficient_scope"
+
+
+def call(app: Any, scope: Any) -> tuple[int, str]:
+    """One request straight to an ASGI app (no server: scopes uvicorn never sends): the status
+    and the challenge."""
+    answer: dict[str, Any] = {}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            answer["status"] = message["status"]
+            headers = {k.lower(): v for k, v in message["headers"]}
+            answer["challenge"] = headers.get(b"www-authenticate", b"").decode()
+
+    asyncio.run(app(scope, receive, send))
+    return answer["status"], answer["challenge"]
+
+
+def test_what_the_core_reads_of_an_asgi_scope(issuer: TestIssuer, ran: list[str]) -> None:
+    oauth = OAuthFilter.from_config(
+        {
+            "issuers": [{"issuer": issuer.issuer, "jwks_url": issuer.jwks_url, "audience": "api"}],
+            "routes": [
+                {"path": "/public", "public": True},
+                {"path": "/admin", "scopes": ["admin"]},
+                {"path": "/who", "scopes": ["read"], "methods": ["GET"]},
+            ],
+        }
+    )
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        ran.append(scope["state"]["token"].subject if "state" in scope else "public")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = OAuthMiddleware(inner, oauth)
+    read = f"Bearer {issuer.mint('read', subject='r')}".encode()
+
+    def scope(path: str = "/who", **items: Any) -> dict[str, Any]:
+        base: dict[str, Any] = {"type": "http", "method": "GET", "path": path, "query_string": b""}
+        base["raw_path"] = path.encode()
+        base["headers"] = [(b"authorization", read)]
+        return {**base, **items}
+
+    assert call(app, scope())[0] == 200
+    # Headers as lists of bytes-like values (ASGI allows any iterable of pairs).
+    assert (
+        call(app, scope(headers=[[b"host", b"x"], [b"authorization", bytearray(read)]]))[0] == 200
+    )
+    # Two Authorization headers, whatever their case: two credentials, refused (RFC 6750 §2).
+    status, why = call(app, scope(headers=[(b"authorization", read), (b"Authorization", read)]))
+    assert status == 400 and 'error="invalid_request"' in why
+    # The route comes from raw_path without its query ...
+    assert call(app, scope(raw_path=b"/admin?x=1"))[0] == 403
+    assert call(app, scope(raw_path=b"/public?x=1", headers=[]))[0] == 200
+    # ... or, without raw_path, from path percent-encoded, which is not another route's path.
+    assert call(app, scope(raw_path=None, path="/admin"))[0] == 403
+    assert call(app, scope(raw_path=None, path="/public/../admin", headers=[]))[0] == 400
+    assert call(app, scope(raw_path=None, path="/who?/public"))[0] == 404
+    # No method (a WebSocket scope has none): GET. A method the route does not allow: 405.
+    assert call(app, {k: v for k, v in scope().items() if k != "method"})[0] == 200
+    assert call(app, scope(method="POST"))[0] == 405
+    # Broken scopes are errors, never a pass.
+    with pytest.raises(TypeError):
+        call(app, scope(headers=[(b"authorization", "Bearer text")]))
+    with pytest.raises(TypeError):
+        call(app, scope(headers=None))
+    assert ran == ["r", "r", "public", "r"]

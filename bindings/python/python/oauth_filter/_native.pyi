@@ -92,6 +92,9 @@ class Filter:
         path: str,
         requirement: Optional[Requirement] = None,
     ) -> Union[Token, Rejection, Awaitable[Union[Token, Rejection, None]], None]: ...
+    def check_scope(
+        self, scope: Mapping[str, Any], requirement: Optional[Requirement] = None
+    ) -> Union[Token, Rejection, Awaitable[Union[Token, Rejection, None]], None]: ...
     def authorize(self, token: Token, requirement: Requirement) -> Optional[Rejection]: ...
 
 FaultKind = Literal["down", "status", "slow", "garbage", "huge", "redirect"]

@@ -41,7 +41,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Mapping, MutableMapping
 from typing import Any, Callable, Optional, Union
-from urllib.parse import quote
 
 from ._base import Claims, FilterBase, Scopes, _claims, _scopes
 from ._native import ConfigurationError, Rejection, Requirement, Token
@@ -59,7 +58,6 @@ Answer = Union[Token, Rejection, None]
 """A decision: the verified token, the refusal, or None (a public route)."""
 
 _log = logging.getLogger("oauth_filter")
-_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 class OAuthFilter(FilterBase):
@@ -107,44 +105,19 @@ class OAuthFilter(FilterBase):
             return answer
         return await answer
 
-    async def _check_scope(
-        self, scope: Mapping[str, Any], requirement: Optional[Requirement]
-    ) -> Answer:
-        """:meth:`check` for an ASGI connection scope (HTTP or WebSocket): its
-        ``Authorization`` headers, query string, method and raw path."""
-        return await self.check(
-            _authorization(scope.get("headers", ())),
-            query=_query(scope),
-            method=str(scope.get("method", "GET")),
-            path=_path(scope),
-            requirement=requirement,
-        )
+    async def _check_scope(self, scope: Scope, requirement: Optional[Requirement]) -> Answer:
+        """:meth:`check` for an ASGI connection scope (HTTP or WebSocket), read by the core:
+        its ``authorization`` headers, ``query_string``, ``method`` and ``raw_path`` (or
+        ``path``)."""
+        answer = self._configured().check_scope(scope, requirement)
+        if answer is None or isinstance(answer, (Token, Rejection)):
+            return answer
+        return await answer
 
     async def verify(self, token: str, requirement: Optional[Requirement] = None) -> Answer:
         """Decides a bare access token (as an MCP server's verifier receives it), as though it
         came in ``Authorization: Bearer``."""
         return await self.check(f"Bearer {token}", requirement=requirement)
-
-
-def _authorization(headers: Any) -> Optional[str]:
-    found: Optional[str] = None
-    for k, v in headers:
-        if k == b"authorization":
-            value = v.decode("latin-1")
-            # Several headers are refused by the core as several credentials (RFC 6750 §2).
-            found = value if found is None else f"{found}, {value}"
-    return found
-
-
-def _query(scope: Mapping[str, Any]) -> Optional[str]:
-    return bytes(scope.get("query_string", b"")).decode("latin-1") or None
-
-
-def _path(scope: Mapping[str, Any]) -> str:
-    raw = scope.get("raw_path")
-    if isinstance(raw, (bytes, bytearray)) and raw:
-        return bytes(raw).decode("latin-1").split("?", 1)[0]
-    return quote(str(scope.get("path", "/")), safe=_PATH_SAFE)
 
 
 def _headers(rejection: Rejection) -> list[tuple[bytes, bytes]]:
