@@ -87,6 +87,8 @@ pub(crate) enum Binding {
     /// Bound, and the configuration accepts it as a bearer token (the binding is enforced in
     /// front of this filter).
     AcceptedAsBearer,
+    /// Bound to a DPoP key (`cnf.jkt`, RFC 9449 §6): good only with a proof by that key.
+    Dpop,
     /// Bound, and its proof of possession is not verified: refused by `bind`.
     Unproven,
 }

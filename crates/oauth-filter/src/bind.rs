@@ -3,41 +3,103 @@
 //! per request.
 //!
 //! ```
-//! # #[cfg(feature = "__internal")] {
-//! // Unbound tokens pass; a bound token without a verified proof is refused
-//! // (401 `invalid_token`, reason `sender_constrained_token`).
-//! use oauth_filter::AuthError;
+//! use oauth_filter::{AuthError, DpopError};
+//! // A DPoP-bound token with the `Bearer` scheme, or where DPoP is not configured:
 //! assert_eq!(AuthError::SenderConstrainedToken.status(), 401);
-//! # }
+//! // A proof that fails is `invalid_dpop_proof` (RFC 9449 §12.2) with a precise reason:
+//! let e = AuthError::Dpop(DpopError::Replayed);
+//! assert_eq!((e.status(), e.error_code()), (401, Some("invalid_dpop_proof")));
+//! assert_eq!(e.reason_code(), "dpop_replayed");
 //! ```
 //!
-//! Proof-of-possession verification arrives here (and only here): until then a bound token is
-//! refused unless the configuration explicitly accepts it as a bearer token
-//! (`dangerous().accept_sender_constrained_as_bearer(true)`).
+//! | token | `Bearer` scheme | `DPoP` scheme |
+//! |---|---|---|
+//! | unbound | accepted, unless [`Dpop::accept_bearer`](crate::Dpop::accept_bearer) is off (`dpop_required`) | refused (`dpop_unbound_token`) |
+//! | `cnf.jkt` | refused (`sender_constrained_token`) | exactly one `DPoP` proof, valid for this request and token, by the `jkt` key, used once |
+//! | other `cnf` | refused (`sender_constrained_token`) | refused (`sender_constrained_token`) |
+//!
+//! The `dangerous()` opt-out of an issuer or of introspection
+//! (`accept_sender_constrained_as_bearer`) accepts bound tokens as bearer tokens for
+//! deployments that enforce the binding in front of this filter.
 
 use crate::access_token::{AccessToken, Binding};
+use crate::claims::dpop_jkt;
+use crate::dpop::{DpopError, DpopState};
 use crate::error::AuthError;
 use crate::explain::Trace;
-use crate::extract::RequestParts;
+use crate::extract::{RequestParts, Scheme};
+use crate::verify::Verifier;
+
+/// What `bind` needs besides the token: how it came, and the filter's DPoP settings.
+pub(crate) struct Presented<'a> {
+    /// The token as sent, and its scheme.
+    pub(crate) credential: Option<(Scheme, &'a str)>,
+    pub(crate) dpop: Option<&'a DpopState>,
+    /// The clock (read only for a proof).
+    pub(crate) verifier: &'a Verifier,
+}
 
 /// Checks the token's binding against the request.
 pub(crate) fn bind(
     token: &AccessToken,
-    _parts: &RequestParts<'_>,
+    parts: &RequestParts<'_>,
+    presented: &Presented<'_>,
     trace: &mut Trace,
 ) -> Result<(), AuthError> {
-    match token.binding() {
-        Binding::None => {
+    let scheme = presented.credential.map_or(Scheme::Bearer, |(s, _)| s);
+    match (token.binding(), scheme) {
+        (Binding::None, Scheme::Bearer) => {
+            if presented.dpop.is_some_and(|d| !d.accept_bearer) {
+                trace.fail("binding", || {
+                    "a bearer token where DPoP-bound tokens are required".to_owned()
+                });
+                return Err(AuthError::DpopRequired);
+            }
             trace.pass("binding", || "a bearer token (no cnf)".to_owned());
             Ok(())
         }
-        Binding::AcceptedAsBearer => {
+        (Binding::AcceptedAsBearer, Scheme::Bearer) => {
             trace.pass("binding", || {
                 "bound to a key; accepted as a bearer token by configuration".to_owned()
             });
             Ok(())
         }
-        Binding::Unproven => {
+        (Binding::None | Binding::AcceptedAsBearer, _) => {
+            trace.fail("binding", || {
+                "the DPoP scheme with a token that is not DPoP-bound".to_owned()
+            });
+            Err(AuthError::NotDpopBound)
+        }
+        (Binding::Dpop, Scheme::Dpop) => {
+            let (Some(dpop), Some((_, raw))) = (presented.dpop, presented.credential) else {
+                return Err(AuthError::SenderConstrainedToken);
+            };
+            let jkt = dpop_jkt(token.claims()).ok_or(AuthError::SenderConstrainedToken)?;
+            let checked = parts
+                .dpop_proof()
+                .and_then(|p| p.ok_or(DpopError::Missing))
+                .and_then(|proof| {
+                    dpop.check(
+                        proof,
+                        parts.request_method(),
+                        parts.request_path(),
+                        raw,
+                        jkt,
+                        presented.verifier.now(),
+                    )
+                });
+            match checked {
+                Ok(()) => {
+                    trace.pass("binding", || "DPoP proof by the token's key".to_owned());
+                    Ok(())
+                }
+                Err(e) => {
+                    trace.fail("binding", || e.description().to_owned());
+                    Err(AuthError::Dpop(e))
+                }
+            }
+        }
+        (Binding::Dpop | Binding::Unproven, _) => {
             trace.fail("binding", || {
                 "bound to a key (cnf or DPoP), and no proof of possession is verified".to_owned()
             });

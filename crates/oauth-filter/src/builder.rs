@@ -17,6 +17,7 @@
 
 use crate::challenge::is_attribute_text;
 use crate::clock::{Clock, SystemClock};
+use crate::dpop::Dpop;
 use crate::error::ConfigError;
 use crate::extract::ExtractionPolicy;
 use crate::filter::{FilterInner, OAuthFilter};
@@ -51,6 +52,7 @@ pub struct OAuthFilterBuilder {
     leeway: Option<Duration>,
     http: HttpClientConfig,
     clock: Option<Arc<dyn Clock>>,
+    dpop: Option<Dpop>,
 }
 
 /// [`OAuthFilterBuilder`]'s dangerous settings, from [`OAuthFilterBuilder::dangerous`].
@@ -119,6 +121,14 @@ impl OAuthFilterBuilder {
         self.clock = Some(clock);
         self
     }
+    /// Verify DPoP-bound tokens (RFC 9449): `Authorization: DPoP <token>` with one `DPoP`
+    /// proof header, checked against the token's `cnf.jkt`, the request's method and the URL
+    /// clients call (the [`Dpop`]'s base URL and the request's path), and accepted once.
+    /// Without it a DPoP-bound token is refused (`sender_constrained_token`).
+    pub fn dpop(mut self, dpop: Dpop) -> Self {
+        self.dpop = Some(dpop);
+        self
+    }
     /// The settings that weaken security, each explained where it is set.
     pub fn dangerous(self) -> DangerousFilterBuilder {
         DangerousFilterBuilder(self)
@@ -163,6 +173,7 @@ impl OAuthFilterBuilder {
             issuers.insert(issuer.issuer.clone(), Arc::new(issuer));
         }
         let leeway = leeway.as_secs_f64();
+        let dpop = self.dpop.map(Dpop::build).transpose()?;
         let introspector = match self.introspection {
             Some(i) => Some(i.build(&self.http, &fetcher, leeway, clock.clone(), id, &issuers)?),
             None => None,
@@ -182,7 +193,11 @@ impl OAuthFilterBuilder {
                 max_token_len: self.extraction.max_token_len,
             },
             realm,
-            extraction: self.extraction,
+            extraction: ExtractionPolicy {
+                dpop: dpop.is_some(),
+                ..self.extraction
+            },
+            dpop,
         }))
     }
 }

@@ -41,6 +41,18 @@ pub struct Rejection {
     acr_values: Option<String>,
     max_age: Option<u64>,
     allow: Option<String>,
+    dpop: Option<DpopChallenge>,
+}
+
+/// The `DPoP` challenge (RFC 9449 §7.1) of a filter that accepts DPoP.
+#[derive(Debug, Clone)]
+struct DpopChallenge {
+    /// The `algs` value: the proof algorithms accepted, space-separated.
+    algs: String,
+    /// Plain bearer tokens are accepted too: the `Bearer` challenge stays.
+    bearer: bool,
+    /// The refused request used the `DPoP` scheme: the error belongs to its challenge.
+    used: bool,
 }
 
 /// `values` joined by spaces when every one is safe in a header attribute, else `None`.
@@ -67,7 +79,21 @@ impl Rejection {
             acr_values: None,
             max_age: None,
             allow: None,
+            dpop: None,
         }
+    }
+
+    /// Offers the `DPoP` scheme too: `algs` the proof algorithms, `bearer` whether plain bearer
+    /// tokens are still accepted (else only `DPoP` is offered), `used` whether the refused
+    /// request came with the `DPoP` scheme. The error attributes go to the `DPoP` challenge
+    /// when the request used it, when the error is about DPoP, or when `Bearer` is not offered.
+    pub(crate) fn with_dpop(mut self, algs: &str, bearer: bool, used: bool) -> Self {
+        self.dpop = Some(DpopChallenge {
+            algs: algs.to_owned(),
+            bearer,
+            used,
+        });
+        self
     }
 
     /// The answer for a requirement that is not met: the failing part decides the attributes.
@@ -109,7 +135,31 @@ impl Rejection {
         if !matches!(self.status(), 400 | 401 | 403) {
             return None;
         }
-        let mut v = format!("Bearer realm=\"{}\"", self.realm);
+        let mut v = String::new();
+        let attributes = self.attributes();
+        match &self.dpop {
+            None => v.push_str(&format!("Bearer realm=\"{}\"{attributes}", self.realm)),
+            Some(d) => {
+                let on_dpop = d.used
+                    || !d.bearer
+                    || matches!(
+                        self.error,
+                        AuthError::Dpop(_) | AuthError::NotDpopBound | AuthError::DpopRequired
+                    );
+                if d.bearer {
+                    let bearer_attrs = if on_dpop { "" } else { attributes.as_str() };
+                    v.push_str(&format!("Bearer realm=\"{}\"{bearer_attrs}, ", self.realm));
+                }
+                let dpop_attrs = if on_dpop { attributes.as_str() } else { "" };
+                v.push_str(&format!("DPoP algs=\"{}\"{dpop_attrs}", d.algs));
+            }
+        }
+        Some(v)
+    }
+
+    /// The error's attributes of a challenge, each led by `, `.
+    fn attributes(&self) -> String {
+        let mut v = String::new();
         if let Some(code) = self.error.error_code() {
             v.push_str(&format!(
                 ", error=\"{code}\", error_description=\"{}\"",
@@ -125,7 +175,7 @@ impl Rejection {
         if let Some(age) = self.max_age {
             v.push_str(&format!(", max_age=\"{age}\""));
         }
-        Some(v)
+        v
     }
 
     /// The `error` member of the JSON body.

@@ -132,12 +132,24 @@ pub(crate) fn facts(
         binding: match (e.key_bound, e.accept_bound_as_bearer) {
             (false, _) => Binding::None,
             (true, true) => Binding::AcceptedAsBearer,
+            (true, false) if dpop_jkt(&claims).is_some() => Binding::Dpop,
             (true, false) => Binding::Unproven,
         },
         claims,
         verified_by: e.verified_by,
         introspection_jwt: e.introspection_jwt,
     })
+}
+
+/// The DPoP key thumbprint a token is bound to: `cnf.jkt` when `cnf` holds exactly that (a
+/// `cnf` with other members, such as `x5t#S256`, asks for proofs this filter does not all
+/// verify, so it is no DPoP binding; the token stays unproven and is refused).
+pub(crate) fn dpop_jkt(claims: &Map<String, Value>) -> Option<&str> {
+    let cnf = claims.get("cnf")?.as_object()?;
+    if cnf.len() != 1 {
+        return None;
+    }
+    cnf.get("jkt")?.as_str().filter(|j| !j.is_empty())
 }
 
 /// A token's time claims, in seconds since the epoch.

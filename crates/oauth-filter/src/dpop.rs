@@ -2,8 +2,7 @@
 //! before the `bind` step compares the proof's key with the access token's `cnf.jkt`.
 //!
 //! ```
-//! # #[cfg(feature = "__internal")] {
-//! use oauth_filter::__internal::dpop::{DpopError, DpopPolicy, ProofRequest};
+//! use oauth_filter::dpop::{DpopError, DpopPolicy, ProofRequest};
 //! let policy = DpopPolicy::default();
 //! let request = ProofRequest {
 //!     method: "GET",
@@ -14,8 +13,10 @@
 //! let refused = policy.verify("garbage", &request, 1_700_000_000.0).unwrap_err();
 //! assert_eq!(refused, DpopError::Malformed);
 //! assert_eq!(refused.reason_code(), "dpop_malformed");
-//! # }
 //! ```
+//!
+//! A filter verifies DPoP-bound tokens with [`crate::OAuthFilterBuilder::dpop`] and a [`Dpop`];
+//! the `bind` step then checks each request's proof with these functions.
 //!
 //! A proof is accepted by [`DpopPolicy::verify`] when it is a compact JWS of at most
 //! [`MAX_PROOF_LEN`] bytes whose header has `typ` `dpop+jwt` and an `alg` from the policy's
@@ -88,6 +89,12 @@ pub enum DpopError {
     /// The replay cache is full of live entries: the proof cannot be checked for replay, so it
     /// is refused (fail closed).
     ReplayCacheFull,
+    /// A DPoP-bound token came without a `DPoP` header.
+    Missing,
+    /// More than one `DPoP` header (RFC 9449 §4.3 check 1: exactly one).
+    Multiple,
+    /// The proof's key is not the one the token is bound to (`cnf.jkt`, RFC 9449 §7.1).
+    KeyMismatch,
 }
 
 impl DpopError {
@@ -109,6 +116,9 @@ impl DpopError {
             Self::AccessTokenHashMismatch => "the DPoP proof is for another access token",
             Self::Replayed => "the DPoP proof was already used",
             Self::ReplayCacheFull => "the DPoP proof cannot be checked for replay",
+            Self::Missing => "a DPoP proof is required",
+            Self::Multiple => "more than one DPoP proof",
+            Self::KeyMismatch => "the DPoP proof's key is not the token's",
         }
     }
 
@@ -130,6 +140,9 @@ impl DpopError {
             Self::AccessTokenHashMismatch => "dpop_ath_mismatch",
             Self::Replayed => "dpop_replayed",
             Self::ReplayCacheFull => "dpop_replay_cache_full",
+            Self::Missing => "dpop_missing",
+            Self::Multiple => "dpop_multiple",
+            Self::KeyMismatch => "dpop_jkt_mismatch",
         }
     }
 }
@@ -341,6 +354,129 @@ fn claim_str<'c>(claims: &'c Map<String, Value>, name: &str) -> Option<&'c str> 
 
 fn sha256_b64(bytes: &[u8]) -> String {
     base64url::encode(digest::digest(&digest::SHA256, bytes).as_ref())
+}
+
+/// DPoP for a filter ([`crate::OAuthFilterBuilder::dpop`]): the URL clients call, how proofs
+/// are judged, the replay cache, and whether plain bearer tokens are still accepted.
+#[derive(Debug, Clone)]
+pub struct Dpop {
+    base_url: String,
+    policy: DpopPolicy,
+    replay_capacity: usize,
+    accept_bearer: bool,
+}
+
+/// The replay cache's default size: proofs live about a minute, so this is ~1,600 DPoP
+/// requests a second before new proofs are refused (fail closed).
+pub const DEFAULT_REPLAY_CAPACITY: usize = 100_000;
+
+impl Dpop {
+    /// DPoP for an API that clients call at `base_url` (`https://api.example.com`, or with the
+    /// prefix a proxy strips, `https://example.com/api`): a proof's `htu` must be this URL
+    /// followed by the request's path. Taken from configuration, never from the request's
+    /// `Host` header: behind a TLS-terminating proxy the request says `http://` and another
+    /// host.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            policy: DpopPolicy::default(),
+            replay_capacity: DEFAULT_REPLAY_CAPACITY,
+            accept_bearer: true,
+        }
+    }
+
+    /// The algorithms and `iat` window (default [`DpopPolicy::default`]).
+    pub fn policy(mut self, policy: DpopPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Live proofs the replay cache holds (default [`DEFAULT_REPLAY_CAPACITY`]).
+    pub fn replay_capacity(mut self, capacity: usize) -> Self {
+        self.replay_capacity = capacity;
+        self
+    }
+
+    /// Whether unbound tokens are still accepted with the `Bearer` scheme (default `true`);
+    /// `false` requires DPoP-bound tokens. A DPoP-bound token is never accepted as a bearer
+    /// token either way.
+    pub fn accept_bearer(mut self, accept: bool) -> Self {
+        self.accept_bearer = accept;
+        self
+    }
+
+    pub(crate) fn build(self) -> Result<DpopState, crate::ConfigError> {
+        let bad = |why: &str| crate::ConfigError::new("dpop.base_url", why.to_owned());
+        let url = url::Url::parse(&self.base_url)
+            .map_err(|_| bad("not an absolute URL, e.g. https://api.example.com"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad("must be an http or https URL"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("must not carry user information"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("must not have a query or fragment"));
+        }
+        if self.replay_capacity == 0 {
+            return Err(crate::ConfigError::new(
+                "dpop.replay_capacity",
+                "must be at least 1: without a replay cache every proof would be refused",
+            ));
+        }
+        let base = url.as_str().trim_end_matches('/').to_owned();
+        let algs = self
+            .policy
+            .algorithms()
+            .iter()
+            .map(|a| a.name())
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(DpopState {
+            base,
+            policy: self.policy,
+            replay: ReplayCache::new(self.replay_capacity),
+            accept_bearer: self.accept_bearer,
+            algs,
+        })
+    }
+}
+
+/// A filter's DPoP settings, built.
+#[derive(Debug)]
+pub(crate) struct DpopState {
+    base: String,
+    policy: DpopPolicy,
+    replay: ReplayCache,
+    pub(crate) accept_bearer: bool,
+    /// The challenge's `algs` value.
+    pub(crate) algs: String,
+}
+
+impl DpopState {
+    /// Checks the request's one proof for `token` (bound to `jkt`) and records it as used.
+    pub(crate) fn check(
+        &self,
+        proof: &[u8],
+        method: &str,
+        path: &str,
+        token: &str,
+        jkt: &str,
+        now: f64,
+    ) -> Result<(), DpopError> {
+        let proof = std::str::from_utf8(proof).map_err(|_| DpopError::Malformed)?;
+        let uri = format!("{}{path}", self.base);
+        let request = ProofRequest {
+            method,
+            uri: &uri,
+            access_token: token,
+        };
+        let verified = self.policy.verify(proof.trim_ascii(), &request, now)?;
+        if !verified.binds(jkt) {
+            return Err(DpopError::KeyMismatch);
+        }
+        self.replay.first_use(&verified, now)
+    }
 }
 
 /// `ath` for `token` (RFC 9449 §4.2): base64url(SHA-256(ASCII token)).

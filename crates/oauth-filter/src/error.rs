@@ -55,10 +55,19 @@ pub enum AuthError {
     AudienceMismatch,
     /// `typ` marks another kind of token, or (strict RFC 9068 mode) is not `at+jwt`.
     WrongTokenType,
-    /// The token is bound to a key (`cnf`, or an introspection `token_type` of `DPoP`) and would
-    /// need a proof of possession (RFC 9449 §7.1, RFC 8705 §3), which this filter does not
-    /// verify yet: never accepted as a plain bearer token.
+    /// The token is bound to a key (`cnf`, or an introspection `token_type` of `DPoP`) and came
+    /// without the proof of possession it needs: a DPoP-bound token with the `Bearer` scheme, a
+    /// DPoP-bound token where DPoP is not configured, or a binding this filter does not verify
+    /// (RFC 8705 certificates, for now). Never accepted as a plain bearer token.
     SenderConstrainedToken,
+    /// A DPoP proof that fails (RFC 9449 §4.3, §7.1): 401 `invalid_dpop_proof`, or
+    /// `invalid_token` when the proof's key is not the token's.
+    Dpop(crate::dpop::DpopError),
+    /// The `DPoP` scheme with a token that is not DPoP-bound: 401 `invalid_token`.
+    NotDpopBound,
+    /// A plain bearer token where the configuration requires DPoP-bound tokens: 401
+    /// `invalid_token`.
+    DpopRequired,
     /// The request path is not in normal form (dot or empty segments, encoded separators,
     /// bad escapes): two servers could read it differently. 400 `invalid_request`.
     InvalidPath,
@@ -103,7 +112,9 @@ impl AuthError {
             Self::InsufficientScope | Self::RequirementNotMet => 403,
             Self::NoRoute => 404,
             Self::MethodNotAllowed => 405,
-            Self::KeysUnavailable | Self::IntrospectionUnavailable => 503,
+            Self::KeysUnavailable
+            | Self::IntrospectionUnavailable
+            | Self::Dpop(crate::dpop::DpopError::ReplayCacheFull) => 503,
             Self::NotProtected => 500,
             _ => 401,
         }
@@ -115,6 +126,9 @@ impl AuthError {
             400 => Some("invalid_request"),
             401 if *self == Self::InsufficientUserAuthentication => {
                 Some("insufficient_user_authentication")
+            }
+            401 if matches!(self, Self::Dpop(e) if *e != crate::dpop::DpopError::KeyMismatch) => {
+                Some("invalid_dpop_proof")
             }
             401 if *self != Self::MissingToken => Some("invalid_token"),
             403 => Some("insufficient_scope"),
@@ -148,6 +162,9 @@ impl AuthError {
             Self::SenderConstrainedToken => {
                 "the token is bound to a key and cannot be used as a bearer token"
             }
+            Self::Dpop(e) => e.description(),
+            Self::NotDpopBound => "the token is not bound to a DPoP key",
+            Self::DpopRequired => "a DPoP-bound token is required",
             Self::InvalidPath => "the request path is not in normal form",
             Self::MissingClaim(_) => "the token lacks a required claim",
             Self::InvalidClaim(_) => "the token has an invalid claim",
@@ -187,6 +204,9 @@ impl AuthError {
             Self::AudienceMismatch => "audience_mismatch",
             Self::WrongTokenType => "wrong_token_type",
             Self::SenderConstrainedToken => "sender_constrained_token",
+            Self::Dpop(e) => e.reason_code(),
+            Self::NotDpopBound => "dpop_unbound_token",
+            Self::DpopRequired => "dpop_required",
             Self::InvalidPath => "invalid_path",
             Self::MissingClaim(_) => "missing_claim",
             Self::InvalidClaim(_) => "invalid_claim",

@@ -24,6 +24,9 @@ pub struct ExtractionPolicy {
     /// Accept `access_token` in the URI query (RFC 6750 §2.3). Off by default: query tokens end
     /// up in logs, proxies and browser history.
     pub(crate) allow_query_token: bool,
+    /// Accept the `DPoP` scheme (RFC 9449 §7.1) besides `Bearer`; set by
+    /// [`crate::OAuthFilterBuilder::dpop`].
+    pub(crate) dpop: bool,
 }
 
 /// The default cap on a token's size: 16 KiB.
@@ -34,6 +37,7 @@ impl Default for ExtractionPolicy {
         Self {
             max_token_len: DEFAULT_MAX_TOKEN_LEN,
             allow_query_token: false,
+            dpop: false,
         }
     }
 }
@@ -46,6 +50,18 @@ pub struct RequestParts<'a> {
     query: Option<&'a str>,
     method: &'a str,
     path: &'a str,
+    first_dpop: Option<&'a [u8]>,
+    dpop_count: usize,
+}
+
+/// The authentication scheme a token came with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Scheme {
+    /// `Authorization: Bearer` (RFC 6750), or the query when allowed.
+    Bearer,
+    /// `Authorization: DPoP` (RFC 9449 §7.1), with a `DPoP` proof header.
+    Dpop,
 }
 
 /// RFC 6750 §2.1 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -85,6 +101,23 @@ impl<'a> RequestParts<'a> {
         }
         self.authorization_count += 1;
         self
+    }
+
+    /// Adds one `DPoP` header value (RFC 9449 §4.1); call once per header line.
+    pub fn dpop(mut self, value: &'a [u8]) -> Self {
+        if self.first_dpop.is_none() {
+            self.first_dpop = Some(value);
+        }
+        self.dpop_count += 1;
+        self
+    }
+
+    /// The request's one `DPoP` proof: `Ok(None)` without one, an error for several.
+    pub(crate) fn dpop_proof(&self) -> Result<Option<&'a [u8]>, crate::dpop::DpopError> {
+        if self.dpop_count > 1 {
+            return Err(crate::dpop::DpopError::Multiple);
+        }
+        Ok(self.first_dpop)
     }
 
     /// Sets the raw URI query (without `?`).
@@ -130,17 +163,31 @@ impl<'a> RequestParts<'a> {
         method: &'a http::Method,
         uri: &'a http::Uri,
     ) -> Self {
-        headers
+        let parts = headers
             .get_all(http::header::AUTHORIZATION)
             .iter()
-            .fold(Self::new(), |p, v| p.authorization(v.as_bytes()))
+            .fold(Self::new(), |p, v| p.authorization(v.as_bytes()));
+        headers
+            .get_all("dpop")
+            .iter()
+            .fold(parts, |p, v| p.dpop(v.as_bytes()))
             .query(uri.query())
             .method(method.as_str())
             .path(uri.path())
     }
 
     /// The bearer token, if the request carries one. `Ok(None)` means no bearer credentials.
+    /// With DPoP accepted by `policy`, a `DPoP`-scheme token counts too (see
+    /// [`RequestParts::credential`] for the scheme).
     pub fn bearer_token(&self, policy: &ExtractionPolicy) -> Result<Option<&'a str>, AuthError> {
+        Ok(self.credential(policy)?.map(|(_, token)| token))
+    }
+
+    /// The access token and the scheme it came with. `Ok(None)` means no credentials.
+    pub fn credential(
+        &self,
+        policy: &ExtractionPolicy,
+    ) -> Result<Option<(Scheme, &'a str)>, AuthError> {
         if self.authorization_count > 1 {
             return Err(AuthError::MultipleAuthorizationHeaders);
         }
@@ -155,9 +202,20 @@ impl<'a> RequestParts<'a> {
         };
         match (from_header, from_query) {
             (Some(_), Some(_)) => Err(AuthError::MultipleTokens),
-            (Some(t), None) | (None, Some(t)) => Ok(Some(t)),
+            (Some(t), None) => Ok(Some(t)),
+            (None, Some(t)) => Ok(Some((Scheme::Bearer, t))),
             (None, None) => Ok(None),
         }
+    }
+
+    /// Whether the request's `Authorization` header uses the `DPoP` scheme (for the
+    /// challenge of a refusal).
+    pub(crate) fn uses_dpop_scheme(&self) -> bool {
+        self.first_authorization.is_some_and(|v| {
+            let v = v.trim_ascii();
+            v.get(..4).is_some_and(|s| s.eq_ignore_ascii_case(b"dpop"))
+                && v.get(4).is_none_or(|b| *b == b' ')
+        })
     }
 
     fn query_token(&self, policy: &ExtractionPolicy) -> Result<Option<&'a str>, AuthError> {
@@ -189,24 +247,32 @@ impl<'a> RequestParts<'a> {
 fn header_token<'a>(
     value: &'a [u8],
     policy: &ExtractionPolicy,
-) -> Result<Option<&'a str>, AuthError> {
+) -> Result<Option<(Scheme, &'a str)>, AuthError> {
     // The size cap comes first: nothing longer is looked at.
     if value.len() > policy.max_token_len + "Bearer ".len() + 2 {
         return Err(AuthError::TokenTooLarge);
     }
     let value = value.trim_ascii();
-    let Some(space) = value.iter().position(|b| *b == b' ') else {
-        // A lone "Bearer" is a malformed bearer header; any other lone scheme is not ours.
-        return if value.eq_ignore_ascii_case(b"bearer") {
-            Err(AuthError::MalformedAuthorizationHeader)
+    let ours = |scheme: &[u8]| {
+        if scheme.eq_ignore_ascii_case(b"bearer") {
+            Some(Scheme::Bearer)
+        } else if policy.dpop && scheme.eq_ignore_ascii_case(b"dpop") {
+            Some(Scheme::Dpop)
         } else {
-            Ok(None)
+            None
+        }
+    };
+    let Some(space) = value.iter().position(|b| *b == b' ') else {
+        // A lone "Bearer" (or "DPoP") is a malformed header; any other lone scheme is not ours.
+        return match ours(value) {
+            Some(_) => Err(AuthError::MalformedAuthorizationHeader),
+            None => Ok(None),
         };
     };
     let (scheme, rest) = value.split_at(space);
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    let Some(scheme) = ours(scheme) else {
         return Ok(None);
-    }
+    };
     let token = rest.trim_ascii_start();
     if token.len() > policy.max_token_len {
         return Err(AuthError::TokenTooLarge);
@@ -221,7 +287,7 @@ fn header_token<'a>(
     }
     // is_b64token admits ASCII only, so this cannot fail; mapping keeps it panic-free.
     std::str::from_utf8(token)
-        .map(Some)
+        .map(|t| Some((scheme, t)))
         .map_err(|_| AuthError::MalformedAuthorizationHeader)
 }
 

@@ -18,12 +18,12 @@
 
 use crate::access_token::AccessToken;
 use crate::authorize::{Requirement, Unmet};
-use crate::bind::bind;
+use crate::bind::{Presented, bind};
 use crate::builder::OAuthFilterBuilder;
 use crate::challenge::Rejection;
 use crate::error::{AuthError, ConfigError};
 use crate::explain::{Trace, Verdict};
-use crate::extract::{ExtractionPolicy, RequestParts};
+use crate::extract::{ExtractionPolicy, RequestParts, Scheme};
 use crate::introspection::Introspection;
 use crate::jwt::JwtIssuer;
 use crate::routes::PathRequirements;
@@ -40,6 +40,7 @@ pub(crate) struct FilterInner {
     pub(crate) verifier: Verifier,
     pub(crate) realm: String,
     pub(crate) extraction: ExtractionPolicy,
+    pub(crate) dpop: Option<crate::dpop::DpopState>,
 }
 
 impl std::fmt::Debug for OAuthFilter {
@@ -195,9 +196,30 @@ impl OAuthFilter {
         &self.inner.realm
     }
 
-    /// The answer for `error`, with `requirement` for the 403 `scope` attribute.
+    /// The answer for `error`, with `requirement` for the 403 `scope` attribute. With DPoP
+    /// configured the challenge offers it too ([`OAuthFilter::reject_request`] also knows
+    /// which scheme the request used).
     pub fn reject(&self, error: AuthError, requirement: Option<&Requirement>) -> Rejection {
-        Rejection::new(error, &self.inner.realm, requirement)
+        self.with_dpop(Rejection::new(error, &self.inner.realm, requirement), false)
+    }
+
+    /// [`OAuthFilter::reject`] for `parts`: a refusal of a `DPoP`-scheme request carries its
+    /// error in the `DPoP` challenge (RFC 9449 §7.1).
+    pub fn reject_request(
+        &self,
+        parts: &RequestParts<'_>,
+        error: AuthError,
+        requirement: Option<&Requirement>,
+    ) -> Rejection {
+        let r = Rejection::new(error, &self.inner.realm, requirement);
+        self.with_dpop(r, parts.uses_dpop_scheme())
+    }
+
+    fn with_dpop(&self, rejection: Rejection, used: bool) -> Rejection {
+        match &self.inner.dpop {
+            Some(d) => rejection.with_dpop(&d.algs, d.accept_bearer, used),
+            None => rejection,
+        }
     }
 
     /// The answer to a request no route of `rules` takes (the error of
@@ -223,7 +245,7 @@ impl OAuthFilter {
     pub async fn verify(&self, token: &str) -> Result<AccessToken, AuthError> {
         let mut trace = Trace::off();
         let t = self.inner.verifier.verify(token, &mut trace).await?;
-        bind(&t, &RequestParts::new(), &mut trace)?;
+        bind(&t, &RequestParts::new(), &self.presented(None), &mut trace)?;
         Ok(t)
     }
 
@@ -283,7 +305,7 @@ impl OAuthFilter {
         parts: &RequestParts<'_>,
         trace: &mut Trace,
     ) -> Result<Option<AccessToken>, AuthError> {
-        let token = match parts.bearer_token(&self.inner.extraction) {
+        let (scheme, token) = match parts.credential(&self.inner.extraction) {
             Ok(Some(t)) => t,
             Ok(None) => {
                 trace.note("credential", || "no bearer credentials".to_owned());
@@ -294,10 +316,22 @@ impl OAuthFilter {
                 return Err(e);
             }
         };
-        trace.pass("credential", || "a Bearer token".to_owned());
+        trace.pass("credential", || match scheme {
+            Scheme::Dpop => "a DPoP token".to_owned(),
+            _ => "a Bearer token".to_owned(),
+        });
         let t = self.inner.verifier.verify(token, trace).await?;
-        bind(&t, parts, trace)?;
+        bind(&t, parts, &self.presented(Some((scheme, token))), trace)?;
         Ok(Some(t))
+    }
+
+    /// What `bind` is given besides the token.
+    fn presented<'a>(&'a self, credential: Option<(Scheme, &'a str)>) -> Presented<'a> {
+        Presented {
+            credential,
+            dpop: self.inner.dpop.as_ref(),
+            verifier: &self.inner.verifier,
+        }
     }
 
     /// Checks a verified token against a requirement.
@@ -334,9 +368,10 @@ impl OAuthFilter {
         protection: impl Into<Protection<'p>>,
     ) -> Decision {
         let mut trace = Trace::failures();
-        let decision = self
-            .run(parts, verified, protection.into(), &mut trace)
+        let result = self
+            .pipeline(parts, verified, protection.into(), &mut trace)
             .await;
+        let decision = self.decision(parts, result);
         Self::log_denial(parts, &decision, &trace);
         decision
     }
@@ -355,7 +390,7 @@ impl OAuthFilter {
     ) -> Option<Decision> {
         let mut trace = Trace::failures();
         let result = self.pipeline_now(parts, protection.into(), &mut trace)?;
-        let decision = self.decision(result);
+        let decision = self.decision(parts, result);
         Self::log_denial(parts, &decision, &trace);
         Some(decision)
     }
@@ -384,7 +419,10 @@ impl OAuthFilter {
         protection: impl Into<Protection<'p>>,
     ) -> Trace {
         let mut trace = Trace::on();
-        let decision = self.run(parts, None, protection.into(), &mut trace).await;
+        let result = self
+            .pipeline(parts, None, protection.into(), &mut trace)
+            .await;
+        let decision = self.decision(parts, result);
         trace.finish(match decision {
             Decision::Allow(_) => Verdict::Allowed,
             Decision::Anonymous => Verdict::Anonymous,
@@ -393,22 +431,19 @@ impl OAuthFilter {
         trace
     }
 
-    async fn run(
+    fn decision(
         &self,
         parts: &RequestParts<'_>,
-        verified: Option<&AccessToken>,
-        protection: Protection<'_>,
-        trace: &mut Trace,
+        result: Result<Option<AccessToken>, Refusal>,
     ) -> Decision {
-        self.decision(self.pipeline(parts, verified, protection, trace).await)
-    }
-
-    fn decision(&self, result: Result<Option<AccessToken>, Refusal>) -> Decision {
         match result {
             Ok(Some(t)) => Decision::Allow(t),
             Ok(None) => Decision::Anonymous,
-            Err(Refusal::Error(e)) => Decision::Deny(self.reject(e, None)),
-            Err(Refusal::Unmet(u)) => Decision::Deny(Rejection::unmet(&u, &self.inner.realm)),
+            Err(Refusal::Error(e)) => Decision::Deny(self.reject_request(parts, e, None)),
+            Err(Refusal::Unmet(u)) => {
+                let r = Rejection::unmet(&u, &self.inner.realm);
+                Decision::Deny(self.with_dpop(r, parts.uses_dpop_scheme()))
+            }
             Err(Refusal::Route(r)) => Decision::Deny(*r),
         }
     }
@@ -444,9 +479,9 @@ impl OAuthFilter {
             Ok(Need::Token(r)) => r,
             Err(refusal) => return Some(Err(refusal)),
         };
-        let token = match parts.bearer_token(&self.inner.extraction) {
-            Ok(Some(token)) => match self.inner.verifier.verify_now(token)? {
-                Ok(t) => match bind(&t, parts, trace) {
+        let token = match parts.credential(&self.inner.extraction) {
+            Ok(Some((scheme, token))) => match self.inner.verifier.verify_now(token)? {
+                Ok(t) => match bind(&t, parts, &self.presented(Some((scheme, token))), trace) {
                     Ok(()) => Some(t),
                     Err(e) => return Some(Err(e.into())),
                 },

@@ -76,5 +76,6 @@ pub fn extraction_policy(max_token_len: usize, allow_query_token: bool) -> crate
     crate::ExtractionPolicy {
         max_token_len,
         allow_query_token,
+        dpop: false,
     }
 }

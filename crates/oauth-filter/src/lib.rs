@@ -96,12 +96,7 @@ pub mod discovery;
 #[cfg(not(feature = "__internal"))]
 #[allow(unreachable_pub, dead_code)]
 mod discovery;
-#[cfg(feature = "__internal")]
-#[doc(hidden)]
 pub mod dpop;
-#[cfg(not(feature = "__internal"))]
-#[allow(unreachable_pub, dead_code)]
-mod dpop;
 mod error;
 mod explain;
 mod extract;
@@ -129,9 +124,10 @@ pub use authorize::{ClaimPath, ClaimRule, ClaimTest, Requirement};
 pub use builder::{DEFAULT_LEEWAY, DangerousFilterBuilder, MAX_LEEWAY, OAuthFilterBuilder};
 pub use challenge::{Rejection, is_scope_token};
 pub use clock::{Clock, SystemClock};
+pub use dpop::{Dpop, DpopError, DpopPolicy};
 pub use error::{AuthError, ConfigError};
 pub use explain::{Outcome, Step, Trace, Verdict};
-pub use extract::{DEFAULT_MAX_TOKEN_LEN, ExtractionPolicy, RequestParts};
+pub use extract::{DEFAULT_MAX_TOKEN_LEN, ExtractionPolicy, RequestParts, Scheme};
 pub use filter::{Decision, OAuthFilter, Protection, ReadinessCheck};
 pub use http::{DangerousHttpClientConfig, HttpClientConfig};
 #[cfg(feature = "redis")]
