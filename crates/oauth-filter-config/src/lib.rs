@@ -2,7 +2,7 @@
 //!
 //! The configuration vocabulary of oauth-filter, one for the gateway and for the Python
 //! extension: `issuers`, `introspection` (with `introspection.redis`), `routes`, `tls`,
-//! `realm`, `leeway`, `max_token_len`, `jwt_cache_capacity`, read from TOML (or any serde
+//! `realm`, `leeway`, `max_token_len`, `jwt_cache_capacity`, `dpop`, read from TOML (or any serde
 //! format), overridden from the environment, checked with errors that name the key as the
 //! file spells it.
 //!
@@ -38,7 +38,8 @@ mod validate;
 pub use env::{ENV_PREFIX, overlay};
 pub use oauth_filter::ConfigError;
 pub use raw::{
-    AuthMethod, RawClaimTest, RawFilter, RawIntrospection, RawIssuer, RawRedis, RawRoute, RawTls,
+    AuthMethod, RawClaimTest, RawDpop, RawFilter, RawIntrospection, RawIssuer, RawRedis, RawRoute,
+    RawTls,
 };
 pub use validate::{ClientIdentity, FilterConfig};
 

@@ -184,4 +184,24 @@ pub struct RawFilter {
     pub max_token_len: Option<usize>,
     /// Entries of the verified-JWT cache (0: off).
     pub jwt_cache_capacity: Option<u64>,
+    /// `[dpop]`: DPoP-bound tokens (RFC 9449).
+    pub dpop: Option<RawDpop>,
+}
+
+/// `[dpop]`: verify DPoP-bound tokens and their proofs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDpop {
+    /// The URL clients call (proofs' `htu` is this and the request's path).
+    pub base_url: String,
+    /// Proof algorithms (default ES256, PS256, EdDSA).
+    pub algorithms: Option<Vec<String>>,
+    /// How old a proof may be, seconds (default 60).
+    pub max_age_secs: Option<u64>,
+    /// Clock leeway for a proof's `iat`, seconds (default 5).
+    pub leeway_secs: Option<u64>,
+    /// Live proofs the replay cache holds (default 100,000).
+    pub replay_capacity: Option<usize>,
+    /// Still accept unbound tokens with the `Bearer` scheme (default true).
+    pub accept_bearer: Option<bool>,
 }

@@ -10,12 +10,12 @@
 //! ```
 
 use crate::raw::{
-    AuthMethod, RawClaimTest, RawFilter, RawIntrospection, RawIssuer, RawRoute, RawTls,
+    AuthMethod, RawClaimTest, RawDpop, RawFilter, RawIntrospection, RawIssuer, RawRoute, RawTls,
 };
 use oauth_filter::{
-    Algorithm, ClientAuth, ConfigError, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, HttpClientConfig,
-    Introspection, JwtIssuer, OAuthFilter, OAuthFilterBuilder, PathRequirements, Requirement,
-    Route,
+    Algorithm, ClientAuth, ConfigError, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Dpop, DpopPolicy,
+    HttpClientConfig, Introspection, JwtIssuer, OAuthFilter, OAuthFilterBuilder, PathRequirements,
+    Requirement, Route,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -73,6 +73,9 @@ impl RawFilter {
         if let Some(n) = self.jwt_cache_capacity {
             builder = builder.verified_token_cache(n);
         }
+        if let Some(d) = self.dpop {
+            builder = builder.dpop(dpop(d)?);
+        }
         Ok(FilterConfig {
             builder,
             http,
@@ -83,6 +86,57 @@ impl RawFilter {
             max_token_len,
         })
     }
+}
+
+/// `[dpop]` as the core's [`Dpop`] (its base URL is checked when the filter is built).
+fn dpop(raw: RawDpop) -> Result<Dpop, ConfigError> {
+    let defaults = DpopPolicy::default();
+    let algorithms = match raw.algorithms {
+        None => defaults.algorithms().to_vec(),
+        Some(names) => {
+            let mut algs = Vec::new();
+            for (k, name) in names.iter().enumerate() {
+                let alg = Algorithm::from_name(name).filter(|a| !a.is_hmac()).ok_or_else(|| {
+                    ConfigError::new(
+                        format!("dpop.algorithms[{k}]"),
+                        format!("`{name}` is not an asymmetric JOSE algorithm (ES256, PS256, EdDSA, ...)"),
+                    )
+                })?;
+                algs.push(alg);
+            }
+            algs
+        }
+    };
+    if algorithms.is_empty() {
+        return Err(ConfigError::new(
+            "dpop.algorithms",
+            "empty: no proof could ever be accepted; leave it out for ES256, PS256 and EdDSA",
+        ));
+    }
+    let max_age = raw.max_age_secs.unwrap_or(60);
+    if max_age == 0 || max_age > 3600 {
+        return Err(ConfigError::new(
+            "dpop.max_age_secs",
+            "must be 1 to 3600: a proof is made for one request, moments before it",
+        ));
+    }
+    let leeway = raw.leeway_secs.unwrap_or(5);
+    if leeway > 300 {
+        return Err(ConfigError::new(
+            "dpop.leeway_secs",
+            "at most 300: clocks further apart are a problem to fix, not hide",
+        ));
+    }
+    let policy = DpopPolicy::new(&algorithms, max_age, leeway)
+        .ok_or_else(|| ConfigError::new("dpop.algorithms", "not a usable list of algorithms"))?;
+    let mut d = Dpop::new(raw.base_url).policy(policy);
+    if let Some(n) = raw.replay_capacity {
+        d = d.replay_capacity(n);
+    }
+    if let Some(accept) = raw.accept_bearer {
+        d = d.accept_bearer(accept);
+    }
+    Ok(d)
 }
 
 /// A client certificate chain and its private key, both PEM, checked to parse.

@@ -154,9 +154,13 @@ impl<S> std::fmt::Debug for OAuthMiddlewareService<S> {
 }
 
 fn request_parts(req: &HttpRequest) -> RequestParts<'_> {
-    req.headers()
+    let headers = req.headers();
+    let parts = headers
         .get_all(actix_web::http::header::AUTHORIZATION)
-        .fold(RequestParts::new(), |p, v| p.authorization(v.as_bytes()))
+        .fold(RequestParts::new(), |p, v| p.authorization(v.as_bytes()));
+    headers
+        .get_all("dpop")
+        .fold(parts, |p, v| p.dpop(v.as_bytes()))
         .query(Some(req.query_string()).filter(|q| !q.is_empty()))
         .method(req.method().as_str())
         .path(req.path())

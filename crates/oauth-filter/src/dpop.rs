@@ -326,6 +326,11 @@ impl ReplayCache {
         }
     }
 
+    /// About how many live proofs it holds.
+    pub fn capacity(&self) -> usize {
+        self.per_shard * SHARDS
+    }
+
     /// Records `proof` as used at `now`: `Err(Replayed)` when it was used before.
     pub fn first_use(&self, proof: &VerifiedProof, now: f64) -> Result<(), DpopError> {
         let index = usize::from(proof.replay_key.first().copied().unwrap_or(0)) % SHARDS;
@@ -454,6 +459,22 @@ pub(crate) struct DpopState {
 }
 
 impl DpopState {
+    /// The settings in words.
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "proofs for {} ({}, up to {} s old), each accepted once (up to {} live), {}",
+            self.base,
+            self.algs,
+            self.policy.max_age_secs,
+            self.replay.capacity(),
+            if self.accept_bearer {
+                "plain bearer tokens accepted too"
+            } else {
+                "plain bearer tokens refused"
+            }
+        )
+    }
+
     /// Checks the request's one proof for `token` (bound to `jkt`) and records it as used.
     pub(crate) fn check(
         &self,

@@ -196,6 +196,14 @@ impl OAuthFilter {
         &self.inner.realm
     }
 
+    /// What DPoP verification is configured, in words (for `check-config`); `None` when off.
+    pub fn describe_dpop(&self) -> Option<String> {
+        self.inner
+            .dpop
+            .as_ref()
+            .map(crate::dpop::DpopState::describe)
+    }
+
     /// The answer for `error`, with `requirement` for the 403 `scope` attribute. With DPoP
     /// configured the challenge offers it too ([`OAuthFilter::reject_request`] also knows
     /// which scheme the request used).

@@ -52,6 +52,9 @@ pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError
     for (name, path, methods, access) in routes {
         println!("  {name}: {path} {methods}: {access}");
     }
+    if let Some(dpop) = c.filter.describe_dpop() {
+        println!("DPoP: {dpop}");
+    }
     Ok(())
 }
 

@@ -282,7 +282,9 @@ impl Proxy {
         let f = &self.forwarding;
         remove_managed(headers, f);
         if f.authorization == AuthorizationPolicy::Remove {
+            // The DPoP proof goes with the token it proves: made for this hop, not the next.
             headers.remove(header::AUTHORIZATION);
+            headers.remove(HeaderName::from_static("dpop"));
         }
         if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
             headers.insert(HeaderName::from_static("x-forwarded-for"), v);

@@ -1,0 +1,167 @@
+//! DPoP through the gateway (real processes on loopback): `[dpop]` in the file, a proof made
+//! for the configured external URL is accepted once, the token and the proof never reach the
+//! upstream, refusals never do, and `check-config` says what it turned on.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::{BIN, Gateway, scratch_dir, upstream};
+use oauth_filter_testkit::{DpopClient, SigningAlg, TestIssuer};
+use serde_json::Value;
+use std::sync::atomic::Ordering;
+
+/// Where clients reach the gateway (through a TLS-terminating proxy, say).
+const BASE: &str = "https://api.example";
+
+fn config(upstream: &str, issuer: &TestIssuer, dpop: &str) -> String {
+    format!(
+        r#"
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+
+[upstream]
+url = "{upstream}"
+
+[[issuers]]
+issuer = "{iss}"
+audience = "api"
+jwks_url = "{jwks}"
+
+[dpop]
+base_url = "{BASE}"
+{dpop}
+
+[[routes]]
+prefix = "/orders"
+scopes = ["orders:read"]
+"#,
+        iss = issuer.issuer(),
+        jwks = issuer.jwks_url(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dpop_bound_tokens_through_the_gateway() {
+    let issuer = TestIssuer::start().await;
+    let (up, state) = upstream().await;
+    let reached = || state.requests.load(Ordering::SeqCst);
+    let gw = Gateway::start(&config(&format!("http://{up}"), &issuer, ""), &[]).await;
+    let http = reqwest::Client::new();
+    let client = DpopClient::generate(SigningAlg::ES256).unwrap();
+    let token = issuer
+        .mint()
+        .scope("orders:read")
+        .subject("alice")
+        .claim("cnf", client.cnf())
+        .sign();
+    let send = |proof: Option<String>, scheme: &str| {
+        let mut req = http
+            .get(gw.url("/orders/42"))
+            .header("authorization", format!("{scheme} {token}"));
+        if let Some(p) = proof {
+            req = req.header("dpop", p);
+        }
+        req.send()
+    };
+    let proof = client.proof("GET", &format!("{BASE}/orders/42"), &token);
+
+    let ok = send(Some(proof.clone()), "DPoP").await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let body: Value = ok.json().await.unwrap();
+    let h = &body["headers"];
+    assert_eq!(h["x-auth-subject"], "alice");
+    assert!(h.get("authorization").is_none(), "{h}");
+    assert!(h.get("dpop").is_none(), "{h}");
+    assert_eq!(reached(), 1);
+
+    for (what, proof, scheme, reason) in [
+        (
+            "the same proof again",
+            Some(proof),
+            "DPoP",
+            "the DPoP proof was already used",
+        ),
+        ("no proof", None, "DPoP", "a DPoP proof is required"),
+        (
+            "the bound token as a bearer token",
+            None,
+            "Bearer",
+            "the token is bound to a key and cannot be used as a bearer token",
+        ),
+        (
+            // The gateway's own address, as the Host header says: not the configured URL.
+            "a proof for the Host header's URL",
+            Some(client.proof("GET", &gw.url("/orders/42"), &token)),
+            "DPoP",
+            "the DPoP proof is for another URI",
+        ),
+    ] {
+        let r = send(proof, scheme).await.unwrap();
+        assert_eq!(r.status(), 401, "{what}");
+        let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(
+            challenge.contains(r#"DPoP algs="ES256 PS256 EdDSA""#),
+            "{what}: {challenge}"
+        );
+        assert!(challenge.contains(reason), "{what}: {challenge}");
+    }
+    assert_eq!(reached(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn check_config_reports_dpop_and_names_bad_keys() {
+    let issuer = TestIssuer::start().await;
+    let dir = scratch_dir();
+    let path = dir.join("gateway.toml");
+    let run = |text: String| {
+        std::fs::write(&path, text).unwrap();
+        let out = std::process::Command::new(BIN)
+            .arg("check-config")
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let up = "http://127.0.0.1:3000";
+    let (code, out, err) = run(config(up, &issuer, "accept_bearer = false"));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains(
+            "DPoP: proofs for https://api.example (ES256 PS256 EdDSA, up to 60 s old), each \
+             accepted once (up to 100000 live), plain bearer tokens refused"
+        ),
+        "{out}"
+    );
+    for (extra, expected) in [
+        (
+            r#"algorithms = ["HS256"]"#,
+            "dpop.algorithms[0]: `HS256` is not an asymmetric JOSE algorithm",
+        ),
+        ("algorithms = []", "dpop.algorithms: empty"),
+        ("max_age_secs = 0", "dpop.max_age_secs: must be 1 to 3600"),
+        ("leeway_secs = 301", "dpop.leeway_secs: at most 300"),
+        (
+            "replay_capacity = 0",
+            "dpop.replay_capacity: must be at least 1",
+        ),
+        ("nonce = true", "dpop.nonce: unknown field"),
+    ] {
+        let (code, _, err) = run(config(up, &issuer, extra));
+        assert_eq!(code, Some(2), "{extra}: {err}");
+        assert!(err.contains(expected), "{extra}: {err}");
+    }
+    let (code, _, err) = run(config(up, &issuer, "").replace(BASE, "api.example"));
+    assert_eq!(code, Some(2));
+    assert!(err.contains("dpop.base_url: not an absolute URL"), "{err}");
+}
