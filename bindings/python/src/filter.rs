@@ -181,7 +181,9 @@ impl Filter {
 
     /// Decides a request: a `Token` (allowed), a `Rejection`, or `None` (a public route).
     /// `requirement` `None`: the request's route when there are routes, else any valid token.
-    #[pyo3(signature = (authorization, query, method, path, requirement = None))]
+    /// `dpop`: the `DPoP` header (several joined by commas, as WSGI joins them: refused).
+    #[pyo3(signature = (authorization, query, method, path, requirement = None, *, dpop = None))]
+    #[allow(clippy::too_many_arguments)]
     fn check(
         &self,
         py: Python<'_>,
@@ -190,9 +192,10 @@ impl Filter {
         method: String,
         path: String,
         requirement: Option<&Requirement>,
+        dpop: Option<String>,
     ) -> PyResult<Py<PyAny>> {
         let (filter, guard) = self.guard(py, requirement)?;
-        let request = Request::new(authorization, query, method, path);
+        let request = Request::new(authorization, query, method, path, dpop);
         let decision = match request.decide_now(&filter, &guard) {
             Some(d) => d,
             None => {
@@ -208,7 +211,8 @@ impl Filter {
     /// cache hit, a JWT whose issuer's keys are in hand, a refusal before verification), else
     /// an awaitable of it, which the process's runtime completes without blocking the event
     /// loop.
-    #[pyo3(signature = (authorization, query, method, path, requirement = None))]
+    #[pyo3(signature = (authorization, query, method, path, requirement = None, *, dpop = None))]
+    #[allow(clippy::too_many_arguments)]
     fn check_async<'py>(
         &self,
         py: Python<'py>,
@@ -217,14 +221,15 @@ impl Filter {
         method: String,
         path: String,
         requirement: Option<&Requirement>,
+        dpop: Option<String>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let request = Request::new(authorization, query, method, path);
+        let request = Request::new(authorization, query, method, path, dpop);
         self.answer_async(py, request, requirement)
     }
 
     /// [`Filter::check_async`] for an ASGI connection scope (HTTP or WebSocket), read here
-    /// rather than in Python (it runs on every request): every `authorization` header (ASGI
-    /// names are lower case; compared ignoring case), `query_string`, `method` (`GET` when
+    /// rather than in Python (it runs on every request): every `authorization` and `dpop`
+    /// header (ASGI names are lower case; compared ignoring case), `query_string`, `method` (`GET` when
     /// absent, as in a WebSocket scope) and `raw_path` without its query, or `path`
     /// percent-encoded when a server gives no `raw_path`.
     #[pyo3(signature = (scope, requirement = None))]
@@ -302,6 +307,8 @@ impl Filter {
 struct Request {
     /// Each `Authorization` header value (several are refused as several credentials).
     authorization: Vec<Vec<u8>>,
+    /// Each `DPoP` header value (several are refused).
+    dpop: Vec<Vec<u8>>,
     query: Option<String>,
     method: String,
     path: String,
@@ -350,9 +357,17 @@ impl Request {
         query: Option<String>,
         method: String,
         path: String,
+        dpop: Option<String>,
     ) -> Self {
+        // A JWS has no comma: a comma-joined value is several headers.
+        let dpop = dpop
+            .iter()
+            .flat_map(|d| d.split(','))
+            .map(|d| d.trim().as_bytes().to_vec())
+            .collect();
         Self {
             authorization: authorization.map(String::into_bytes).into_iter().collect(),
+            dpop,
             query,
             method,
             path,
@@ -363,6 +378,7 @@ impl Request {
     fn from_scope(scope: &Bound<'_, PyDict>) -> PyResult<Self> {
         let py = scope.py();
         let mut authorization = Vec::new();
+        let mut dpop = Vec::new();
         if let Some(headers) = scope.get_item(intern!(py, "headers"))? {
             for header in headers.try_iter()? {
                 let header = header?;
@@ -370,12 +386,18 @@ impl Request {
                     Ok(pair) if pair.len() == 2 => (pair.get_item(0)?, pair.get_item(1)?),
                     _ => (header.get_item(0)?, header.get_item(1)?),
                 };
-                let is_authorization = match name.cast::<PyBytes>() {
-                    Ok(b) => b.as_bytes().eq_ignore_ascii_case(b"authorization"),
-                    Err(_) => byte_string(&name)?.eq_ignore_ascii_case(b"authorization"),
+                let owned;
+                let name = match name.cast::<PyBytes>() {
+                    Ok(b) => b.as_bytes(),
+                    Err(_) => {
+                        owned = byte_string(&name)?;
+                        &owned
+                    }
                 };
-                if is_authorization {
+                if name.eq_ignore_ascii_case(b"authorization") {
                     authorization.push(byte_string(&value)?);
+                } else if name.eq_ignore_ascii_case(b"dpop") {
+                    dpop.push(byte_string(&value)?);
                 }
             }
         }
@@ -406,6 +428,7 @@ impl Request {
         };
         Ok(Self {
             authorization,
+            dpop,
             query,
             method,
             path,
@@ -419,6 +442,9 @@ impl Request {
             .query(self.query.as_deref());
         for a in &self.authorization {
             parts = parts.authorization(a);
+        }
+        for d in &self.dpop {
+            parts = parts.dpop(d);
         }
         parts
     }

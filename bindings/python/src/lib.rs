@@ -33,6 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<filter::Token>()?;
     m.add_class::<filter::Rejection>()?;
     m.add_class::<testing::TestIssuer>()?;
+    m.add_class::<testing::DpopClient>()?;
     m.add_function(wrap_pyfunction!(runtime_waits, m)?)?;
     m.add(
         "ConfigurationError",

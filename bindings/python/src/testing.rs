@@ -340,3 +340,60 @@ impl TestIssuer {
             .unwrap_or_else(|_| String::from("TestIssuer(closed)"))
     }
 }
+
+/// A DPoP client (RFC 9449) of the Rust test kit: a key pair, its `cnf` for tokens bound to it,
+/// and proofs signed with it.
+#[pyclass(frozen, module = "oauth_filter._native", name = "DpopClient")]
+pub(crate) struct DpopClient(oauth_filter_testkit::DpopClient);
+
+#[pymethods]
+impl DpopClient {
+    /// A client with a new key for `alg` (ES256 by default).
+    #[new]
+    #[pyo3(signature = (alg = "ES256"))]
+    fn new(alg: &str) -> PyResult<Self> {
+        let alg = self::alg(alg)?;
+        oauth_filter_testkit::DpopClient::generate(alg)
+            .map(Self)
+            .map_err(|_| PyRuntimeError::new_err("the DPoP key could not be generated"))
+    }
+
+    /// The RFC 7638 thumbprint of the public key.
+    #[getter]
+    fn thumbprint(&self) -> &str {
+        self.0.thumbprint()
+    }
+
+    /// `{"jkt": thumbprint}`: the `cnf` claim of a token bound to this key.
+    #[getter]
+    fn cnf<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        pythonize::pythonize(py, &self.0.cnf())
+            .map_err(|e| PyRuntimeError::new_err(format!("cnf: {e}")))
+    }
+
+    /// A fresh proof for `method` and `uri` (its `htu`), with `ath` for `access_token`;
+    /// `claims` and `header` change members of the proof (any JSON value), for tests of
+    /// refusals.
+    #[pyo3(signature = (method, uri, access_token, *, claims = None, header = None))]
+    fn proof(
+        &self,
+        method: &str,
+        uri: &str,
+        access_token: &str,
+        claims: Option<&Bound<'_, PyDict>>,
+        header: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<String> {
+        let mut b = self.0.proof_builder(method, uri, access_token);
+        for (k, v) in claims.iter().flat_map(|d| d.iter()) {
+            b = b.claim(&k.extract::<String>()?, json(&v, "claims")?);
+        }
+        for (k, v) in header.iter().flat_map(|d| d.iter()) {
+            b = b.header(&k.extract::<String>()?, json(&v, "header")?);
+        }
+        Ok(b.sign())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("DpopClient(jkt={:?})", self.0.thumbprint())
+    }
+}

@@ -83,6 +83,8 @@ class Filter:
         method: str,
         path: str,
         requirement: Optional[Requirement] = None,
+        *,
+        dpop: Optional[str] = None,
     ) -> Union[Token, Rejection, None]: ...
     def check_async(
         self,
@@ -91,11 +93,31 @@ class Filter:
         method: str,
         path: str,
         requirement: Optional[Requirement] = None,
+        *,
+        dpop: Optional[str] = None,
     ) -> Union[Token, Rejection, Awaitable[Union[Token, Rejection, None]], None]: ...
     def check_scope(
         self, scope: Mapping[str, Any], requirement: Optional[Requirement] = None
     ) -> Union[Token, Rejection, Awaitable[Union[Token, Rejection, None]], None]: ...
     def authorize(self, token: Token, requirement: Requirement) -> Optional[Rejection]: ...
+
+class DpopClient:
+    """A DPoP client: a key pair, the ``cnf`` of tokens bound to it, proofs signed with it."""
+
+    def __init__(self, alg: str = "ES256") -> None: ...
+    @property
+    def thumbprint(self) -> str: ...
+    @property
+    def cnf(self) -> dict[str, str]: ...
+    def proof(
+        self,
+        method: str,
+        uri: str,
+        access_token: str,
+        *,
+        claims: Optional[Mapping[str, Any]] = None,
+        header: Optional[Mapping[str, Any]] = None,
+    ) -> str: ...
 
 FaultKind = Literal["down", "status", "slow", "garbage", "huge", "redirect"]
 

@@ -94,11 +94,15 @@ class OAuthFilter(FilterBase):
         method: str = "GET",
         path: str = "/",
         requirement: Optional[Requirement] = None,
+        dpop: Optional[str] = None,
     ) -> Answer:
         """Decides a request from its ``Authorization`` header (``None``: absent), query string,
-        method and path as sent (percent-encoded). ``requirement`` None: the request's route
-        when the configuration has ``routes``, else any valid token."""
-        answer = self._configured().check_async(authorization, query, method, path, requirement)
+        method and path as sent (percent-encoded), and its ``DPoP`` header when the
+        configuration has ``dpop``. ``requirement`` None: the request's route when the
+        configuration has ``routes``, else any valid token."""
+        answer = self._configured().check_async(
+            authorization, query, method, path, requirement, dpop=dpop
+        )
         # An answer at once (the usual case: a cache hit, keys in hand, a refusal), else an
         # awaitable; the type test is cheaper than `inspect.isawaitable` on every request.
         if answer is None or isinstance(answer, (Token, Rejection)):

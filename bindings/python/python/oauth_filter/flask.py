@@ -160,6 +160,7 @@ class OAuthFilter(FilterBase):
             environ.get("REQUEST_METHOD", "GET"),
             path,
             requirement,
+            dpop=environ.get("HTTP_DPOP"),
         )
         if result is None:
             return

@@ -20,8 +20,15 @@ metadata on a loopback port, tokens with any claims and header (``mint``), opaqu
 introspection and their revocation (``opaque``, ``revoke``), key rotation (``rotate``,
 ``remove_key``) and fault switches (``set_fault``). It runs on its own thread, so it serves a
 forked server (gunicorn) as well as Flask's test client.
+
+``DpopClient`` makes DPoP proofs (RFC 9449) for tokens bound to its key::
+
+    client = DpopClient("ES256")
+    token = issuer.mint("read", claims={"cnf": client.cnf})
+    proof = client.proof("GET", "https://api.example/orders", token)
+    headers = {"Authorization": f"DPoP {token}", "DPoP": proof}
 """
 
-from ._native import TestIssuer
+from ._native import DpopClient, TestIssuer
 
-__all__ = ["TestIssuer"]
+__all__ = ["DpopClient", "TestIssuer"]
