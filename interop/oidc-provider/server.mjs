@@ -6,6 +6,7 @@
 //   https://api.example/other                   JWT, another audience
 //   https://api.example/opaque                  opaque tokens (for introspection)
 //   https://api.example/opaque-short            opaque tokens living 2 seconds
+//   https://api.example/dpop                    JWT (ES256); DPoP-bound when the token request has a proof
 // Introspection (also as signed JWTs, RFC 9701) and revocation are enabled. The server prints one line `READY <issuer>` on stdout
 // once it listens. Port: $PORT, or a free one.
 import { createServer } from 'node:http';
@@ -26,6 +27,7 @@ const RESOURCES = {
   'https://api.example/other': { format: 'jwt', alg: 'RS256' },
   'https://api.example/opaque': { format: 'opaque' },
   'https://api.example/opaque-short': { format: 'opaque', ttl: 2 },
+  'https://api.example/dpop': { format: 'jwt', alg: 'ES256' },
 };
 const TTL = Number(process.env.ACCESS_TOKEN_TTL || 300);
 
@@ -59,10 +61,13 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
     enabledJWA: {
       authorizationSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
       idTokenSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      dPoPSigningAlgValues: ['ES256', 'PS256', 'EdDSA'],
     },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
+      // RFC 9449: a token request with a DPoP proof gets a token bound to its key (cnf.jkt).
+      dPoP: { enabled: true },
       introspection: {
         enabled: true,
         allowedPolicy: async (ctx, client, token) => client.clientId === 'resource-server' || client.clientId === token.clientId,

@@ -305,3 +305,84 @@ async fn real_authorization_server_hybrid_mode() {
     assert_eq!(t.kind(), TokenKind::Introspected);
     assert_eq!(t.client_id(), Some("interop-client"));
 }
+
+/// A DPoP-bound token (RFC 9449 §5) from the real token endpoint: a proof made for the token
+/// request, the answer's `token_type` `DPoP` and the token's `cnf.jkt`, then requests to a
+/// protected app with fresh proofs (200), a replayed one (401) and the Bearer scheme (401).
+#[tokio::test]
+async fn dpop_bound_tokens_from_the_real_authorization_server() {
+    use oauth_filter::Dpop;
+    use oauth_filter_testkit::{DpopClient, SigningAlg};
+    let provider = start_provider().await;
+    let http = reqwest::Client::new();
+    let client = DpopClient::generate(SigningAlg::ES256).unwrap();
+    let token_url = format!("{}/token", provider.issuer);
+    // A proof for the token request has no `ath` (there is no access token yet).
+    let proof = client
+        .proof_builder("POST", &token_url, "")
+        .without_claim("ath")
+        .sign();
+    let answer: Value = http
+        .post(&token_url)
+        .basic_auth("interop-client", Some("interop-client-secret"))
+        .header("dpop", proof)
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "read"),
+            ("resource", "https://api.example/dpop"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["token_type"], "DPoP", "{answer}");
+    let token = answer["access_token"].as_str().unwrap().to_owned();
+
+    let filter = OAuthFilter::builder()
+        .jwt_issuer(JwtIssuer::new(&provider.issuer).audience("https://api.example/dpop"))
+        .dpop(Dpop::new("https://api.example"))
+        .build()
+        .unwrap();
+    let app = Router::new().route(
+        "/orders",
+        get(|t: AccessToken| async move { t.client_id().unwrap_or("-").to_owned() })
+            .route_layer(filter.require(["read"])),
+    );
+    let addr = serve(app).await;
+    let call = |scheme: &str, proof: Option<String>| {
+        let mut req = http
+            .get(format!("http://{addr}/orders"))
+            .header("authorization", format!("{scheme} {token}"));
+        if let Some(p) = proof {
+            req = req.header("dpop", p);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let www = r
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            (r.status().as_u16(), www, r.text().await.unwrap())
+        }
+    };
+    let uri = "https://api.example/orders";
+    let fresh = client.proof("GET", uri, &token);
+    let (status, _, body) = call("DPoP", Some(fresh.clone())).await;
+    assert_eq!((status, body.as_str()), (200, "interop-client"));
+    let (status, _, _) = call("DPoP", Some(client.proof("GET", uri, &token))).await;
+    assert_eq!(status, 200);
+    let (status, www, _) = call("DPoP", Some(fresh)).await;
+    assert_eq!(status, 401);
+    assert!(www.contains("the DPoP proof was already used"), "{www}");
+    let (status, www, _) = call("Bearer", None).await;
+    assert_eq!(status, 401);
+    assert!(www.contains(r#"error="invalid_token""#), "{www}");
+    // Another key's proof, for the right request: not the token's key.
+    let thief = DpopClient::generate(SigningAlg::ES256).unwrap();
+    let (status, www, _) = call("DPoP", Some(thief.proof("GET", uri, &token))).await;
+    assert_eq!(status, 401);
+    assert!(www.contains("the DPoP proof's key is not the token's"), "{www}");
+}
