@@ -156,6 +156,14 @@ async fn check_config_reports_dpop_and_names_bad_keys() {
             "dpop.replay_capacity: must be at least 1",
         ),
         ("nonce = true", "dpop.nonce: unknown field"),
+        (
+            "nonce_window_secs = 30",
+            "dpop.nonce_window_secs: needs dpop.nonce_secret",
+        ),
+        (
+            r#"nonce_secret = "short""#,
+            "dpop.nonce_secret: at least 32 bytes",
+        ),
     ] {
         let (code, _, err) = run(config(up, &issuer, extra));
         assert_eq!(code, Some(2), "{extra}: {err}");
@@ -164,4 +172,46 @@ async fn check_config_reports_dpop_and_names_bad_keys() {
     let (code, _, err) = run(config(up, &issuer, "").replace(BASE, "api.example"));
     assert_eq!(code, Some(2));
     assert!(err.contains("dpop.base_url: not an absolute URL"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gateway_hands_out_and_requires_nonces() {
+    let issuer = TestIssuer::start().await;
+    let (up, state) = upstream().await;
+    let extra = "nonce_window_secs = 600";
+    let secret = (
+        "OAUTH_FILTER__DPOP__NONCE_SECRET",
+        "0123456789abcdef0123456789abcdef",
+    );
+    let gw = Gateway::start(&config(&format!("http://{up}"), &issuer, extra), &[secret]).await;
+    let http = reqwest::Client::new();
+    let client = DpopClient::generate(SigningAlg::ES256).unwrap();
+    let token = issuer
+        .mint()
+        .scope("orders:read")
+        .claim("cnf", client.cnf())
+        .sign();
+    let uri = format!("{BASE}/orders/1");
+    let send = |proof: String| {
+        http.get(gw.url("/orders/1"))
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .send()
+    };
+    let first = send(client.proof("GET", &uri, &token)).await.unwrap();
+    assert_eq!(first.status(), 401);
+    let challenge = first.headers()["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(r#"error="use_dpop_nonce""#),
+        "{challenge}"
+    );
+    let nonce = first.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_eq!(state.requests.load(Ordering::SeqCst), 0);
+    let proof = client
+        .proof_builder("GET", &uri, &token)
+        .claim("nonce", nonce.as_str())
+        .sign();
+    let ok = send(proof).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(state.requests.load(Ordering::SeqCst), 1);
 }

@@ -204,4 +204,10 @@ pub struct RawDpop {
     pub replay_capacity: Option<usize>,
     /// Still accept unbound tokens with the `Bearer` scheme (default true).
     pub accept_bearer: Option<bool>,
+    /// Require server nonces, made with this fleet-shared secret (at least 32 bytes; better
+    /// set from the environment, `OAUTH_FILTER__DPOP__NONCE_SECRET`).
+    pub nonce_secret: Option<String>,
+    /// How long one nonce window lasts, seconds (default 60; a nonce is good for its window
+    /// and the next).
+    pub nonce_window_secs: Option<u64>,
 }

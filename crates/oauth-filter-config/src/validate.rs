@@ -136,6 +136,18 @@ fn dpop(raw: RawDpop) -> Result<Dpop, ConfigError> {
     if let Some(accept) = raw.accept_bearer {
         d = d.accept_bearer(accept);
     }
+    match (raw.nonce_secret, raw.nonce_window_secs) {
+        (Some(secret), window) => {
+            d = d.nonces(secret, Duration::from_secs(window.unwrap_or(60)));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                "dpop.nonce_window_secs",
+                "needs dpop.nonce_secret (nonces are made with it)",
+            ));
+        }
+        (None, None) => {}
+    }
     Ok(d)
 }
 

@@ -183,10 +183,15 @@ where
         Box::pin(async move {
             let verified = req.extensions().get::<AccessToken>().cloned();
             let protection = config.mode.protection();
+            let parts = request_parts(req.request());
             let decision = config
                 .filter
-                .decide(&request_parts(req.request()), verified.as_ref(), protection)
+                .decide(&parts, verified.as_ref(), protection)
                 .await;
+            let nonce = match decision {
+                Decision::Allow(_) => config.filter.dpop_nonce_refresh(&parts),
+                _ => None,
+            };
             match decision {
                 Decision::Deny(rejection) => {
                     let response = (config.responder)(&rejection);
@@ -196,10 +201,16 @@ where
                     if let Decision::Allow(t) = decision {
                         req.extensions_mut().insert(t);
                     }
-                    service
-                        .call(req)
-                        .await
-                        .map(ServiceResponse::map_into_left_body)
+                    let mut response = service.call(req).await?;
+                    if let Some(v) =
+                        nonce.and_then(|n| actix_web::http::header::HeaderValue::from_str(&n).ok())
+                    {
+                        response.headers_mut().insert(
+                            actix_web::http::header::HeaderName::from_static("dpop-nonce"),
+                            v,
+                        );
+                    }
+                    Ok(response.map_into_left_body())
                 }
             }
         })

@@ -53,6 +53,8 @@ struct DpopChallenge {
     bearer: bool,
     /// The refused request used the `DPoP` scheme: the error belongs to its challenge.
     used: bool,
+    /// A server nonce to hand out (`DPoP-Nonce`, RFC 9449 §8.1).
+    nonce: Option<String>,
 }
 
 /// `values` joined by spaces when every one is safe in a header attribute, else `None`.
@@ -87,13 +89,25 @@ impl Rejection {
     /// tokens are still accepted (else only `DPoP` is offered), `used` whether the refused
     /// request came with the `DPoP` scheme. The error attributes go to the `DPoP` challenge
     /// when the request used it, when the error is about DPoP, or when `Bearer` is not offered.
-    pub(crate) fn with_dpop(mut self, algs: &str, bearer: bool, used: bool) -> Self {
+    pub(crate) fn with_dpop(
+        mut self,
+        algs: &str,
+        bearer: bool,
+        used: bool,
+        nonce: Option<String>,
+    ) -> Self {
         self.dpop = Some(DpopChallenge {
             algs: algs.to_owned(),
             bearer,
             used,
+            nonce,
         });
         self
+    }
+
+    /// The `DPoP-Nonce` value of the answer, when the filter hands out nonces.
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        self.dpop.as_ref().and_then(|d| d.nonce.as_deref())
     }
 
     /// The answer for a requirement that is not met: the failing part decides the attributes.
@@ -204,7 +218,8 @@ impl Rejection {
     }
 
     /// The headers every adapter sets on a rejection (lower-case names): `www-authenticate`
-    /// (400/401/403), `allow` (405), `retry-after` (503) and `cache-control: no-store`.
+    /// (400/401/403), `allow` (405), `retry-after` (503), `dpop-nonce` (a 401 of a filter
+    /// with DPoP nonces) and `cache-control: no-store`.
     pub fn challenge_headers(&self) -> Vec<(&'static str, String)> {
         let mut h = Vec::with_capacity(3);
         if let Some(v) = self.www_authenticate() {
@@ -215,6 +230,9 @@ impl Rejection {
         }
         if let Some(secs) = self.retry_after() {
             h.push(("retry-after", secs.to_string()));
+        }
+        if let Some(nonce) = self.dpop_nonce() {
+            h.push(("dpop-nonce", nonce.to_owned()));
         }
         h.push(("cache-control", String::from("no-store")));
         h

@@ -41,11 +41,12 @@
 //! the proof, its claims or the token.
 
 use crate::jose::{self, Algorithm, JoseError, VerifyingKey, base64url};
-use aws_lc_rs::digest;
+use aws_lc_rs::{digest, hmac};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 /// The largest `DPoP` header accepted, in bytes (an RSA-4096 proof with its key is under 2 KiB).
 pub const MAX_PROOF_LEN: usize = 8 * 1024;
@@ -95,6 +96,10 @@ pub enum DpopError {
     Multiple,
     /// The proof's key is not the one the token is bound to (`cnf.jkt`, RFC 9449 §7.1).
     KeyMismatch,
+    /// Nonces are required and the proof has none (RFC 9449 §9): 401 `use_dpop_nonce`.
+    NonceMissing,
+    /// The proof's nonce is not one this server gave within its window: 401 `use_dpop_nonce`.
+    NonceExpired,
 }
 
 impl DpopError {
@@ -119,6 +124,8 @@ impl DpopError {
             Self::Missing => "a DPoP proof is required",
             Self::Multiple => "more than one DPoP proof",
             Self::KeyMismatch => "the DPoP proof's key is not the token's",
+            Self::NonceMissing => "the DPoP proof must carry a nonce from this server",
+            Self::NonceExpired => "the DPoP proof's nonce is not current",
         }
     }
 
@@ -143,6 +150,8 @@ impl DpopError {
             Self::Missing => "dpop_missing",
             Self::Multiple => "dpop_multiple",
             Self::KeyMismatch => "dpop_jkt_mismatch",
+            Self::NonceMissing => "dpop_nonce_missing",
+            Self::NonceExpired => "dpop_nonce_expired",
         }
     }
 }
@@ -275,6 +284,7 @@ impl DpopPolicy {
         }
         Ok(VerifiedProof {
             replay_key: replay_key(&thumbprint, jti),
+            nonce: claim_str(&claims, "nonce").map(str::to_owned),
             thumbprint,
             // Past this instant the proof is stale, so its entry need not be kept.
             usable_until: iat + max_age + leeway,
@@ -286,6 +296,7 @@ impl DpopPolicy {
 #[derive(Debug, Clone)]
 pub struct VerifiedProof {
     thumbprint: String,
+    nonce: Option<String>,
     replay_key: [u8; 32],
     usable_until: f64,
 }
@@ -363,13 +374,29 @@ fn sha256_b64(bytes: &[u8]) -> String {
 
 /// DPoP for a filter ([`crate::OAuthFilterBuilder::dpop`]): the URL clients call, how proofs
 /// are judged, the replay cache, and whether plain bearer tokens are still accepted.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Dpop {
     base_url: String,
     policy: DpopPolicy,
     replay_capacity: usize,
     accept_bearer: bool,
+    nonces: Option<(Vec<u8>, Duration)>,
 }
+
+impl fmt::Debug for Dpop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dpop")
+            .field("base_url", &self.base_url)
+            .field("policy", &self.policy)
+            .field("replay_capacity", &self.replay_capacity)
+            .field("accept_bearer", &self.accept_bearer)
+            .field("nonces", &self.nonces.as_ref().map(|(_, w)| w))
+            .finish()
+    }
+}
+
+/// The shortest secret [`Dpop::nonces`] takes, in bytes.
+pub const MIN_NONCE_SECRET_LEN: usize = 32;
 
 /// The replay cache's default size: proofs live about a minute, so this is ~1,600 DPoP
 /// requests a second before new proofs are refused (fail closed).
@@ -387,7 +414,20 @@ impl Dpop {
             policy: DpopPolicy::default(),
             replay_capacity: DEFAULT_REPLAY_CAPACITY,
             accept_bearer: true,
+            nonces: None,
         }
+    }
+
+    /// Require server-provided nonces (RFC 9449 §8, §9): a proof must carry a `nonce` this
+    /// server handed out. Nonces are stateless: an HMAC-SHA256 under `secret` (at least
+    /// [`MIN_NONCE_SECRET_LEN`] bytes; share it across a fleet so that any instance accepts
+    /// another's nonces) of the current `window` of time, and accepted during that window and
+    /// the next. A proof without one, or with an old one, gets 401 `use_dpop_nonce` with a
+    /// `DPoP-Nonce` header; an accepted proof whose nonce is from the previous window gets a
+    /// fresh one on the answer ([`crate::OAuthFilter::dpop_nonce_refresh`]).
+    pub fn nonces(mut self, secret: impl AsRef<[u8]>, window: Duration) -> Self {
+        self.nonces = Some((secret.as_ref().to_vec(), window));
+        self
     }
 
     /// The algorithms and `iat` window (default [`DpopPolicy::default`]).
@@ -429,6 +469,28 @@ impl Dpop {
                 "must be at least 1: without a replay cache every proof would be refused",
             ));
         }
+        let nonces = match self.nonces {
+            None => None,
+            Some((secret, window)) => {
+                if secret.len() < MIN_NONCE_SECRET_LEN {
+                    return Err(crate::ConfigError::new(
+                        "dpop.nonce_secret",
+                        format!("at least {MIN_NONCE_SECRET_LEN} bytes of random data"),
+                    ));
+                }
+                let window_secs = window.as_secs();
+                if !(1..=3600).contains(&window_secs) {
+                    return Err(crate::ConfigError::new(
+                        "dpop.nonce_window_secs",
+                        "must be 1 to 3600 seconds",
+                    ));
+                }
+                Some(Nonces {
+                    key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
+                    window_secs,
+                })
+            }
+        };
         let base = url.as_str().trim_end_matches('/').to_owned();
         let algs = self
             .policy
@@ -443,6 +505,7 @@ impl Dpop {
             replay: ReplayCache::new(self.replay_capacity),
             accept_bearer: self.accept_bearer,
             algs,
+            nonces,
         })
     }
 }
@@ -456,17 +519,86 @@ pub(crate) struct DpopState {
     pub(crate) accept_bearer: bool,
     /// The challenge's `algs` value.
     pub(crate) algs: String,
+    nonces: Option<Nonces>,
+}
+
+/// Stateless server nonces: the HMAC of a window of time.
+struct Nonces {
+    key: hmac::Key,
+    window_secs: u64,
+}
+
+impl fmt::Debug for Nonces {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Nonces")
+            .field("window_secs", &self.window_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Nonces {
+    fn window(&self, now: f64) -> u64 {
+        // `as` saturates: a clock before 1970 is window 0, never a panic.
+        (now.max(0.0) as u64) / self.window_secs
+    }
+
+    fn of(&self, window: u64) -> String {
+        let mut input = b"oauth-filter dpop nonce v1:".to_vec();
+        input.extend_from_slice(&window.to_be_bytes());
+        base64url::encode(hmac::sign(&self.key, &input).as_ref())
+    }
+
+    fn current(&self, now: f64) -> String {
+        self.of(self.window(now))
+    }
+
+    /// `Ok(true)` for the current window's nonce, `Ok(false)` for the previous one's.
+    fn check(&self, nonce: Option<&str>, now: f64) -> Result<bool, DpopError> {
+        let nonce = nonce.ok_or(DpopError::NonceMissing)?;
+        let window = self.window(now);
+        // Nonces are handed to every client: comparing them needs no constant time.
+        if nonce == self.of(window) {
+            Ok(true)
+        } else if window > 0 && nonce == self.of(window - 1) {
+            Ok(false)
+        } else {
+            Err(DpopError::NonceExpired)
+        }
+    }
 }
 
 impl DpopState {
+    /// The nonce to hand out now, when nonces are on.
+    pub(crate) fn current_nonce(&self, now: f64) -> Option<String> {
+        self.nonces.as_ref().map(|n| n.current(now))
+    }
+
+    /// The current nonce when `proof` (already verified for this request) carries the previous
+    /// window's: the answer should hand out the fresh one.
+    pub(crate) fn nonce_refresh(&self, proof: &[u8], now: f64) -> Option<String> {
+        let nonces = self.nonces.as_ref()?;
+        let proof = std::str::from_utf8(proof).ok()?;
+        let jws = jose::parse_compact(proof.trim_ascii()).ok()?;
+        let payload = jws.payload().ok()?;
+        let claims = jose::json::parse_object(&payload).ok()?;
+        match nonces.check(claim_str(&claims, "nonce"), now) {
+            Ok(true) => None,
+            _ => Some(nonces.current(now)),
+        }
+    }
+
     /// The settings in words.
     pub(crate) fn describe(&self) -> String {
         format!(
-            "proofs for {} ({}, up to {} s old), each accepted once (up to {} live), {}",
+            "proofs for {} ({}, up to {} s old), each accepted once (up to {} live), {}{}",
             self.base,
             self.algs,
             self.policy.max_age_secs,
             self.replay.capacity(),
+            match &self.nonces {
+                Some(n) => format!("server nonces required ({} s windows), ", n.window_secs),
+                None => String::new(),
+            },
             if self.accept_bearer {
                 "plain bearer tokens accepted too"
             } else {
@@ -493,6 +625,9 @@ impl DpopState {
             access_token: token,
         };
         let verified = self.policy.verify(proof.trim_ascii(), &request, now)?;
+        if let Some(nonces) = &self.nonces {
+            nonces.check(verified.nonce.as_deref(), now)?;
+        }
         if !verified.binds(jkt) {
             return Err(DpopError::KeyMismatch);
         }

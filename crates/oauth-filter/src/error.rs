@@ -127,6 +127,15 @@ impl AuthError {
             401 if *self == Self::InsufficientUserAuthentication => {
                 Some("insufficient_user_authentication")
             }
+            401 if matches!(
+                self,
+                Self::Dpop(
+                    crate::dpop::DpopError::NonceMissing | crate::dpop::DpopError::NonceExpired
+                )
+            ) =>
+            {
+                Some("use_dpop_nonce")
+            }
             401 if matches!(self, Self::Dpop(e) if *e != crate::dpop::DpopError::KeyMismatch) => {
                 Some("invalid_dpop_proof")
             }

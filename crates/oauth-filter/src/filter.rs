@@ -225,9 +225,26 @@ impl OAuthFilter {
 
     fn with_dpop(&self, rejection: Rejection, used: bool) -> Rejection {
         match &self.inner.dpop {
-            Some(d) => rejection.with_dpop(&d.algs, d.accept_bearer, used),
+            Some(d) => {
+                // Every 401 hands out a nonce when nonces are on, so a client recovers in one
+                // retry whatever it was refused for.
+                let nonce = (rejection.status() == 401)
+                    .then(|| d.current_nonce(self.inner.verifier.now()))
+                    .flatten();
+                rejection.with_dpop(&d.algs, d.accept_bearer, used, nonce)
+            }
             None => rejection,
         }
+    }
+
+    /// The `DPoP-Nonce` to put on the answer to an allowed request (RFC 9449 §8.2): with
+    /// nonces on, when the request's proof carries the previous window's nonce (the window
+    /// rolled). `None` otherwise, and for requests without a proof. Adapters call it after
+    /// [`Decision::Allow`].
+    pub fn dpop_nonce_refresh(&self, parts: &RequestParts<'_>) -> Option<String> {
+        let dpop = self.inner.dpop.as_ref()?;
+        let proof = parts.dpop_proof().ok()??;
+        dpop.nonce_refresh(proof, self.inner.verifier.now())
     }
 
     /// The answer to a request no route of `rules` takes (the error of

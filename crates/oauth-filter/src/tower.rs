@@ -35,7 +35,7 @@ use crate::filter::OAuthFilter;
 use crate::filter::{Decision, Guard};
 use crate::routes::PathRequirements;
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -211,8 +211,15 @@ where
                 .await
             {
                 Decision::Allow(token) => {
+                    let nonce = layer.filter.dpop_nonce_refresh(&parts);
                     head.extensions.insert(token);
-                    inner.call(Request::from_parts(head, body)).await
+                    let mut response = inner.call(Request::from_parts(head, body)).await?;
+                    if let Some(v) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                        response
+                            .headers_mut()
+                            .insert(HeaderName::from_static("dpop-nonce"), v);
+                    }
+                    Ok(response)
                 }
                 Decision::Deny(rejection) => Ok(layer.responder.respond(&rejection)),
                 _ => inner.call(Request::from_parts(head, body)).await,

@@ -94,3 +94,56 @@ async fn the_actix_middleware_checks_dpop_proofs() {
     assert_eq!(status, 401);
     assert!(challenge.unwrap().contains("more than one DPoP proof"));
 }
+
+#[derive(Debug)]
+struct Movable(std::sync::Mutex<std::time::SystemTime>);
+
+impl oauth_filter::Clock for Movable {
+    fn now(&self) -> std::time::SystemTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_actix_middleware_renews_nonces_on_allowed_answers() {
+    let issuer = TestIssuer::start().await;
+    let clock = std::sync::Arc::new(Movable(std::sync::Mutex::new(std::time::SystemTime::now())));
+    let filter = OAuthFilter::builder()
+        .jwt_issuer(jwt_issuer(&issuer))
+        .dpop(Dpop::new(BASE).nonces([9u8; 32], std::time::Duration::from_secs(10)))
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let addr = actix_app(filter);
+    let client = DpopClient::generate(SigningAlg::ES256).unwrap();
+    let token = issuer
+        .mint()
+        .scope("read")
+        .claim("cnf", client.cnf())
+        .sign();
+    let http = reqwest::Client::new();
+    let uri = format!("{BASE}/orders");
+    let send = |proof: String| {
+        http.get(format!("http://{addr}/orders"))
+            .header("authorization", format!("DPoP {token}"))
+            .header("dpop", proof)
+            .send()
+    };
+    let first = send(client.proof("GET", &uri, &token)).await.unwrap();
+    assert_eq!(first.status(), 401);
+    let n0 = first.headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    let with = |n: &str| {
+        client
+            .proof_builder("GET", &uri, &token)
+            .claim("nonce", n)
+            .sign()
+    };
+    let ok = send(with(&n0)).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.headers().get("dpop-nonce").is_none());
+    *clock.0.lock().unwrap() += std::time::Duration::from_secs(10);
+    let rolled = send(with(&n0)).await.unwrap();
+    assert_eq!(rolled.status(), 200);
+    let n1 = rolled.headers()["dpop-nonce"].to_str().unwrap();
+    assert_ne!(n1, n0);
+}

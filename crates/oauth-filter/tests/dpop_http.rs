@@ -37,7 +37,10 @@ async fn served(dpop: Option<Dpop>, issuer: &TestIssuer) -> Served {
     if let Some(d) = dpop {
         builder = builder.dpop(d);
     }
-    let filter = builder.build().unwrap();
+    served_by(builder.build().unwrap()).await
+}
+
+async fn served_by(filter: OAuthFilter) -> Served {
     let hits = Arc::new(AtomicUsize::new(0));
     let h = hits.clone();
     let handler = move |token: AccessToken| {
@@ -72,6 +75,7 @@ struct Answer {
     status: u16,
     challenge: String,
     body: String,
+    nonce: Option<String>,
 }
 
 impl Served {
@@ -90,7 +94,12 @@ impl Served {
             .get("www-authenticate")
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
+        let nonce = r
+            .headers()
+            .get("dpop-nonce")
+            .map(|v| v.to_str().unwrap().to_owned());
         Answer {
+            nonce,
             status: r.status().as_u16(),
             challenge,
             body: r.text().await.unwrap(),
@@ -342,4 +351,107 @@ fn the_base_url_is_checked_when_the_filter_is_built() {
             .build()
             .is_ok()
     );
+}
+
+/// A clock the test moves.
+#[derive(Debug)]
+struct Movable(std::sync::Mutex<std::time::SystemTime>);
+
+impl oauth_filter::Clock for Movable {
+    fn now(&self) -> std::time::SystemTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl Movable {
+    fn advance(&self, secs: u64) {
+        *self.0.lock().unwrap() += std::time::Duration::from_secs(secs);
+    }
+}
+
+#[tokio::test]
+async fn server_nonces_are_handed_out_required_and_renewed() {
+    let issuer = TestIssuer::start().await;
+    let clock = Arc::new(Movable(std::sync::Mutex::new(std::time::SystemTime::now())));
+    let window = 10;
+    let nonces = Dpop::new(BASE).nonces([7u8; 32], std::time::Duration::from_secs(window));
+    let filter = OAuthFilter::builder()
+        .jwt_issuer(jwt_issuer(&issuer))
+        .dpop(nonces)
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    let api = served_by(filter).await;
+    let client = DpopClient::generate(SigningAlg::ES256).unwrap();
+    let token = bound_token(&issuer, &client);
+    let uri = format!("{BASE}/orders");
+    let with_nonce = |nonce: &str| {
+        client
+            .proof_builder("GET", &uri, &token)
+            .claim("nonce", nonce)
+            .sign()
+    };
+
+    // No nonce: 401 use_dpop_nonce, with one to use.
+    let first = api
+        .get(&dpop(&token, client.proof("GET", &uri, &token)))
+        .await;
+    assert_eq!(
+        (first.status, first.body.as_str()),
+        (401, "dpop_nonce_missing")
+    );
+    assert!(
+        first.challenge.contains(r#"error="use_dpop_nonce""#),
+        "{}",
+        first.challenge
+    );
+    let n0 = first.nonce.expect("a DPoP-Nonce on the 401");
+    // Every 401 hands one out, the no-token one too.
+    assert_eq!(api.get(&[]).await.nonce.as_deref(), Some(n0.as_str()));
+    // With it: accepted, and no new nonce while the window lasts.
+    let ok = api.get(&dpop(&token, with_nonce(&n0))).await;
+    assert_eq!((ok.status, ok.nonce.as_deref()), (200, None));
+    // A nonce this server never made.
+    let forged = api.get(&dpop(&token, with_nonce("made-up"))).await;
+    assert_eq!(
+        (forged.status, forged.body.as_str()),
+        (401, "dpop_nonce_expired")
+    );
+    // The window rolls: the old nonce is still good once more, and the answer renews it.
+    clock.advance(window);
+    let rolled = api.get(&dpop(&token, with_nonce(&n0))).await;
+    assert_eq!(rolled.status, 200);
+    let n1 = rolled.nonce.expect("a fresh DPoP-Nonce on the 200");
+    assert_ne!(n1, n0);
+    assert_eq!(api.get(&dpop(&token, with_nonce(&n1))).await.status, 200);
+    // Two windows on, the first nonce is expired; the 401 carries the current one.
+    clock.advance(window);
+    let expired = api.get(&dpop(&token, with_nonce(&n0))).await;
+    assert_eq!(
+        (expired.status, expired.body.as_str()),
+        (401, "dpop_nonce_expired")
+    );
+    assert!(expired.nonce.is_some_and(|n| n != n0 && n != n1));
+    assert_eq!(api.hits(), 3);
+}
+
+#[test]
+fn a_short_nonce_secret_is_refused() {
+    let issuer = oauth_filter::JwtIssuer::new("https://idp.example")
+        .audience("api")
+        .jwks_url("https://idp.example/jwks");
+    let short = Dpop::new(BASE).nonces([1u8; 16], std::time::Duration::from_secs(60));
+    let e = OAuthFilter::builder()
+        .jwt_issuer(issuer.clone())
+        .dpop(short)
+        .build()
+        .unwrap_err();
+    assert_eq!(e.key(), "dpop.nonce_secret");
+    let zero = Dpop::new(BASE).nonces([1u8; 32], std::time::Duration::ZERO);
+    let e = OAuthFilter::builder()
+        .jwt_issuer(issuer)
+        .dpop(zero)
+        .build()
+        .unwrap_err();
+    assert_eq!(e.key(), "dpop.nonce_window_secs");
 }

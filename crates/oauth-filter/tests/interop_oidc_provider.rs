@@ -384,5 +384,8 @@ async fn dpop_bound_tokens_from_the_real_authorization_server() {
     let thief = DpopClient::generate(SigningAlg::ES256).unwrap();
     let (status, www, _) = call("DPoP", Some(thief.proof("GET", uri, &token))).await;
     assert_eq!(status, 401);
-    assert!(www.contains("the DPoP proof's key is not the token's"), "{www}");
+    assert!(
+        www.contains("the DPoP proof's key is not the token's"),
+        "{www}"
+    );
 }

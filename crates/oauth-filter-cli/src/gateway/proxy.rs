@@ -161,12 +161,16 @@ impl Proxy {
             }
         };
         let route_name = route.name();
+        let mut dpop_nonce = None;
         let token = match route.requirement() {
             None => None,
             Some(requirement) => {
                 let parts = RequestParts::from_http_parts(&head);
                 match self.filter.decide(&parts, None, requirement).await {
-                    Decision::Allow(t) => Some(t),
+                    Decision::Allow(t) => {
+                        dpop_nonce = self.filter.dpop_nonce_refresh(&parts);
+                        Some(t)
+                    }
                     Decision::Deny(rejection) => {
                         let reason = rejection.error().reason_code();
                         return (respond(&rejection), m::Outcome::Rejected, reason);
@@ -216,6 +220,12 @@ impl Proxy {
             Ok(Ok(resp)) => {
                 let (mut parts, body) = resp.into_parts();
                 remove_hop_by_hop(&mut parts.headers);
+                // The filter's fresh nonce replaces any the upstream sent.
+                if let Some(v) = dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                    parts
+                        .headers
+                        .insert(HeaderName::from_static("dpop-nonce"), v);
+                }
                 let body = body.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
                 (
                     Response::from_parts(parts, body),
