@@ -164,11 +164,23 @@ async fn check_config_reports_dpop_and_names_bad_keys() {
             r#"nonce_secret = "short""#,
             "dpop.nonce_secret: at least 32 bytes",
         ),
+        (
+            "[dpop.redis]\nurl = \"redis://127.0.0.1:1/\"\ntimeout_ms = 0",
+            "dpop.redis.timeout_ms: must be positive",
+        ),
+        (
+            "[dpop.redis]\nurl = \"redis://127.0.0.1:1/\"\nif_unavailable = \"accept\"",
+            "dpop.redis.if_unavailable: unknown variant `accept`",
+        ),
     ] {
         let (code, _, err) = run(config(up, &issuer, extra));
         assert_eq!(code, Some(2), "{extra}: {err}");
         assert!(err.contains(expected), "{extra}: {err}");
     }
+    let redis = "[dpop.redis]\nurl = \"redis://127.0.0.1:1/\"\nif_unavailable = \"local\"";
+    let (code, out, err) = run(config(up, &issuer, redis));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("and once per fleet through Redis"), "{out}");
     let (code, _, err) = run(config(up, &issuer, "").replace(BASE, "api.example"));
     assert_eq!(code, Some(2));
     assert!(err.contains("dpop.base_url: not an absolute URL"), "{err}");

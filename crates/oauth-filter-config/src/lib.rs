@@ -38,8 +38,8 @@ mod validate;
 pub use env::{ENV_PREFIX, overlay};
 pub use oauth_filter::ConfigError;
 pub use raw::{
-    AuthMethod, RawClaimTest, RawDpop, RawFilter, RawIntrospection, RawIssuer, RawRedis, RawRoute,
-    RawTls,
+    AuthMethod, IfUnavailable, RawClaimTest, RawDpop, RawDpopRedis, RawFilter, RawIntrospection,
+    RawIssuer, RawRedis, RawRoute, RawTls,
 };
 pub use validate::{ClientIdentity, FilterConfig};
 

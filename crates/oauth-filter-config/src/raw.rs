@@ -189,7 +189,7 @@ pub struct RawFilter {
 }
 
 /// `[dpop]`: verify DPoP-bound tokens and their proofs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawDpop {
     /// The URL clients call (proofs' `htu` is this and the request's path).
@@ -210,4 +210,50 @@ pub struct RawDpop {
     /// How long one nonce window lasts, seconds (default 60; a nonce is good for its window
     /// and the next).
     pub nonce_window_secs: Option<u64>,
+    /// `[dpop.redis]`: the replay store shared by a fleet.
+    pub redis: Option<RawDpopRedis>,
+}
+
+/// `[dpop.redis]`: proofs accepted once per fleet.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDpopRedis {
+    /// `redis://host:port/db` (or `rediss://`).
+    pub url: String,
+    /// Key prefix (default `oauth-filter:dpop:`).
+    pub key_prefix: Option<String>,
+    /// Time allowed for each Redis operation, in milliseconds (default 100).
+    pub timeout_ms: Option<u64>,
+    /// When Redis cannot be reached: `refuse` proofs (503, the default) or check them with
+    /// the instance's own cache alone (`local`).
+    #[serde(default)]
+    pub if_unavailable: IfUnavailable,
+}
+
+impl std::fmt::Debug for RawDpop {
+    /// Without `nonce_secret`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawDpop")
+            .field("base_url", &self.base_url)
+            .field("algorithms", &self.algorithms)
+            .field("accept_bearer", &self.accept_bearer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for RawDpopRedis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawDpopRedis").finish_non_exhaustive()
+    }
+}
+
+/// `dpop.redis.if_unavailable`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IfUnavailable {
+    /// Refuse proofs that cannot be checked (fail closed).
+    #[default]
+    Refuse,
+    /// Check them with the instance's own replay cache.
+    Local,
 }

@@ -148,6 +148,9 @@ fn dpop(raw: RawDpop) -> Result<Dpop, ConfigError> {
         }
         (None, None) => {}
     }
+    if let Some(r) = raw.redis {
+        d = with_dpop_redis(d, r)?;
+    }
     Ok(d)
 }
 
@@ -337,6 +340,34 @@ fn with_redis(intro: Introspection, r: crate::raw::RawRedis) -> Result<Introspec
         None => {}
     }
     Ok(intro.redis(cache))
+}
+
+#[cfg(feature = "redis")]
+fn with_dpop_redis(d: Dpop, r: crate::raw::RawDpopRedis) -> Result<Dpop, ConfigError> {
+    let mut replay = oauth_filter::RedisReplay::new(r.url)
+        .fall_back_to_local(r.if_unavailable == crate::raw::IfUnavailable::Local);
+    if let Some(p) = r.key_prefix {
+        replay = replay.key_prefix(p);
+    }
+    match r.timeout_ms {
+        Some(0) => {
+            return Err(ConfigError::new(
+                "dpop.redis.timeout_ms",
+                "must be positive",
+            ));
+        }
+        Some(ms) => replay = replay.timeout(Duration::from_millis(ms)),
+        None => {}
+    }
+    Ok(d.redis(replay))
+}
+
+#[cfg(not(feature = "redis"))]
+fn with_dpop_redis(_d: Dpop, _r: crate::raw::RawDpopRedis) -> Result<Dpop, ConfigError> {
+    Err(ConfigError::new(
+        "dpop.redis",
+        "this build has no Redis support (the `redis` feature of oauth-filter-config)",
+    ))
 }
 
 #[cfg(not(feature = "redis"))]

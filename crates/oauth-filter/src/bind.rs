@@ -24,7 +24,7 @@
 
 use crate::access_token::{AccessToken, Binding};
 use crate::claims::dpop_jkt;
-use crate::dpop::{DpopError, DpopState};
+use crate::dpop::{DpopError, DpopState, VerifiedProof};
 use crate::error::AuthError;
 use crate::explain::Trace;
 use crate::extract::{RequestParts, Scheme};
@@ -39,13 +39,15 @@ pub(crate) struct Presented<'a> {
     pub(crate) verifier: &'a Verifier,
 }
 
-/// Checks the token's binding against the request.
+/// Checks the token's binding against the request. `Ok(Some(proof))`: a DPoP proof this
+/// instance accepts, still to be checked by the shared replay store
+/// ([`DpopState::shared_first_use`]).
 pub(crate) fn bind(
     token: &AccessToken,
     parts: &RequestParts<'_>,
     presented: &Presented<'_>,
     trace: &mut Trace,
-) -> Result<(), AuthError> {
+) -> Result<Option<VerifiedProof>, AuthError> {
     let scheme = presented.credential.map_or(Scheme::Bearer, |(s, _)| s);
     match (token.binding(), scheme) {
         (Binding::None, Scheme::Bearer) => {
@@ -56,13 +58,13 @@ pub(crate) fn bind(
                 return Err(AuthError::DpopRequired);
             }
             trace.pass("binding", || "a bearer token (no cnf)".to_owned());
-            Ok(())
+            Ok(None)
         }
         (Binding::AcceptedAsBearer, Scheme::Bearer) => {
             trace.pass("binding", || {
                 "bound to a key; accepted as a bearer token by configuration".to_owned()
             });
-            Ok(())
+            Ok(None)
         }
         (Binding::None | Binding::AcceptedAsBearer, _) => {
             trace.fail("binding", || {
@@ -89,9 +91,9 @@ pub(crate) fn bind(
                     )
                 });
             match checked {
-                Ok(()) => {
+                Ok(proof) => {
                     trace.pass("binding", || "DPoP proof by the token's key".to_owned());
-                    Ok(())
+                    Ok(dpop.needs_io().then_some(proof))
                 }
                 Err(e) => {
                     trace.fail("binding", || e.description().to_owned());

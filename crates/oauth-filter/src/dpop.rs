@@ -96,6 +96,9 @@ pub enum DpopError {
     Multiple,
     /// The proof's key is not the one the token is bound to (`cnf.jkt`, RFC 9449 §7.1).
     KeyMismatch,
+    /// The shared replay store (Redis) cannot be reached and the configuration refuses proofs
+    /// it cannot check there: 503, fail closed.
+    ReplayUnavailable,
     /// Nonces are required and the proof has none (RFC 9449 §9): 401 `use_dpop_nonce`.
     NonceMissing,
     /// The proof's nonce is not one this server gave within its window: 401 `use_dpop_nonce`.
@@ -124,6 +127,7 @@ impl DpopError {
             Self::Missing => "a DPoP proof is required",
             Self::Multiple => "more than one DPoP proof",
             Self::KeyMismatch => "the DPoP proof's key is not the token's",
+            Self::ReplayUnavailable => "the DPoP proof cannot be checked for replay now",
             Self::NonceMissing => "the DPoP proof must carry a nonce from this server",
             Self::NonceExpired => "the DPoP proof's nonce is not current",
         }
@@ -150,6 +154,7 @@ impl DpopError {
             Self::Missing => "dpop_missing",
             Self::Multiple => "dpop_multiple",
             Self::KeyMismatch => "dpop_jkt_mismatch",
+            Self::ReplayUnavailable => "dpop_replay_unavailable",
             Self::NonceMissing => "dpop_nonce_missing",
             Self::NonceExpired => "dpop_nonce_expired",
         }
@@ -381,6 +386,125 @@ pub struct Dpop {
     replay_capacity: usize,
     accept_bearer: bool,
     nonces: Option<(Vec<u8>, Duration)>,
+    #[cfg(feature = "redis")]
+    redis: Option<RedisReplay>,
+}
+
+/// A replay store shared by a fleet through Redis (feature `redis`), so that a proof is
+/// accepted once by the whole fleet (RFC 9449 §11.1): `SET <prefix><hash of key and jti> 1 NX`
+/// with the proof's remaining lifetime as expiry. Each instance checks its own cache first.
+/// When Redis cannot be reached (each operation is bounded by a short timeout), proofs are
+/// refused with 503 (fail closed), or, with [`RedisReplay::fall_back_to_local`], checked by
+/// the instance's own cache alone.
+#[cfg(feature = "redis")]
+#[derive(Clone)]
+pub struct RedisReplay {
+    url: String,
+    prefix: String,
+    timeout: Duration,
+    fall_back: bool,
+}
+
+#[cfg(feature = "redis")]
+impl fmt::Debug for RedisReplay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisReplay")
+            .field("url", &crate::introspection::redacted_url(&self.url))
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("fall_back", &self.fall_back)
+            .finish()
+    }
+}
+
+#[cfg(feature = "redis")]
+impl RedisReplay {
+    /// Redis at `url` (`redis://host:port/db`, or `rediss://`).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            prefix: String::from("oauth-filter:dpop:"),
+            timeout: Duration::from_millis(100),
+            fall_back: false,
+        }
+    }
+    /// Key prefix (default `oauth-filter:dpop:`).
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+    /// Time allowed for each Redis operation (default 100 ms).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+    /// While Redis is unavailable, accept proofs that this instance's own cache has not seen
+    /// (a replay to another instance then goes unnoticed) instead of refusing them.
+    pub fn fall_back_to_local(mut self, fall_back: bool) -> Self {
+        self.fall_back = fall_back;
+        self
+    }
+}
+
+/// The shared store, built.
+#[cfg(feature = "redis")]
+struct SharedReplay {
+    conn: crate::redis_conn::RedisConnection,
+    prefix: String,
+    fall_back: bool,
+}
+
+#[cfg(feature = "redis")]
+impl fmt::Debug for SharedReplay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedReplay")
+            .field("prefix", &self.prefix)
+            .field("fall_back", &self.fall_back)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "redis")]
+impl SharedReplay {
+    /// Records `proof` in Redis: `Err(Replayed)` when another instance (or this one, before a
+    /// restart) accepted it already.
+    async fn first_use(&self, proof: &VerifiedProof, now: f64) -> Result<(), DpopError> {
+        // The proof's remaining lifetime, at least 1 ms (it was fresh a moment ago).
+        let ttl_ms = ((proof.usable_until - now) * 1000.0).ceil().max(1.0) as u64;
+        let mut key = self.prefix.clone();
+        for b in proof.replay_key {
+            key.push_str(&format!("{b:02x}"));
+        }
+        let unavailable = || {
+            if self.fall_back {
+                Ok(())
+            } else {
+                Err(DpopError::ReplayUnavailable)
+            }
+        };
+        let Some(mut conn) = self.conn.get("DPoP replay store").await else {
+            return unavailable();
+        };
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&key).arg(1).arg("NX").arg("PX").arg(ttl_ms);
+        match tokio::time::timeout(
+            self.conn.timeout,
+            cmd.query_async::<Option<String>>(&mut conn),
+        )
+        .await
+        {
+            Ok(Ok(Some(_))) => Ok(()),
+            Ok(Ok(None)) => Err(DpopError::Replayed),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "DPoP replay store write failed");
+                unavailable()
+            }
+            Err(_) => {
+                tracing::warn!("DPoP replay store write timed out");
+                unavailable()
+            }
+        }
+    }
 }
 
 impl fmt::Debug for Dpop {
@@ -391,7 +515,7 @@ impl fmt::Debug for Dpop {
             .field("replay_capacity", &self.replay_capacity)
             .field("accept_bearer", &self.accept_bearer)
             .field("nonces", &self.nonces.as_ref().map(|(_, w)| w))
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -415,7 +539,16 @@ impl Dpop {
             replay_capacity: DEFAULT_REPLAY_CAPACITY,
             accept_bearer: true,
             nonces: None,
+            #[cfg(feature = "redis")]
+            redis: None,
         }
+    }
+
+    /// Share the replay store through Redis (feature `redis`), for fleets.
+    #[cfg(feature = "redis")]
+    pub fn redis(mut self, redis: RedisReplay) -> Self {
+        self.redis = Some(redis);
+        self
     }
 
     /// Require server-provided nonces (RFC 9449 §8, §9): a proof must carry a `nonce` this
@@ -491,6 +624,25 @@ impl Dpop {
                 })
             }
         };
+        #[cfg(feature = "redis")]
+        let shared = match self.redis {
+            None => None,
+            Some(r) => {
+                let client = redis::Client::open(r.url.as_str())
+                    .map_err(|e| crate::ConfigError::new("dpop.redis.url", e.to_string()))?;
+                if r.timeout.is_zero() {
+                    return Err(crate::ConfigError::new(
+                        "dpop.redis.timeout_ms",
+                        "must be positive",
+                    ));
+                }
+                Some(SharedReplay {
+                    conn: crate::redis_conn::RedisConnection::new(client, r.timeout),
+                    prefix: r.prefix,
+                    fall_back: r.fall_back,
+                })
+            }
+        };
         let base = url.as_str().trim_end_matches('/').to_owned();
         let algs = self
             .policy
@@ -506,6 +658,8 @@ impl Dpop {
             accept_bearer: self.accept_bearer,
             algs,
             nonces,
+            #[cfg(feature = "redis")]
+            shared,
         })
     }
 }
@@ -520,6 +674,8 @@ pub(crate) struct DpopState {
     /// The challenge's `algs` value.
     pub(crate) algs: String,
     nonces: Option<Nonces>,
+    #[cfg(feature = "redis")]
+    shared: Option<SharedReplay>,
 }
 
 /// Stateless server nonces: the HMAC of a window of time.
@@ -590,11 +746,16 @@ impl DpopState {
     /// The settings in words.
     pub(crate) fn describe(&self) -> String {
         format!(
-            "proofs for {} ({}, up to {} s old), each accepted once (up to {} live), {}{}",
+            "proofs for {} ({}, up to {} s old), each accepted once (up to {} live{}), {}{}",
             self.base,
             self.algs,
             self.policy.max_age_secs,
             self.replay.capacity(),
+            if self.needs_io() {
+                ", and once per fleet through Redis"
+            } else {
+                ""
+            },
             match &self.nonces {
                 Some(n) => format!("server nonces required ({} s windows), ", n.window_secs),
                 None => String::new(),
@@ -616,7 +777,7 @@ impl DpopState {
         token: &str,
         jkt: &str,
         now: f64,
-    ) -> Result<(), DpopError> {
+    ) -> Result<VerifiedProof, DpopError> {
         let proof = std::str::from_utf8(proof).map_err(|_| DpopError::Malformed)?;
         let uri = format!("{}{path}", self.base);
         let request = ProofRequest {
@@ -631,7 +792,32 @@ impl DpopState {
         if !verified.binds(jkt) {
             return Err(DpopError::KeyMismatch);
         }
-        self.replay.first_use(&verified, now)
+        self.replay.first_use(&verified, now)?;
+        Ok(verified)
+    }
+
+    /// Whether a proof's check needs I/O (the shared replay store), so that a caller without
+    /// a runtime defers it.
+    pub(crate) fn needs_io(&self) -> bool {
+        #[cfg(feature = "redis")]
+        return self.shared.is_some();
+        #[cfg(not(feature = "redis"))]
+        return false;
+    }
+
+    /// The shared replay store's check of a proof [`DpopState::check`] accepted; nothing to do
+    /// without one.
+    pub(crate) async fn shared_first_use(
+        &self,
+        proof: &VerifiedProof,
+        now: f64,
+    ) -> Result<(), DpopError> {
+        #[cfg(feature = "redis")]
+        if let Some(shared) = &self.shared {
+            return shared.first_use(proof, now).await;
+        }
+        let _ = (proof, now);
+        Ok(())
     }
 }
 

@@ -114,7 +114,9 @@ impl AuthError {
             Self::MethodNotAllowed => 405,
             Self::KeysUnavailable
             | Self::IntrospectionUnavailable
-            | Self::Dpop(crate::dpop::DpopError::ReplayCacheFull) => 503,
+            | Self::Dpop(
+                crate::dpop::DpopError::ReplayCacheFull | crate::dpop::DpopError::ReplayUnavailable,
+            ) => 503,
             Self::NotProtected => 500,
             _ => 401,
         }

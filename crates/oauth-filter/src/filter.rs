@@ -21,6 +21,7 @@ use crate::authorize::{Requirement, Unmet};
 use crate::bind::{Presented, bind};
 use crate::builder::OAuthFilterBuilder;
 use crate::challenge::Rejection;
+use crate::dpop::DpopState;
 use crate::error::{AuthError, ConfigError};
 use crate::explain::{Trace, Verdict};
 use crate::extract::{ExtractionPolicy, RequestParts, Scheme};
@@ -270,6 +271,7 @@ impl OAuthFilter {
     pub async fn verify(&self, token: &str) -> Result<AccessToken, AuthError> {
         let mut trace = Trace::off();
         let t = self.inner.verifier.verify(token, &mut trace).await?;
+        // Without a proof nothing is left for a replay store to check.
         bind(&t, &RequestParts::new(), &self.presented(None), &mut trace)?;
         Ok(t)
     }
@@ -346,7 +348,15 @@ impl OAuthFilter {
             _ => "a Bearer token".to_owned(),
         });
         let t = self.inner.verifier.verify(token, trace).await?;
-        bind(&t, parts, &self.presented(Some((scheme, token))), trace)?;
+        if let Some(proof) = bind(&t, parts, &self.presented(Some((scheme, token))), trace)? {
+            if let Some(dpop) = &self.inner.dpop {
+                let now = self.inner.verifier.now();
+                if let Err(e) = dpop.shared_first_use(&proof, now).await {
+                    trace.fail("binding", || e.description().to_owned());
+                    return Err(AuthError::Dpop(e));
+                }
+            }
+        }
         Ok(Some(t))
     }
 
@@ -505,9 +515,18 @@ impl OAuthFilter {
             Err(refusal) => return Some(Err(refusal)),
         };
         let token = match parts.credential(&self.inner.extraction) {
+            // A proof for the shared replay store needs I/O: all of it goes the async way (a
+            // proof recorded here would be a replay there).
+            Ok(Some((Scheme::Dpop, _)))
+                if self.inner.dpop.as_ref().is_some_and(DpopState::needs_io) =>
+            {
+                return None;
+            }
             Ok(Some((scheme, token))) => match self.inner.verifier.verify_now(token)? {
                 Ok(t) => match bind(&t, parts, &self.presented(Some((scheme, token))), trace) {
-                    Ok(()) => Some(t),
+                    Ok(None) => Some(t),
+                    // Not reached (checked above); never a pass without the shared check.
+                    Ok(Some(_)) => return None,
                     Err(e) => return Some(Err(e.into())),
                 },
                 Err(e) => return Some(Err(e.into())),

@@ -60,6 +60,8 @@ use url::Url;
 mod shared;
 #[cfg(feature = "redis")]
 pub use shared::RedisCache;
+#[cfg(feature = "redis")]
+pub(crate) use shared::redacted_url;
 
 /// A client secret that never prints.
 #[derive(Clone)]

@@ -115,6 +115,8 @@ mod jwt_cache;
 mod keys;
 pub mod metrics;
 pub mod path;
+#[cfg(feature = "redis")]
+mod redis_conn;
 mod routes;
 pub mod tower;
 mod verify;
@@ -124,6 +126,8 @@ pub use authorize::{ClaimPath, ClaimRule, ClaimTest, Requirement};
 pub use builder::{DEFAULT_LEEWAY, DangerousFilterBuilder, MAX_LEEWAY, OAuthFilterBuilder};
 pub use challenge::{Rejection, is_scope_token};
 pub use clock::{Clock, SystemClock};
+#[cfg(feature = "redis")]
+pub use dpop::RedisReplay;
 pub use dpop::{Dpop, DpopError, DpopPolicy};
 pub use error::{AuthError, ConfigError};
 pub use explain::{Outcome, Step, Trace, Verdict};

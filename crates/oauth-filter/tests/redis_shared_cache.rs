@@ -444,3 +444,91 @@ async fn redis_killed_mid_run_lets_nothing_in_and_service_continues() {
         "service did not continue after Redis died"
     );
 }
+
+/// Two instances of a fleet, each with its own DPoP replay cache and one Redis between them.
+fn dpop_instance(issuer: &TestIssuer, redis: oauth_filter::RedisReplay) -> OAuthFilter {
+    OAuthFilter::builder()
+        .jwt_issuer(
+            oauth_filter::JwtIssuer::new(issuer.issuer())
+                .audience(issuer.audience())
+                .jwks_url(issuer.jwks_url()),
+        )
+        .dpop(oauth_filter::Dpop::new("https://api.example").redis(redis))
+        .build()
+        .unwrap()
+}
+
+async fn dpop_decision(filter: &OAuthFilter, token: &str, proof: &str) -> Result<(), AuthError> {
+    let auth = format!("DPoP {token}");
+    let parts = oauth_filter::RequestParts::new()
+        .authorization(auth.as_bytes())
+        .dpop(proof.as_bytes())
+        .method("GET")
+        .path("/orders");
+    let requirement = oauth_filter::Requirement::all_of(["read"]);
+    // No answer without I/O: the shared store must be asked.
+    assert!(filter.decide_now(&parts, &requirement).is_none());
+    filter.check(&parts, &requirement).await.map(|_| ())
+}
+
+#[tokio::test]
+async fn a_dpop_proof_is_accepted_once_by_the_whole_fleet() {
+    use oauth_filter::{DpopError, RedisReplay};
+    use oauth_filter_testkit::{DpopClient, SigningAlg};
+    let mut redis = RedisServer::start().await;
+    let issuer = TestIssuer::start().await;
+    let url = redis.url();
+    let replay = || RedisReplay::new(url.clone()).timeout(Duration::from_millis(200));
+    let (a, b) = (
+        dpop_instance(&issuer, replay()),
+        dpop_instance(&issuer, replay()),
+    );
+    let client = DpopClient::generate(SigningAlg::ES256).unwrap();
+    let token = issuer
+        .mint()
+        .scope("read")
+        .claim("cnf", client.cnf())
+        .sign();
+    let proof = || client.proof("GET", "https://api.example/orders", &token);
+
+    let p = proof();
+    dpop_decision(&a, &token, &p).await.unwrap();
+    // Instance B has never seen it; Redis has.
+    assert_eq!(
+        dpop_decision(&b, &token, &p).await,
+        Err(AuthError::Dpop(DpopError::Replayed))
+    );
+    // And the same instance refuses it from its own cache.
+    assert_eq!(
+        dpop_decision(&a, &token, &p).await,
+        Err(AuthError::Dpop(DpopError::Replayed))
+    );
+    dpop_decision(&b, &token, &proof()).await.unwrap();
+    // Each key expires with its proof.
+    let mut conn = redis.client().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("oauth-filter:dpop:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg(&keys[0])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!((1..=65_000).contains(&ttl), "{ttl}");
+
+    // Redis down: refused with 503 (fail closed), or, when configured, checked locally.
+    redis.stop();
+    let refused = dpop_decision(&a, &token, &proof()).await;
+    assert_eq!(refused, Err(AuthError::Dpop(DpopError::ReplayUnavailable)));
+    assert_eq!(refused.unwrap_err().status(), 503);
+    let lenient = dpop_instance(&issuer, replay().fall_back_to_local(true));
+    let p = proof();
+    dpop_decision(&lenient, &token, &p).await.unwrap();
+    assert_eq!(
+        dpop_decision(&lenient, &token, &p).await,
+        Err(AuthError::Dpop(DpopError::Replayed))
+    );
+}

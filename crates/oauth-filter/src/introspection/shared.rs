@@ -32,11 +32,10 @@
 use crate::error::ConfigError;
 use crate::jose::{base64url, json};
 use crate::jwt::Secret;
+use crate::redis_conn::RedisConnection;
 use aws_lc_rs::hmac;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde_json::{Map, Value};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Settings for the shared Redis cache.
 #[derive(Clone)]
@@ -60,7 +59,7 @@ impl std::fmt::Debug for RedisCache {
 }
 
 /// `url` with any username and password replaced by `<redacted>`.
-fn redacted_url(url: &str) -> String {
+pub(crate) fn redacted_url(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(mut u) => {
             if !u.username().is_empty() || u.password().is_some() {
@@ -106,25 +105,21 @@ impl RedisCache {
             ));
         }
         Ok(SharedCache {
-            client,
             key: hmac::Key::new(hmac::HMAC_SHA256, &self.integrity_key.0),
             prefix: self.prefix,
             context: context.to_owned(),
             timeout: self.timeout,
-            conn: tokio::sync::Mutex::new(None),
-            retry_after: Mutex::new(None),
+            conn: RedisConnection::new(client, self.timeout),
         })
     }
 }
 
 pub(crate) struct SharedCache {
-    client: redis::Client,
     key: hmac::Key,
     prefix: String,
     context: String,
     timeout: Duration,
-    conn: tokio::sync::Mutex<Option<ConnectionManager>>,
-    retry_after: Mutex<Option<Instant>>,
+    conn: RedisConnection,
 }
 
 const INACTIVE: &[u8] = b"inactive";
@@ -180,49 +175,6 @@ impl SharedCache {
         Some((not_after_ms, body.to_vec()))
     }
 
-    async fn connection(&self) -> Option<ConnectionManager> {
-        let mut slot = self.conn.lock().await;
-        if let Some(c) = slot.as_ref() {
-            return Some(c.clone());
-        }
-        let now = Instant::now();
-        if self
-            .retry_after
-            .lock()
-            .ok()
-            .and_then(|r| *r)
-            .is_some_and(|t| now < t)
-        {
-            return None;
-        }
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
-            .set_number_of_retries(1);
-        match tokio::time::timeout(
-            self.timeout * 2,
-            ConnectionManager::new_with_config(self.client.clone(), config),
-        )
-        .await
-        {
-            Ok(Ok(c)) => {
-                *slot = Some(c.clone());
-                Some(c)
-            }
-            outcome => {
-                let reason = match outcome {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => String::from("timed out"),
-                };
-                tracing::warn!(error = %reason, "shared cache unavailable; using the authorization server");
-                if let Ok(mut r) = self.retry_after.lock() {
-                    *r = Some(now + Duration::from_secs(1));
-                }
-                None
-            }
-        }
-    }
-
     /// The stored answer: `Some(Some(doc))` active or not, `Some(None)` a 204-style inactive
     /// marker; `None` for a miss, an unavailable Redis, a value that fails its HMAC, or one past
     /// its authenticated not-after at `now` (seconds since the epoch).
@@ -231,7 +183,7 @@ impl SharedCache {
         hash: &[u8; 32],
         now: f64,
     ) -> Option<Option<Map<String, Value>>> {
-        let mut conn = self.connection().await?;
+        let mut conn = self.conn.get("shared cache").await?;
         let key = self.redis_key(hash);
         let value: Option<Vec<u8>> = match tokio::time::timeout(
             self.timeout,
@@ -279,7 +231,7 @@ impl SharedCache {
             return;
         }
         let not_after_ms = millis(now).saturating_add(ttl_ms);
-        let Some(mut conn) = self.connection().await else {
+        let Some(mut conn) = self.conn.get("shared cache").await else {
             return;
         };
         let key = self.redis_key(hash);
