@@ -9,12 +9,14 @@ rounds="${ROUNDS:-3}"
 port="${PORT:-3901}"
 work=$(mktemp -d)
 export TOKENS_DIR="$work"
+# DPoP proofs are accepted once: the server makes a file of them per round.
+export DPOP_ROUNDS="$rounds" DPOP_PROOFS="${DPOP_PROOFS:-$((duration * 12000))}"
 cargo build --release -q -p oauth-filter --example bench_server
 LISTEN="127.0.0.1:$port" taskset -c 0 target/release/examples/bench_server 2>"$work/server.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 peer_pid=
-for _ in $(seq 300); do [ -s "$work/forged" ] && curl -fs "http://127.0.0.1:$port/open" >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 1200); do [ -s "$work/forged" ] && curl -fs "http://127.0.0.1:$port/open" >/dev/null 2>&1 && break; sleep 0.1; done
 pids="$pid"
 peer_port=$((port + 1))
 if [ "${PEERS:-0}" = 1 ]; then
@@ -39,6 +41,7 @@ variants=(
   "EdDSA full verification|/uncached|eddsa"
   "ES256 100k distinct, cache on (miss path)|/cached|rotating"
   "ES256 bad signature|/uncached|forged"
+  "DPoP: ES256 token + ES256 proof, full verification|/dpop|dpop-proofs"
 )
 if [ "${PEERS:-0}" = 1 ]; then
   variants+=(
@@ -58,7 +61,10 @@ printf '%s\n' "${variants[@]}" | sed 's/|.*//' > "$work/names"
 for round in $(seq "$rounds"); do
   for v in "${variants[@]}"; do
     IFS='|' read -r name path file srv <<<"$v"
-    export BENCH_PATH="$path" TOKENS_FILE="${file:+$work/$file}"
+    export BENCH_PATH="$path" TOKENS_FILE="${file:+$work/$file}" DPOP_TOKEN_FILE=
+    if [ "$file" = dpop-proofs ]; then
+      export TOKENS_FILE="$work/dpop-proofs-$round" DPOP_TOKEN_FILE="$work/dpop-token"
+    fi
     target_pid=$pid target_port=$port
     if [ "$srv" = peer ]; then target_pid=$peer_pid target_port=$peer_port; fi
     before=$(cpu_ticks "$target_pid")

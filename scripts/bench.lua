@@ -4,6 +4,11 @@ local tokens = {}
 local file = os.getenv("TOKENS_FILE") or ""
 if #file > 0 then for line in io.lines(file) do if #line > 0 then table.insert(tokens, line) end end end
 local path = os.getenv("BENCH_PATH")
+-- DPoP: with DPOP_TOKEN_FILE the lines of TOKENS_FILE are proofs, each sent once (none are
+-- reused: past the last one requests go without a proof and count as non-200).
+local dpop_token = nil
+local dpop_file = os.getenv("DPOP_TOKEN_FILE") or ""
+if #dpop_file > 0 then for line in io.lines(dpop_file) do if #line > 0 then dpop_token = line end end end
 local n = 0
 local threads = {}
 function setup(thread) table.insert(threads, thread) end
@@ -11,6 +16,9 @@ non200 = 0
 function request()
   n = n + 1
   if #tokens == 0 then return wrk.format("GET", path) end
+  if dpop_token then
+    return wrk.format("GET", path, { ["Authorization"] = "DPoP " .. dpop_token, ["DPoP"] = tokens[n] or "" })
+  end
   return wrk.format("GET", path, { ["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1] })
 end
 function response(status) if status ~= 200 then non200 = non200 + 1 end end

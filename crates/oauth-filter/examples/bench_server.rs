@@ -8,12 +8,17 @@
 //! cache off: every request is a full verification), all answering "ok"; every other path
 //! answers like `/open` (the upstream of `scripts/bench-gateway.sh`). Writes token files to
 //! `TOKENS_DIR`: `rs256`, `es256`, `eddsa` (one token each), `rotating` (100,000 distinct ES256
-//! tokens), `forged` (a bad signature from a known kid).
+//! tokens), `forged` (a bad signature from a known kid). With `DPOP_ROUNDS` set, `/dpop`
+//! (DPoP required, cache off: the token and a proof verified per request) and the files
+//! `dpop-token` (a DPoP-bound ES256 token) and `dpop-proofs-<round>` (`DPOP_PROOFS` fresh ES256
+//! proofs for `GET /dpop` each, one file per round since each proof is accepted once).
 
 use axum::Router;
 use axum::routing::get;
-use oauth_filter::{JwtIssuer, OAuthFilter};
-use oauth_filter_testkit::{SigningAlg, TestIssuer};
+use oauth_filter::Algorithm;
+use oauth_filter::dpop::DpopPolicy;
+use oauth_filter::{Dpop, JwtIssuer, OAuthFilter};
+use oauth_filter_testkit::{DpopClient, SigningAlg, TestIssuer};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,7 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // For the peers (benches/peers): where the keys are.
     std::fs::write(dir.join("issuer"), issuer.issuer())?;
     std::fs::write(dir.join("jwks.json"), &jwks)?;
-    let make = |cache: u64| {
+    let builder = |cache: u64| {
         OAuthFilter::builder()
             .verified_token_cache(cache)
             .jwt_issuer(
@@ -35,8 +40,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .audience("api")
                     .jwks_json(jwks.clone()),
             )
-            .build()
     };
+    let make = |cache: u64| builder(cache).build();
     // The default cache capacity (10,000): 100,000 rotating tokens then measure the miss path.
     let (cached, uncached) = (make(10_000)?, make(0)?);
     let day = 24 * 3600;
@@ -80,6 +85,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         good.rsplit_once('.').map_or("", |p| p.0),
         "A".repeat(86)
     );
+
+    // DPoP: proofs made now and used within the run (an hour's window, a replay cache for all).
+    let rounds: usize = std::env::var("DPOP_ROUNDS").map_or(Ok(0), |r| r.parse())?;
+    let per_round: usize = std::env::var("DPOP_PROOFS").map_or(Ok(120_000), |r| r.parse())?;
+    let policy = DpopPolicy::new(&[Algorithm::ES256], 3600, 5).ok_or("policy")?;
+    let dpop = builder(0)
+        .dpop(
+            Dpop::new(format!("http://{listen}"))
+                .policy(policy)
+                .replay_capacity((rounds * per_round).max(1) * 2),
+        )
+        .build()?;
+    if rounds > 0 {
+        let client = DpopClient::generate(SigningAlg::ES256).map_err(|_| "DPoP key")?;
+        let es = issuer.key_for(SigningAlg::ES256).ok_or("no key")?;
+        let bound = issuer
+            .mint()
+            .key(es)
+            .scope("read")
+            .claim("cnf", client.cnf())
+            .expires_in_secs(day)
+            .sign();
+        let uri = format!("http://{listen}/dpop");
+        for round in 1..=rounds {
+            let proofs: Vec<String> = (0..per_round)
+                .map(|_| client.proof("GET", &uri, &bound))
+                .collect();
+            std::fs::write(
+                dir.join(format!("dpop-proofs-{round}")),
+                proofs.join("\n") + "\n",
+            )?;
+        }
+        std::fs::write(dir.join("dpop-token"), bound + "\n")?;
+    }
+    // Written last: the script waits for it.
     std::fs::write(dir.join("forged"), forged + "\n")?;
 
     let app = Router::new()
@@ -93,6 +133,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route(
             "/uncached",
             get(|| async { "ok" }).route_layer(uncached.require(["read"])),
+        )
+        .route(
+            "/dpop",
+            get(|| async { "ok" }).route_layer(dpop.require(["read"])),
         );
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     eprintln!("bench server on http://{}", listener.local_addr()?);

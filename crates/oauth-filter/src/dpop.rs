@@ -45,7 +45,7 @@ use aws_lc_rs::{digest, hmac};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// The largest `DPoP` header accepted, in bytes (an RSA-4096 proof with its key is under 2 KiB).
@@ -230,14 +230,23 @@ impl DpopPolicy {
         request: &ProofRequest<'_>,
         now: f64,
     ) -> Result<VerifiedProof, DpopError> {
-        if proof.len() > MAX_PROOF_LEN {
-            return Err(DpopError::Malformed);
-        }
-        let jws = jose::parse_compact(proof).map_err(|e| match e {
+        let target = Target::Uri(request.uri);
+        self.verify_for(
+            proof,
+            request.method,
+            target,
+            request.access_token,
+            now,
+            None,
+        )
+    }
+
+    /// The checks of a protected header (`typ`, `alg`, a public `jwk`), and its key.
+    fn header_key(&self, header_b64: &str) -> Result<(Algorithm, VerifyingKey, Value), DpopError> {
+        let (header, jwk) = jose::parse_header(header_b64).map_err(|e| match e {
             JoseError::UnsupportedAlgorithm => DpopError::UnsupportedAlgorithm,
             _ => DpopError::Malformed,
         })?;
-        let header = jws.header();
         if !header
             .typ
             .as_deref()
@@ -249,27 +258,83 @@ impl DpopPolicy {
         if alg.is_hmac() || !self.algorithms.contains(&alg) {
             return Err(DpopError::UnsupportedAlgorithm);
         }
-        let jwk = jws
-            .embedded_jwk()
-            .and_then(Value::as_object)
-            .ok_or(DpopError::InvalidKey)?;
-        if PRIVATE_MEMBERS.iter().any(|m| jwk.contains_key(*m)) {
+        let jwk = jwk.ok_or(DpopError::InvalidKey)?;
+        let members = jwk.as_object().ok_or(DpopError::InvalidKey)?;
+        if PRIVATE_MEMBERS.iter().any(|m| members.contains_key(*m)) {
             return Err(DpopError::PrivateKey);
         }
-        let key = VerifyingKey::from_jwk(jwk, &[alg]).map_err(|_| DpopError::InvalidKey)?;
-        jws.verify_with(&key).map_err(|_| DpopError::BadSignature)?;
-        let thumbprint = jwk_thumbprint(jwk).ok_or(DpopError::InvalidKey)?;
+        let key = VerifyingKey::from_jwk(members, &[alg]).map_err(|_| DpopError::InvalidKey)?;
+        Ok((alg, key, jwk))
+    }
 
-        let payload = jws.payload().map_err(|_| DpopError::Malformed)?;
+    /// [`Self::verify`], with the filter's cache of checked headers when given.
+    fn verify_for(
+        &self,
+        proof: &str,
+        method: &str,
+        target: Target<'_>,
+        access_token: &str,
+        now: f64,
+        keys: Option<&ProofKeys>,
+    ) -> Result<VerifiedProof, DpopError> {
+        if proof.len() > MAX_PROOF_LEN {
+            return Err(DpopError::Malformed);
+        }
+        let mut segments = proof.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ) else {
+            return Err(DpopError::Malformed);
+        };
+        let cached = keys.and_then(|k| k.get(header_b64));
+        let fresh = match cached {
+            Some(_) => None,
+            None => Some(self.header_key(header_b64)?),
+        };
+        let signature = base64url::decode(signature_b64).map_err(|_| DpopError::Malformed)?;
+        let payload = base64url::decode(payload_b64).map_err(|_| DpopError::Malformed)?;
+        let signing_input = proof
+            .get(..header_b64.len() + 1 + payload_b64.len())
+            .ok_or(DpopError::Malformed)?;
+        let (alg, key) = match (&cached, &fresh) {
+            (Some(k), _) => (k.alg, &k.key),
+            (None, Some((alg, key, _))) => (*alg, key),
+            (None, None) => return Err(DpopError::InvalidKey),
+        };
+        if signature.is_empty() || !key.verify(alg, signing_input.as_bytes(), &signature) {
+            return Err(DpopError::BadSignature);
+        }
+        let proof_key = match (cached, fresh) {
+            (Some(k), _) => k,
+            (None, Some((alg, key, jwk))) => {
+                let thumbprint = jwk
+                    .as_object()
+                    .and_then(jwk_thumbprint)
+                    .ok_or(DpopError::InvalidKey)?;
+                let k = Arc::new(ProofKey {
+                    alg,
+                    key,
+                    thumbprint,
+                });
+                if let Some(keys) = keys {
+                    keys.insert(header_b64, Arc::clone(&k));
+                }
+                k
+            }
+            (None, None) => return Err(DpopError::InvalidKey),
+        };
+
         let claims = jose::json::parse_object(&payload).map_err(|_| DpopError::Malformed)?;
         let jti = claim_str(&claims, "jti")
             .filter(|j| !j.is_empty() && j.chars().count() <= MAX_JTI_LEN)
             .ok_or(DpopError::InvalidJti)?;
-        if claim_str(&claims, "htm") != Some(request.method) {
+        if claim_str(&claims, "htm") != Some(method) {
             return Err(DpopError::MethodMismatch);
         }
-        let htu = claim_str(&claims, "htu").and_then(normalized_uri);
-        if htu.is_none() || htu != normalized_uri(request.uri) {
+        if !claim_str(&claims, "htu").is_some_and(|htu| target.matches(htu)) {
             return Err(DpopError::UriMismatch);
         }
         let iat = claims
@@ -284,16 +349,102 @@ impl DpopPolicy {
         if iat < now - max_age - leeway {
             return Err(DpopError::Stale);
         }
-        if claim_str(&claims, "ath") != Some(access_token_hash(request.access_token).as_str()) {
+        if claim_str(&claims, "ath") != Some(access_token_hash(access_token).as_str()) {
             return Err(DpopError::AccessTokenHashMismatch);
         }
         Ok(VerifiedProof {
-            replay_key: replay_key(&thumbprint, jti),
+            replay_key: replay_key(&proof_key.thumbprint, jti),
             nonce: claim_str(&claims, "nonce").map(str::to_owned),
-            thumbprint,
+            thumbprint: proof_key.thumbprint.clone(),
             // Past this instant the proof is stale, so its entry need not be kept.
             usable_until: iat + max_age + leeway,
         })
+    }
+}
+
+/// The URI a proof must name.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// An absolute URI, as given.
+    Uri(&'a str),
+    /// The filter's external base URL (valid, `http` or `https`, no user information) and the
+    /// request's path.
+    BaseAndPath(&'a str, &'a str),
+}
+
+impl Target<'_> {
+    /// Whether `htu` names this URI once both are normalised. A `htu` spelled exactly as the
+    /// base and an absolute path is that URI without normalising either (the same string
+    /// normalises the same way, and such a string always parses).
+    fn matches(self, htu: &str) -> bool {
+        let uri = match self {
+            Self::BaseAndPath(base, path) => {
+                if path.starts_with('/') && htu.strip_prefix(base) == Some(path) {
+                    return true;
+                }
+                std::borrow::Cow::Owned(format!("{base}{path}"))
+            }
+            Self::Uri(uri) => std::borrow::Cow::Borrowed(uri),
+        };
+        let htu = normalized_uri(htu);
+        htu.is_some() && htu == normalized_uri(&uri)
+    }
+}
+
+/// A protected header that passed [`DpopPolicy`]'s checks, and whose key verified a proof.
+struct ProofKey {
+    alg: Algorithm,
+    key: VerifyingKey,
+    thumbprint: String,
+}
+
+/// Checked proof headers by their base64url segment, so that a client's next proofs (same
+/// key, same header) skip the header's JSON, the key's parsing and its thumbprint. Entries are
+/// added only once a signature by their key verified. Bounded: a full shard is emptied (a
+/// miss only costs the work the cache saves).
+struct ProofKeys {
+    shards: Vec<Mutex<HashMap<Box<str>, Arc<ProofKey>>>>,
+}
+
+/// Headers kept per shard of [`ProofKeys`] (16 shards).
+const PROOF_KEYS_PER_SHARD: usize = 256;
+
+impl ProofKeys {
+    fn new() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard(&self, header_b64: &str) -> Option<&Mutex<HashMap<Box<str>, Arc<ProofKey>>>> {
+        // The header's end is the key's coordinates: as good as random between clients.
+        let spread = header_b64.bytes().rev().take(8).fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        self.shards.get(spread % SHARDS)
+    }
+
+    fn get(&self, header_b64: &str) -> Option<Arc<ProofKey>> {
+        let shard = self.shard(header_b64)?;
+        let keys = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        keys.get(header_b64).cloned()
+    }
+
+    fn insert(&self, header_b64: &str, key: Arc<ProofKey>) {
+        let Some(shard) = self.shard(header_b64) else {
+            return;
+        };
+        let mut keys = shard.lock().unwrap_or_else(PoisonError::into_inner);
+        if keys.len() >= PROOF_KEYS_PER_SHARD {
+            keys.clear();
+        }
+        keys.insert(header_b64.into(), key);
+    }
+}
+
+impl fmt::Debug for ProofKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProofKeys").finish_non_exhaustive()
     }
 }
 
@@ -654,6 +805,7 @@ impl Dpop {
         Ok(DpopState {
             base,
             policy: self.policy,
+            proof_keys: ProofKeys::new(),
             replay: ReplayCache::new(self.replay_capacity),
             accept_bearer: self.accept_bearer,
             algs,
@@ -669,6 +821,7 @@ impl Dpop {
 pub(crate) struct DpopState {
     base: String,
     policy: DpopPolicy,
+    proof_keys: ProofKeys,
     replay: ReplayCache,
     pub(crate) accept_bearer: bool,
     /// The challenge's `algs` value.
@@ -779,13 +932,14 @@ impl DpopState {
         now: f64,
     ) -> Result<VerifiedProof, DpopError> {
         let proof = std::str::from_utf8(proof).map_err(|_| DpopError::Malformed)?;
-        let uri = format!("{}{path}", self.base);
-        let request = ProofRequest {
+        let verified = self.policy.verify_for(
+            proof.trim_ascii(),
             method,
-            uri: &uri,
-            access_token: token,
-        };
-        let verified = self.policy.verify(proof.trim_ascii(), &request, now)?;
+            Target::BaseAndPath(&self.base, path),
+            token,
+            now,
+            Some(&self.proof_keys),
+        )?;
         if let Some(nonces) = &self.nonces {
             nonces.check(verified.nonce.as_deref(), now)?;
         }
@@ -1196,6 +1350,65 @@ mod tests {
                 DpopError::Malformed,
                 "{proof:.20}"
             );
+        }
+    }
+
+    /// The cache of checked headers never stands in for a signature: a header is kept only
+    /// after its key verified a proof, and each later proof's signature is still checked.
+    #[test]
+    fn cached_proof_headers_still_need_a_good_signature_for_every_proof() {
+        let policy = DpopPolicy::default();
+        let keys = ProofKeys::new();
+        let check = |proof: &str| {
+            let target = Target::BaseAndPath("https://api.example", "/orders");
+            policy.verify_for(proof, "GET", target, TOKEN, NOW, Some(&keys))
+        };
+        let s = client(SigningAlg::ES256);
+        let good = s.valid_proof();
+        let header = good.split('.').next().unwrap();
+        let (input, _) = good.rsplit_once('.').unwrap();
+        let forged = format!("{input}.{}", base64url::encode(&[7u8; 64]));
+        assert_eq!(check(&forged).unwrap_err(), DpopError::BadSignature);
+        assert!(
+            keys.get(header).is_none(),
+            "kept before a signature verified"
+        );
+        let accepted = check(&good).unwrap();
+        assert!(keys.get(header).is_some());
+        assert_eq!(accepted.thumbprint(), s.thumbprint());
+        // Same header, another payload, the old signature: refused although the header is known.
+        let next = s.proof_with(json!({}), json!({"jti": "id-2"}));
+        let (next_input, next_sig) = next.rsplit_once('.').unwrap();
+        let (_, good_sig) = good.rsplit_once('.').unwrap();
+        assert_eq!(next_input.split('.').next(), Some(header));
+        assert_eq!(
+            check(&format!("{next_input}.{good_sig}")).unwrap_err(),
+            DpopError::BadSignature
+        );
+        assert_eq!(
+            check(&format!("{next_input}.{next_sig}"))
+                .unwrap()
+                .thumbprint(),
+            s.thumbprint()
+        );
+        // Claims are checked on a cache hit as on a miss.
+        let stale = s.proof_with(json!({}), json!({"iat": NOW - 600.0}));
+        assert_eq!(check(&stale).unwrap_err(), DpopError::Stale);
+        // The htu fast path and normalisation agree.
+        let spelled = s.proof_with(
+            json!({}),
+            json!({"htu": "HTTPS://API.example:443/%6Frders"}),
+        );
+        assert!(check(&spelled).is_ok());
+        let elsewhere = s.proof_with(json!({}), json!({"htu": "https://api.example/orders/1"}));
+        assert_eq!(check(&elsewhere).unwrap_err(), DpopError::UriMismatch);
+        // A full shard is emptied, never grown past its bound.
+        let known = keys.get(header).unwrap();
+        for i in 0..(PROOF_KEYS_PER_SHARD * SHARDS * 2) {
+            keys.insert(&format!("{header}{i:08}"), Arc::clone(&known));
+        }
+        for shard in &keys.shards {
+            assert!(shard.lock().unwrap().len() <= PROOF_KEYS_PER_SHARD);
         }
     }
 

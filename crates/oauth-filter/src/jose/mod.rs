@@ -92,9 +92,6 @@ pub struct CompactJws<'a> {
     header: JwsHeader,
     payload_b64: &'a str,
     signature: Vec<u8>,
-    /// The header's `jwk` member, kept for DPoP proofs (whose key it is) and never used to
-    /// verify anything else: an access token's key comes from its issuer's key set.
-    embedded_jwk: Option<Value>,
 }
 
 fn header_str(header: &Map<String, Value>, name: &str) -> Result<Option<String>, JoseError> {
@@ -120,16 +117,8 @@ pub fn parse_compact(token: &str) -> Result<CompactJws<'_>, JoseError> {
         2 => return Err(JoseError::Encrypted),
         _ => return Err(JoseError::Malformed),
     }
-    let header_bytes = base64url::decode(header_b64).map_err(|_| JoseError::Malformed)?;
-    let mut header = json::parse_object(&header_bytes).map_err(|_| JoseError::Malformed)?;
-    let alg_name = header_str(&header, "alg")?.ok_or(JoseError::Malformed)?;
-    let alg = Algorithm::from_name(&alg_name).ok_or(JoseError::UnsupportedAlgorithm)?;
-    // RFC 7515 §4.1.11: we implement no extension, so any `crit` must be refused.
-    if header.contains_key("crit") {
-        return Err(JoseError::CriticalHeader);
-    }
-    let kid = header_str(&header, "kid")?;
-    let typ = header_str(&header, "typ")?;
+    // A token's `jwk` is never used: its key comes from its issuer's key set.
+    let (header, _) = parse_header(header_b64)?;
     let signature = base64url::decode(signature_b64).map_err(|_| JoseError::Malformed)?;
     if signature.is_empty() {
         return Err(JoseError::Malformed);
@@ -146,11 +135,27 @@ pub fn parse_compact(token: &str) -> Result<CompactJws<'_>, JoseError> {
         .ok_or(JoseError::Malformed)?;
     Ok(CompactJws {
         signing_input,
-        header: JwsHeader { alg, kid, typ },
+        header,
         payload_b64,
         signature,
-        embedded_jwk: header.remove("jwk"),
     })
+}
+
+/// Parses a protected header segment (strict base64url of a strict-JSON object with a known
+/// `alg` and no `crit`), with its `jwk` member as sent (a DPoP proof's own key; never used to
+/// verify an access token).
+pub(crate) fn parse_header(header_b64: &str) -> Result<(JwsHeader, Option<Value>), JoseError> {
+    let header_bytes = base64url::decode(header_b64).map_err(|_| JoseError::Malformed)?;
+    let mut header = json::parse_object(&header_bytes).map_err(|_| JoseError::Malformed)?;
+    let alg_name = header_str(&header, "alg")?.ok_or(JoseError::Malformed)?;
+    let alg = Algorithm::from_name(&alg_name).ok_or(JoseError::UnsupportedAlgorithm)?;
+    // RFC 7515 §4.1.11: we implement no extension, so any `crit` must be refused.
+    if header.contains_key("crit") {
+        return Err(JoseError::CriticalHeader);
+    }
+    let kid = header_str(&header, "kid")?;
+    let typ = header_str(&header, "typ")?;
+    Ok((JwsHeader { alg, kid, typ }, header.remove("jwk")))
 }
 
 impl CompactJws<'_> {
@@ -162,11 +167,6 @@ impl CompactJws<'_> {
     /// The decoded payload bytes (strict base64url).
     pub fn payload(&self) -> Result<Vec<u8>, JoseError> {
         base64url::decode(self.payload_b64).map_err(|_| JoseError::Malformed)
-    }
-
-    /// The header's `jwk` member (a DPoP proof's own key), as sent.
-    pub(crate) fn embedded_jwk(&self) -> Option<&Value> {
-        self.embedded_jwk.as_ref()
     }
 
     /// Verifies the signature with `key`, which must fit the header's algorithm.
