@@ -24,10 +24,12 @@
 
 mod dpop;
 mod keys;
+mod mtls;
 mod server;
 
 pub use dpop::DpopClient;
 pub use keys::{KeyGenerationFailed, SigningAlg, SigningKey};
+pub use mtls::{CertificateGenerationFailed, MtlsClient, TestCa};
 pub use server::{
     Fault, INTROSPECTION_CLIENT_ID, INTROSPECTION_CLIENT_SECRET, RawResponse, TestIssuer,
     TestIssuerBuilder,

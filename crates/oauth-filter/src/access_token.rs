@@ -89,6 +89,9 @@ pub(crate) enum Binding {
     AcceptedAsBearer,
     /// Bound to a DPoP key (`cnf.jkt`, RFC 9449 §6): good only with a proof by that key.
     Dpop,
+    /// Bound to a client certificate (`cnf.x5t#S256`, RFC 8705 §3): good only on a connection
+    /// with that certificate.
+    Mtls,
     /// Bound, and its proof of possession is not verified: refused by `bind`.
     Unproven,
 }

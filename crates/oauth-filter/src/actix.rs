@@ -30,6 +30,10 @@
 //! [`OAuthMiddleware::with_responder`]. `AccessToken` is an extractor; `Option<AccessToken>` gives
 //! `None` on routes with no token (use [`OAuthMiddleware::optional`]).
 //!
+//! Certificate-bound tokens (RFC 8705): the middleware reads a [`ClientCertificate`] from the
+//! connection data; with a rustls listener, [`client_certificate_on_connect`] (feature `rustls`)
+//! puts it there.
+//!
 //! This adapter is a feature of the core crate rather than a crate of its own because Rust's
 //! orphan rule only lets the crate defining `AccessToken` implement actix's `FromRequest` for it.
 //! actix-web 4 is on `http` 0.2; the core only sees [`RequestParts`] built from header bytes.
@@ -41,6 +45,7 @@ use crate::error::AuthError;
 use crate::extract::RequestParts;
 use crate::filter::OAuthFilter;
 use crate::filter::{Decision, Guard};
+use crate::mtls::ClientCertificate;
 use crate::routes::PathRequirements;
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
@@ -158,12 +163,46 @@ fn request_parts(req: &HttpRequest) -> RequestParts<'_> {
     let parts = headers
         .get_all(actix_web::http::header::AUTHORIZATION)
         .fold(RequestParts::new(), |p, v| p.authorization(v.as_bytes()));
-    headers
+    let parts = headers
         .get_all("dpop")
         .fold(parts, |p, v| p.dpop(v.as_bytes()))
         .query(Some(req.query_string()).filter(|q| !q.is_empty()))
         .method(req.method().as_str())
-        .path(req.path())
+        .path(req.path());
+    match req.conn_data::<ClientCertificate>() {
+        Some(c) => parts.client_certificate(c.der()),
+        None => parts,
+    }
+}
+
+/// An `on_connect` callback (features `actix` and `rustls`) that keeps the client
+/// certificate of a rustls connection in the connection data, where the middleware reads it
+/// for certificate-bound tokens (RFC 8705).
+///
+/// ```no_run
+/// use actix_web::{App, HttpServer};
+/// use oauth_filter::actix::client_certificate_on_connect;
+/// use oauth_filter::mtls::AnyClientCertificate;
+/// # fn run(config: rustls::ServerConfig) -> std::io::Result<()> {
+/// // `config` built with `.with_client_cert_verifier(AnyClientCertificate::optional())`
+/// // (any certificate binds) or rustls' `WebPkiClientVerifier` (a CA's).
+/// let server = HttpServer::new(|| App::new())
+///     .on_connect(client_certificate_on_connect)
+///     .bind_rustls_0_23(("127.0.0.1", 8443), config)?;
+/// # let _ = server; Ok(())
+/// # }
+/// ```
+#[cfg(feature = "rustls")]
+pub fn client_certificate_on_connect(
+    connection: &dyn std::any::Any,
+    data: &mut actix_web::dev::Extensions,
+) {
+    type Tls = actix_tls::accept::rustls_0_23::TlsStream<actix_web::rt::net::TcpStream>;
+    if let Some(tls) = connection.downcast_ref::<Tls>()
+        && let Some(cert) = ClientCertificate::from_connection(tls.get_ref().1)
+    {
+        data.insert(cert);
+    }
 }
 
 impl<S, B> Service<ServiceRequest> for OAuthMiddlewareService<S>

@@ -16,6 +16,7 @@
 //! |---|---|---|
 //! | unbound | accepted, unless [`Dpop::accept_bearer`](crate::Dpop::accept_bearer) is off (`dpop_required`) | refused (`dpop_unbound_token`) |
 //! | `cnf.jkt` | refused (`sender_constrained_token`) | exactly one `DPoP` proof, valid for this request and token, by the `jkt` key, used once |
+//! | `cnf.x5t#S256` | the connection's client certificate has that thumbprint (RFC 8705; `mtls_certificate_missing`, `mtls_certificate_mismatch`) | refused (`dpop_unbound_token`) |
 //! | other `cnf` | refused (`sender_constrained_token`) | refused (`sender_constrained_token`) |
 //!
 //! The `dangerous()` opt-out of an issuer or of introspection
@@ -66,7 +67,23 @@ pub(crate) fn bind(
             });
             Ok(None)
         }
-        (Binding::None | Binding::AcceptedAsBearer, _) => {
+        (Binding::Mtls, Scheme::Bearer) => {
+            let bound_to = crate::mtls::bound_thumbprint(token.claims())
+                .ok_or(AuthError::SenderConstrainedToken)?;
+            match crate::mtls::check(bound_to, parts.request_client_certificate()) {
+                Ok(()) => {
+                    trace.pass("binding", || {
+                        "bound to the connection's client certificate (RFC 8705)".to_owned()
+                    });
+                    Ok(None)
+                }
+                Err(e) => {
+                    trace.fail("binding", || e.description().to_owned());
+                    Err(e)
+                }
+            }
+        }
+        (Binding::None | Binding::AcceptedAsBearer | Binding::Mtls, _) => {
             trace.fail("binding", || {
                 "the DPoP scheme with a token that is not DPoP-bound".to_owned()
             });

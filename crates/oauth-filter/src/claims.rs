@@ -133,6 +133,7 @@ pub(crate) fn facts(
             (false, _) => Binding::None,
             (true, true) => Binding::AcceptedAsBearer,
             (true, false) if dpop_jkt(&claims).is_some() => Binding::Dpop,
+            (true, false) if crate::mtls::bound_thumbprint(&claims).is_some() => Binding::Mtls,
             (true, false) => Binding::Unproven,
         },
         claims,
@@ -142,8 +143,8 @@ pub(crate) fn facts(
 }
 
 /// The DPoP key thumbprint a token is bound to: `cnf.jkt` when `cnf` holds exactly that (a
-/// `cnf` with other members, such as `x5t#S256`, asks for proofs this filter does not all
-/// verify, so it is no DPoP binding; the token stays unproven and is refused).
+/// `cnf` with other members as well asks for several proofs at once, which this filter does
+/// not verify together, so it is no DPoP binding; the token stays unproven and is refused).
 pub(crate) fn dpop_jkt(claims: &Map<String, Value>) -> Option<&str> {
     let cnf = claims.get("cnf")?.as_object()?;
     if cnf.len() != 1 {

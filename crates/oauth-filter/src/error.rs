@@ -58,8 +58,14 @@ pub enum AuthError {
     /// The token is bound to a key (`cnf`, or an introspection `token_type` of `DPoP`) and came
     /// without the proof of possession it needs: a DPoP-bound token with the `Bearer` scheme, a
     /// DPoP-bound token where DPoP is not configured, or a binding this filter does not verify
-    /// (RFC 8705 certificates, for now). Never accepted as a plain bearer token.
+    /// (a `cnf` with several or unknown members). Never accepted as a plain bearer token.
     SenderConstrainedToken,
+    /// A certificate-bound token (`cnf.x5t#S256`, RFC 8705) on a request whose connection has
+    /// no client certificate: 401 `invalid_token`.
+    CertificateMissing,
+    /// A certificate-bound token on a connection whose client certificate has another
+    /// thumbprint: 401 `invalid_token`.
+    CertificateMismatch,
     /// A DPoP proof that fails (RFC 9449 §4.3, §7.1): 401 `invalid_dpop_proof`, or
     /// `invalid_token` when the proof's key is not the token's.
     Dpop(crate::dpop::DpopError),
@@ -173,6 +179,12 @@ impl AuthError {
             Self::SenderConstrainedToken => {
                 "the token is bound to a key and cannot be used as a bearer token"
             }
+            Self::CertificateMissing => {
+                "the token is bound to a client certificate and the connection has none"
+            }
+            Self::CertificateMismatch => {
+                "the token is bound to another client certificate than the connection's"
+            }
             Self::Dpop(e) => e.description(),
             Self::NotDpopBound => "the token is not bound to a DPoP key",
             Self::DpopRequired => "a DPoP-bound token is required",
@@ -215,6 +227,8 @@ impl AuthError {
             Self::AudienceMismatch => "audience_mismatch",
             Self::WrongTokenType => "wrong_token_type",
             Self::SenderConstrainedToken => "sender_constrained_token",
+            Self::CertificateMissing => "mtls_certificate_missing",
+            Self::CertificateMismatch => "mtls_certificate_mismatch",
             Self::Dpop(e) => e.reason_code(),
             Self::NotDpopBound => "dpop_unbound_token",
             Self::DpopRequired => "dpop_required",

@@ -52,6 +52,7 @@ pub struct RequestParts<'a> {
     path: &'a str,
     first_dpop: Option<&'a [u8]>,
     dpop_count: usize,
+    client_certificate: Option<&'a [u8]>,
 }
 
 /// The authentication scheme a token came with.
@@ -120,6 +121,19 @@ impl<'a> RequestParts<'a> {
         Ok(self.first_dpop)
     }
 
+    /// Sets the DER of the TLS connection's client certificate, for certificate-bound tokens
+    /// (RFC 8705, [`crate::mtls`]). Only from the connection itself, or from a forwarded header
+    /// of a proxy you trust.
+    pub fn client_certificate(mut self, der: &'a [u8]) -> Self {
+        self.client_certificate = Some(der);
+        self
+    }
+
+    /// The client certificate's DER, as set.
+    pub fn request_client_certificate(&self) -> Option<&'a [u8]> {
+        self.client_certificate
+    }
+
     /// Sets the raw URI query (without `?`).
     pub fn query(mut self, query: Option<&'a str>) -> Self {
         self.query = query;
@@ -148,32 +162,40 @@ impl<'a> RequestParts<'a> {
         self.path
     }
 
-    /// Reads an `http` 1.x request.
+    /// Reads an `http` 1.x request: its headers, method, URI and the [`ClientCertificate`] in
+    /// its extensions, if any.
+    ///
+    /// [`ClientCertificate`]: crate::ClientCertificate
     pub fn from_http<B>(req: &'a http::Request<B>) -> Self {
-        Self::from_head(req.headers(), req.method(), req.uri())
+        Self::from_head(req.headers(), req.method(), req.uri(), req.extensions())
     }
 
-    /// Reads the head of an `http` 1.x request.
+    /// Reads the head of an `http` 1.x request (see [`RequestParts::from_http`]).
     pub fn from_http_parts(head: &'a http::request::Parts) -> Self {
-        Self::from_head(&head.headers, &head.method, &head.uri)
+        Self::from_head(&head.headers, &head.method, &head.uri, &head.extensions)
     }
 
     fn from_head(
         headers: &'a http::HeaderMap,
         method: &'a http::Method,
         uri: &'a http::Uri,
+        extensions: &'a http::Extensions,
     ) -> Self {
         let parts = headers
             .get_all(http::header::AUTHORIZATION)
             .iter()
             .fold(Self::new(), |p, v| p.authorization(v.as_bytes()));
-        headers
+        let parts = headers
             .get_all("dpop")
             .iter()
             .fold(parts, |p, v| p.dpop(v.as_bytes()))
             .query(uri.query())
             .method(method.as_str())
-            .path(uri.path())
+            .path(uri.path());
+        match extensions.get::<crate::ClientCertificate>() {
+            Some(c) => parts.client_certificate(c.der()),
+            None => parts,
+        }
     }
 
     /// The bearer token, if the request carries one. `Ok(None)` means no bearer credentials.

@@ -114,6 +114,7 @@ mod jwt;
 mod jwt_cache;
 mod keys;
 pub mod metrics;
+pub mod mtls;
 pub mod path;
 #[cfg(feature = "redis")]
 mod redis_conn;
@@ -142,6 +143,7 @@ pub use introspection::{
 pub use jose::Algorithm;
 pub use jwt::{DangerousJwtIssuer, JwtIssuer};
 pub use keys::JwksPolicy;
+pub use mtls::{ClientCertHeaderError, ClientCertificate};
 pub use routes::{PathRequirements, PathRequirementsBuilder, Route, Selected};
 pub use tower::{ErrorResponder, JsonErrorResponder, OAuthLayer, OAuthService};
 pub use verify::VerificationPath;

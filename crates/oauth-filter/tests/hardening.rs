@@ -173,17 +173,24 @@ async fn hybrid_mode_can_keep_third_party_jwts_from_the_authorization_server() {
 async fn sender_constrained_tokens_are_refused_as_bearer() {
     let issuer = TestIssuer::start().await;
     let f = filter_for(&issuer);
-    for cnf in [
-        json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
-        json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+    // Without a request there is no proof: no DPoP proof, no client certificate.
+    for (cnf, refusal) in [
+        (
+            json!({"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}),
+            AuthError::SenderConstrainedToken,
+        ),
+        (
+            json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}),
+            AuthError::CertificateMissing,
+        ),
+        (
+            json!({"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2", "jkt": "x"}),
+            AuthError::SenderConstrainedToken,
+        ),
     ] {
         let token = issuer.mint().scope("read").claim("cnf", cnf.clone()).sign();
-        assert_eq!(
-            f.verify(&token).await.unwrap_err(),
-            AuthError::SenderConstrainedToken,
-            "{cnf}"
-        );
-        let rejection = f.reject(AuthError::SenderConstrainedToken, None);
+        assert_eq!(f.verify(&token).await.unwrap_err(), refusal, "{cnf}");
+        let rejection = f.reject(refusal, None);
         assert_eq!(
             (rejection.status(), rejection.error().error_code()),
             (401, Some("invalid_token"))

@@ -14,6 +14,7 @@ pub(crate) mod config;
 pub(crate) mod limits;
 pub(crate) mod metrics;
 pub(crate) mod proxy;
+pub(crate) mod tls;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -55,6 +56,17 @@ pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError
     if let Some(dpop) = c.filter.describe_dpop() {
         println!("DPoP: {dpop}");
     }
+    if let Some(tls) = &c.tls {
+        println!("TLS: {}", tls.describe());
+    }
+    if !c.client_cert_proxies.is_empty() {
+        let from: Vec<String> = c
+            .client_cert_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        println!("Client-Cert (RFC 9440) honoured from: {}", from.join(", "));
+    }
     Ok(())
 }
 
@@ -88,6 +100,15 @@ pub(crate) fn main(args: &GatewayArgs) -> std::process::ExitCode {
 async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     let handle = metrics::install()?;
     let proxy = Arc::new(proxy::Proxy::new(&config)?);
+    // Inbound TLS: the current rustls configuration, replaced on SIGHUP.
+    let tls = match &config.tls {
+        None => None,
+        Some(t) => {
+            let (current, rx) = tokio::sync::watch::channel(t.server_config()?);
+            tls::reload_on_sighup(t.clone(), current);
+            Some(rx)
+        }
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {} (listen): {e}", config.listen))?;
@@ -135,6 +156,7 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     // The connection cap: a permit per connection, taken before accepting, so that excess
     // connections wait in the kernel's accept queue instead of costing memory here.
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let server = Arc::new(server);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
@@ -156,18 +178,47 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let proxy = proxy.clone();
                 let in_flight = limits::InFlight::default();
                 let io = limits::IdleIo::new(stream, limits.idle_timeout, in_flight.clone());
-                let service = service_fn(move |req| {
-                    let proxy = proxy.clone();
-                    let guard = in_flight.start();
-                    async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, peer, guard).await) }
-                });
-                let conn = server.serve_connection(TokioIo::new(io), service).into_owned();
-                let conn = graceful.watch(conn);
+                let proxy = proxy.clone();
+                let server = server.clone();
+                let watcher = graceful.watcher();
+                let acceptor = tls.as_ref().map(|rx| tokio_rustls::TlsAcceptor::from(rx.borrow().clone()));
+                let handshake_timeout = limits.header_read_timeout;
                 tokio::spawn(async move {
-                    if let Err(e) = conn.await {
+                    let service = |cert: Option<oauth_filter::ClientCertificate>| {
+                        service_fn(move |req| {
+                            let proxy = proxy.clone();
+                            let guard = in_flight.start();
+                            let cert = cert.clone();
+                            async move {
+                                Ok::<_, std::convert::Infallible>(proxy.handle(req, peer, cert, guard).await)
+                            }
+                        })
+                    };
+                    let served = match acceptor {
+                        None => {
+                            let conn = server.serve_connection(TokioIo::new(io), service(None));
+                            watcher.watch(conn.into_owned()).await
+                        }
+                        Some(acceptor) => {
+                            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await {
+                                Ok(Ok(tls)) => tls,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!("TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let cert = oauth_filter::ClientCertificate::from_connection(tls.get_ref().1);
+                            let conn = server.serve_connection(TokioIo::new(tls), service(cert));
+                            watcher.watch(conn.into_owned()).await
+                        }
+                    };
+                    if let Err(e) = served {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                     drop(permit);

@@ -32,13 +32,16 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use oauth_filter::{
-    AccessToken, Decision, ErrorResponder, JsonErrorResponder, OAuthFilter, PathRequirements,
-    Rejection, RequestParts,
+    AccessToken, ClientCertificate, Decision, ErrorResponder, JsonErrorResponder, OAuthFilter,
+    PathRequirements, Rejection, RequestParts,
 };
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use rustls_pki_types::pem::PemObject;
 use std::net::SocketAddr;
 use std::time::Instant;
+
+/// RFC 9440 §2: the client certificate and its chain, as a TLS-terminating proxy forwards them.
+const CLIENT_CERT_HEADERS: [&str; 2] = ["client-cert", "client-cert-chain"];
 
 /// Errors of a streamed body.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -55,6 +58,8 @@ pub(crate) struct Proxy {
     forwarding: Forwarding,
     limits: Limits,
     client: Client<Connector, RequestBody>,
+    /// Proxies whose `Client-Cert` header is honoured (`server.client_cert_header_from`).
+    client_cert_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Why the upstream client could not be set up.
@@ -98,7 +103,58 @@ impl Proxy {
             forwarding: config.forwarding.clone(),
             limits: config.limits.clone(),
             client: client.build(connector),
+            client_cert_proxies: config.client_cert_proxies.clone(),
         })
+    }
+
+    /// The request's client certificate, for certificate-bound tokens (RFC 8705): from a
+    /// trusted proxy, its RFC 9440 `Client-Cert` header (forwarded upstream as is); from
+    /// anyone else, the TLS connection's, and every `Client-Cert` header is removed so that
+    /// neither the filter nor the upstream can be told a certificate the client does not hold.
+    fn client_certificate(
+        &self,
+        headers: &mut HeaderMap,
+        peer: SocketAddr,
+        connection: Option<ClientCertificate>,
+    ) -> Option<ClientCertificate> {
+        let trusted = !self.client_cert_proxies.is_empty()
+            && self
+                .client_cert_proxies
+                .iter()
+                .any(|n| n.contains(&peer.ip()));
+        // The `_` near-names (`client_cert`) always go: CGI-style readers take them for the
+        // real header; from anyone but a trusted proxy, the real ones go too.
+        let doomed: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| {
+                let n = name.as_str();
+                let near = n.contains('_');
+                CLIENT_CERT_HEADERS.contains(&n.replace('_', "-").as_str()) && (near || !trusted)
+            })
+            .cloned()
+            .collect();
+        for name in doomed {
+            headers.remove(name);
+        }
+        if !trusted {
+            return connection;
+        }
+        let mut values = headers.get_all(CLIENT_CERT_HEADERS[0]).iter();
+        match (values.next(), values.next()) {
+            (Some(v), None) => match ClientCertificate::from_client_cert_header(v.as_bytes()) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, peer = %peer, "a trusted proxy sent an unreadable Client-Cert header; treated as no certificate");
+                    None
+                }
+            },
+            (Some(_), Some(_)) => {
+                tracing::warn!(peer = %peer, "a trusted proxy sent several Client-Cert headers; treated as no certificate");
+                None
+            }
+            // The proxy forwarded no certificate: its client had none.
+            (None, _) => None,
+        }
     }
 
     /// Handles one request; never fails (every problem becomes an answer). `guard` counts the
@@ -107,10 +163,11 @@ impl Proxy {
         &self,
         req: Request<Incoming>,
         peer: SocketAddr,
+        certificate: Option<ClientCertificate>,
         guard: InFlightGuard,
     ) -> Response<Body> {
         let started = Instant::now();
-        let (response, outcome, reason) = self.decide_and_forward(req, peer).await;
+        let (response, outcome, reason) = self.decide_and_forward(req, peer, certificate).await;
         m::request(outcome, reason, started.elapsed());
         response.map(|body| Tracked::new(body, guard).boxed_unsync())
     }
@@ -119,8 +176,12 @@ impl Proxy {
         &self,
         req: Request<Incoming>,
         peer: SocketAddr,
+        certificate: Option<ClientCertificate>,
     ) -> (Response<Body>, m::Outcome, &'static str) {
         let (mut head, body) = req.into_parts();
+        if let Some(c) = self.client_certificate(&mut head.headers, peer, certificate) {
+            head.extensions.insert(c);
+        }
         let refuse = |status: StatusCode, reason: &'static str, error: &str, why: &str| {
             (local(status, error, why), m::Outcome::Refused, reason)
         };

@@ -124,6 +124,10 @@ pub(crate) struct Config {
     pub(crate) client_identity: Option<ClientIdentity>,
     pub(crate) log_format: LogFormat,
     pub(crate) limits: crate::gateway::limits::Limits,
+    /// `[server.tls]`: inbound TLS, when configured.
+    pub(crate) tls: Option<crate::gateway::tls::InboundTls>,
+    /// `server.client_cert_header_from`: proxies whose `Client-Cert` header is honoured.
+    pub(crate) client_cert_proxies: Vec<ipnet::IpNet>,
     pub(crate) shutdown_grace: Duration,
     /// Runtime threads (at least 1).
     pub(crate) workers: usize,

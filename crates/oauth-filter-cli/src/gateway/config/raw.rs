@@ -112,6 +112,11 @@ pub(crate) struct RawServer {
     pub(crate) body_idle_timeout_secs: u64,
     pub(crate) http2_keep_alive_interval_secs: u64,
     pub(crate) http2_keep_alive_timeout_secs: u64,
+    /// `[server.tls]`: inbound TLS.
+    pub(crate) tls: Option<crate::gateway::tls::RawServerTls>,
+    /// Addresses or networks (CIDR) of TLS-terminating proxies whose RFC 9440 `Client-Cert`
+    /// header is honoured.
+    pub(crate) client_cert_header_from: Vec<String>,
 }
 
 impl Default for RawServer {
@@ -124,6 +129,8 @@ impl Default for RawServer {
             body_idle_timeout_secs: 30,
             http2_keep_alive_interval_secs: 30,
             http2_keep_alive_timeout_secs: 10,
+            tls: None,
+            client_cert_header_from: Vec::new(),
         }
     }
 }

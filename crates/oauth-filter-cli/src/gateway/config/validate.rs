@@ -30,6 +30,12 @@ pub(crate) fn validate(raw: RawConfig, filter: RawFilter) -> Result<Config, Conf
         )
     })?;
     let limits = validate_server(&raw.server)?;
+    let client_cert_proxies = trusted_proxies(&raw.server.client_cert_header_from)?;
+    let tls = raw
+        .server
+        .tls
+        .map(crate::gateway::tls::InboundTls::new)
+        .transpose()?;
     let (ca_pem, client_identity) = (filter.ca_pem.clone(), filter.client_identity.clone());
     let filter = filter.build()?;
     check_process(
@@ -49,6 +55,8 @@ pub(crate) fn validate(raw: RawConfig, filter: RawFilter) -> Result<Config, Conf
         client_identity,
         log_format: raw.log.format,
         limits,
+        tls,
+        client_cert_proxies,
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
         workers: match raw.workers {
             0 => std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
@@ -117,6 +125,23 @@ fn validate_server(raw: &raw::RawServer) -> Result<crate::gateway::limits::Limit
             raw.http2_keep_alive_timeout_secs,
         )?,
     })
+}
+
+/// `server.client_cert_header_from`: addresses (`10.0.0.5`) or networks (`10.0.0.0/8`).
+fn trusted_proxies(raw: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError::new(
+                        format!("server.client_cert_header_from[{i}]"),
+                        "not an IP address or network (10.0.0.5, 10.0.0.0/8, ::1)",
+                    )
+                })
+        })
+        .collect()
 }
 
 fn validate_upstream(raw: raw::RawUpstream) -> Result<Upstream, ConfigError> {
