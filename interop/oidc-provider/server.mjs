@@ -7,9 +7,15 @@
 //   https://api.example/opaque                  opaque tokens (for introspection)
 //   https://api.example/opaque-short            opaque tokens living 2 seconds
 //   https://api.example/dpop                    JWT (ES256); DPoP-bound when the token request has a proof
+//   https://api.example/mtls                    JWT (ES256); certificate-bound (RFC 8705) for `mtls-client`
+// With MTLS_CERT_FILE and MTLS_KEY_FILE (PEM) set, a second, HTTPS listener serves the same
+// provider and asks for client certificates; it prints `MTLS <origin>` before READY. Tokens for
+// `mtls-client` fetched there are bound to the certificate of that TLS connection (cnf.x5t#S256).
 // Introspection (also as signed JWTs, RFC 9701) and revocation are enabled. The server prints one line `READY <issuer>` on stdout
 // once it listens. Port: $PORT, or a free one.
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
 
@@ -28,6 +34,7 @@ const RESOURCES = {
   'https://api.example/opaque': { format: 'opaque' },
   'https://api.example/opaque-short': { format: 'opaque', ttl: 2 },
   'https://api.example/dpop': { format: 'jwt', alg: 'ES256' },
+  'https://api.example/mtls': { format: 'jwt', alg: 'ES256' },
 };
 const TTL = Number(process.env.ACCESS_TOKEN_TTL || 300);
 
@@ -44,6 +51,16 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
         redirect_uris: [],
         response_types: [],
         token_endpoint_auth_method: 'client_secret_basic',
+        scope: 'read write',
+      },
+      {
+        client_id: 'mtls-client',
+        client_secret: 'mtls-client-secret',
+        grant_types: ['client_credentials'],
+        redirect_uris: [],
+        response_types: [],
+        token_endpoint_auth_method: 'client_secret_basic',
+        tls_client_certificate_bound_access_tokens: true,
         scope: 'read write',
       },
       {
@@ -68,6 +85,12 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
       clientCredentials: { enabled: true },
       // RFC 9449: a token request with a DPoP proof gets a token bound to its key (cnf.jkt).
       dPoP: { enabled: true },
+      // RFC 8705 §3: tokens bound to the client certificate of the token request's connection.
+      mTLS: {
+        enabled: true,
+        certificateBoundAccessTokens: true,
+        getCertificate: (ctx) => ctx.req.socket.getPeerX509Certificate?.(),
+      },
       introspection: {
         enabled: true,
         allowedPolicy: async (ctx, client, token) => client.clientId === 'resource-server' || client.clientId === token.clientId,
@@ -90,7 +113,21 @@ server.listen(Number(process.env.PORT || 0), '127.0.0.1', () => {
   });
   provider.on('server_error', (ctx, err) => console.error('server_error', err));
   server.on('request', provider.callback());
-  console.log(`READY ${issuer}`);
+  if (!process.env.MTLS_CERT_FILE) {
+    console.log(`READY ${issuer}`);
+    return;
+  }
+  const tls = createHttpsServer({
+    cert: readFileSync(process.env.MTLS_CERT_FILE),
+    key: readFileSync(process.env.MTLS_KEY_FILE),
+    requestCert: true,
+    // Any certificate: the binding only needs its thumbprint (RFC 8705 §2.2).
+    rejectUnauthorized: false,
+  }, provider.callback());
+  tls.listen(0, '127.0.0.1', () => {
+    console.log(`MTLS https://localhost:${tls.address().port}`);
+    console.log(`READY ${issuer}`);
+  });
 });
 
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(0));

@@ -255,10 +255,17 @@ pub async fn closed_port() -> u16 {
 /// oidc-provider 8 (npm) from `interop/oidc-provider`, on a free loopback port.
 pub struct Provider {
     pub issuer: String,
+    /// The HTTPS origin asking for client certificates (with `MTLS_CERT_FILE` / `MTLS_KEY_FILE`).
+    pub mtls: Option<String>,
     _child: Child,
 }
 
 pub async fn start_provider() -> Provider {
+    start_provider_with(&[]).await
+}
+
+/// [`start_provider`] with extra environment (see `interop/oidc-provider/server.mjs`).
+pub async fn start_provider_with(env: &[(&str, &std::path::Path)]) -> Provider {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/oidc-provider");
     assert!(
         dir.join("node_modules/oidc-provider").exists(),
@@ -269,12 +276,17 @@ pub async fn start_provider() -> Provider {
         .current_dir(&dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
         .kill_on_drop(true)
         .spawn()
         .expect("node must be installed");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut mtls = None;
     let issuer = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(origin) = line.strip_prefix("MTLS ") {
+                mtls = Some(origin.to_owned());
+            }
             if let Some(issuer) = line.strip_prefix("READY ") {
                 return issuer.to_owned();
             }
@@ -285,6 +297,7 @@ pub async fn start_provider() -> Provider {
     .expect("oidc-provider did not start in 30 s");
     Provider {
         issuer,
+        mtls,
         _child: child,
     }
 }
