@@ -227,3 +227,130 @@ async fn the_gateway_hands_out_and_requires_nonces() {
     assert_eq!(ok.status(), 200);
     assert_eq!(state.requests.load(Ordering::SeqCst), 1);
 }
+
+/// Per-route schemes (`schemes = [...]`) and the FAPI 2.0 profile (`profile = "fapi2"`).
+#[tokio::test(flavor = "multi_thread")]
+async fn routes_choose_their_schemes_and_the_fapi2_profile_requires_bound_tokens() {
+    let issuer = TestIssuer::start().await;
+    let (up, _state) = upstream().await;
+    let routes = r#"
+[[routes]]
+prefix = "/legacy"
+schemes = ["Bearer"]
+
+[[routes]]
+prefix = "/pay"
+schemes = ["dpop"]
+"#;
+    let text = format!("{}{routes}", config(&format!("http://{up}"), &issuer, ""));
+    let gw = Gateway::start(&text, &[]).await;
+    let http = reqwest::Client::new();
+    let client = DpopClient::generate(SigningAlg::ES256).unwrap();
+    let bound = issuer
+        .mint()
+        .scope("orders:read")
+        .claim("cnf", client.cnf())
+        .sign();
+    let plain = issuer.mint().scope("orders:read").sign();
+    let dpop = |path: &str| {
+        http.get(gw.url(path))
+            .header("authorization", format!("DPoP {bound}"))
+            .header(
+                "dpop",
+                client.proof("GET", &format!("{BASE}{path}"), &bound),
+            )
+            .send()
+    };
+    let bearer = |path: &str| http.get(gw.url(path)).bearer_auth(&plain).send();
+    assert_eq!(bearer("/legacy").await.unwrap().status(), 200);
+    let r = dpop("/legacy").await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["www-authenticate"], r#"Bearer realm="api""#);
+    assert_eq!(dpop("/pay").await.unwrap().status(), 200);
+    let r = bearer("/pay").await.unwrap();
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with("DPoP algs="), "{challenge}");
+    assert!(
+        challenge.contains("a DPoP-bound token is required"),
+        "{challenge}"
+    );
+    // The file's default (both) elsewhere.
+    assert_eq!(bearer("/orders/1").await.unwrap().status(), 200);
+    assert_eq!(dpop("/orders/1").await.unwrap().status(), 200);
+
+    // FAPI 2.0: unbound tokens are refused everywhere; check-config says what it turned on.
+    let fapi = format!("profile = \"fapi2\"\n{text}");
+    let gw = Gateway::start(&fapi, &[]).await;
+    // A token FAPI 2.0 would take (ES256, RFC 9068 claims) but for its binding.
+    let unbound = issuer
+        .mint()
+        .key(issuer.key_for(SigningAlg::ES256).unwrap())
+        .scope("orders:read")
+        .subject("alice")
+        .claim("client_id", "app")
+        .claim("iat", oauth_filter_testkit::now_secs())
+        .sign();
+    let r = http
+        .get(gw.url("/orders/1"))
+        .bearer_auth(&unbound)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(
+        challenge.contains("the token must be bound to a key"),
+        "{challenge}"
+    );
+    let dir = scratch_dir();
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, &fapi).unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("FAPI 2.0: sender-constrained tokens required (DPoP or a client certificate), signatures PS256/ES256/EdDSA only"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(schemes: DPoP)"), "{stdout}");
+    for (bad, expected) in [
+        ("profile = \"fapi1\"\n", "profile: unknown profile `fapi1`"),
+        ("", "routes[1].schemes[0]: `Basic` is not a scheme"),
+    ] {
+        let t = format!("{bad}{text}").replace(
+            if bad.is_empty() {
+                "[\"Bearer\"]"
+            } else {
+                "\u{0}"
+            },
+            "[\"Basic\"]",
+        );
+        std::fs::write(&path, t).unwrap();
+        let out = std::process::Command::new(BIN)
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{err}");
+    }
+    let no_dpop = format!(
+        "[upstream]\nurl = \"http://{up}\"\n[[issuers]]\nissuer = \"{}\"\naudience = \"api\"\n[[routes]]\nprefix = \"/\"\nschemes = [\"DPoP\"]\n",
+        issuer.issuer()
+    );
+    std::fs::write(&path, no_dpop).unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("routes[0].schemes: DPoP needs the [dpop] section"),
+        "{err}"
+    );
+}

@@ -132,6 +132,9 @@ pub struct RawRoute {
     pub acr_values: Option<Vec<String>>,
     /// Step-up (RFC 9470): `auth_time` at most this long ago.
     pub max_auth_age_secs: Option<u64>,
+    /// The authentication schemes the route takes: `["Bearer"]`, `["DPoP"]` or both
+    /// (default: the filter's).
+    pub schemes: Option<Vec<String>>,
 }
 
 /// One claim test of a route: exactly one of its members.
@@ -186,6 +189,11 @@ pub struct RawFilter {
     pub jwt_cache_capacity: Option<u64>,
     /// `[dpop]`: DPoP-bound tokens (RFC 9449).
     pub dpop: Option<RawDpop>,
+    /// Only sender-constrained tokens (DPoP- or certificate-bound).
+    #[serde(default)]
+    pub require_sender_constrained: bool,
+    /// A security profile: `"fapi2"` (FAPI 2.0).
+    pub profile: Option<String>,
 }
 
 /// `[dpop]`: verify DPoP-bound tokens and their proofs.

@@ -12,6 +12,7 @@
 use crate::raw::{
     AuthMethod, RawClaimTest, RawDpop, RawFilter, RawIntrospection, RawIssuer, RawRoute, RawTls,
 };
+use oauth_filter::TokenSchemes;
 use oauth_filter::{
     Algorithm, ClientAuth, ConfigError, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Dpop, DpopPolicy,
     HttpClientConfig, Introspection, JwtIssuer, OAuthFilter, OAuthFilterBuilder, PathRequirements,
@@ -54,7 +55,7 @@ impl RawFilter {
     /// Checks every key but those the core checks when [`FilterConfig::build`] builds the
     /// filter (its errors name the same keys).
     pub fn validate(self) -> Result<FilterConfig, ConfigError> {
-        let routes = routes(self.routes)?;
+        let routes = routes(self.routes, self.dpop.is_some())?;
         let (http, ca_pem, client_identity) = tls(&self.tls)?;
         let mut builder = OAuthFilter::builder();
         for (i, issuer) in self.issuers.into_iter().enumerate() {
@@ -75,6 +76,17 @@ impl RawFilter {
         }
         if let Some(d) = self.dpop {
             builder = builder.dpop(dpop(d)?);
+        }
+        builder = builder.require_sender_constrained(self.require_sender_constrained);
+        match self.profile.as_deref() {
+            None => {}
+            Some("fapi2") => builder = builder.fapi2(),
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "profile",
+                    format!("unknown profile `{other}` (the one profile is \"fapi2\")"),
+                ));
+            }
         }
         Ok(FilterConfig {
             builder,
@@ -382,20 +394,56 @@ fn with_redis(
 }
 
 /// The routes, as the library's one route model; `None` without routes.
-fn routes(raw: Vec<RawRoute>) -> Result<Option<PathRequirements>, ConfigError> {
+fn routes(raw: Vec<RawRoute>, dpop: bool) -> Result<Option<PathRequirements>, ConfigError> {
     if raw.is_empty() {
         return Ok(None);
     }
     let mut rules = PathRequirements::not_found_builder();
     for (i, r) in raw.into_iter().enumerate() {
-        rules = rules.route(route(i, r)?);
+        rules = rules.route(route(i, r, dpop)?);
     }
     rules.build().map(Some)
 }
 
-fn route(i: usize, r: RawRoute) -> Result<Route, ConfigError> {
+/// `routes[i].schemes`: `Bearer`, `DPoP` (any case), one or both.
+fn schemes(key: &str, names: &[String], dpop: bool) -> Result<TokenSchemes, ConfigError> {
+    let (mut bearer, mut proof) = (false, false);
+    for (k, n) in names.iter().enumerate() {
+        match n.to_ascii_lowercase().as_str() {
+            "bearer" => bearer = true,
+            "dpop" => proof = true,
+            _ => {
+                return Err(ConfigError::new(
+                    format!("{key}[{k}]"),
+                    format!("`{n}` is not a scheme this filter takes (Bearer, DPoP)"),
+                ));
+            }
+        }
+    }
+    if proof && !dpop {
+        return Err(ConfigError::new(
+            key,
+            "DPoP needs the [dpop] section (its base_url): without it no proof can be checked",
+        ));
+    }
+    match (bearer, proof) {
+        (true, true) => Ok(TokenSchemes::Both),
+        (true, false) => Ok(TokenSchemes::Bearer),
+        (false, true) => Ok(TokenSchemes::Dpop),
+        (false, false) => Err(ConfigError::new(
+            key,
+            "empty: no request could pass; leave it out for the filter's schemes",
+        )),
+    }
+}
+
+fn route(i: usize, r: RawRoute, dpop: bool) -> Result<Route, ConfigError> {
     let name = format!("routes[{i}]");
     let parts = requirements(&name, &r)?;
+    let accepted = match &r.schemes {
+        Some(names) => Some(schemes(&format!("{name}.schemes"), names, dpop)?),
+        None => None,
+    };
     let mut route = match (r.path, r.prefix) {
         (Some(p), None) => Route::exact(p),
         (None, Some(p)) => Route::prefix(p),
@@ -411,15 +459,20 @@ fn route(i: usize, r: RawRoute) -> Result<Route, ConfigError> {
         route = route.methods(m);
     }
     if r.public {
-        if !parts.is_empty() {
+        if !parts.is_empty() || accepted.is_some() {
             return Err(ConfigError::new(
                 name,
-                "contradictory: a public route cannot require scopes, claims, clients or step-up",
+                "contradictory: a public route cannot require scopes, claims, clients, step-up \
+                 or schemes",
             ));
         }
         return Ok(route.public());
     }
-    Ok(route.require(Requirement::all(parts)))
+    let route = route.require(Requirement::all(parts));
+    Ok(match accepted {
+        Some(s) => route.schemes(s),
+        None => route,
+    })
 }
 
 impl RawRoute {

@@ -115,6 +115,12 @@ impl OAuthMiddleware {
             responder: Arc::new(json_response),
         }
     }
+    /// The authentication schemes this middleware's route takes (default: the filter's), as
+    /// the tower layer's `schemes`. For per-path middleware, set it per route.
+    pub fn schemes(mut self, schemes: crate::TokenSchemes) -> Self {
+        self.mode = self.mode.with_schemes(schemes);
+        self
+    }
     /// Replaces the answer to rejected requests.
     pub fn with_responder(
         mut self,

@@ -14,10 +14,17 @@
 //!
 //! | token | `Bearer` scheme | `DPoP` scheme |
 //! |---|---|---|
-//! | unbound | accepted, unless [`Dpop::accept_bearer`](crate::Dpop::accept_bearer) is off (`dpop_required`) | refused (`dpop_unbound_token`) |
+//! | unbound | accepted, unless the route takes only `DPoP` ([`Dpop::accept_bearer`](crate::Dpop::accept_bearer) off, [`TokenSchemes::Dpop`](crate::TokenSchemes::Dpop): `dpop_required`) | refused (`dpop_unbound_token`) |
 //! | `cnf.jkt` | refused (`sender_constrained_token`) | exactly one `DPoP` proof, valid for this request and token, by the `jkt` key, used once |
 //! | `cnf.x5t#S256` | the connection's client certificate has that thumbprint (RFC 8705; `mtls_certificate_missing`, `mtls_certificate_mismatch`) | refused (`dpop_unbound_token`) |
 //! | other `cnf` | refused (`sender_constrained_token`) | refused (`sender_constrained_token`) |
+//!
+//! A route that takes only `Bearer` ([`TokenSchemes::Bearer`](crate::TokenSchemes::Bearer))
+//! does not read the `DPoP` scheme: such a request has no credentials. A route that takes only
+//! `DPoP` refuses every `Bearer` request (`dpop_required`). With sender-constrained tokens
+//! required ([`OAuthFilterBuilder::require_sender_constrained`](crate::OAuthFilterBuilder::require_sender_constrained),
+//! the FAPI 2.0 profile) a token bound to no key is refused either way
+//! (`sender_constraint_required`).
 //!
 //! The `dangerous()` opt-out of an issuer or of introspection
 //! (`accept_sender_constrained_as_bearer`) accepts bound tokens as bearer tokens for
@@ -38,6 +45,10 @@ pub(crate) struct Presented<'a> {
     pub(crate) dpop: Option<&'a DpopState>,
     /// The clock (read only for a proof).
     pub(crate) verifier: &'a Verifier,
+    /// The schemes the route takes.
+    pub(crate) accepts: crate::filter::Accepts,
+    /// Only sender-constrained tokens (the FAPI 2.0 profile).
+    pub(crate) sender_constrained: bool,
 }
 
 /// Checks the token's binding against the request. `Ok(Some(proof))`: a DPoP proof this
@@ -51,13 +62,21 @@ pub(crate) fn bind(
 ) -> Result<Option<VerifiedProof>, AuthError> {
     let scheme = presented.credential.map_or(Scheme::Bearer, |(s, _)| s);
     match (token.binding(), scheme) {
+        (Binding::None | Binding::AcceptedAsBearer, _) if presented.sender_constrained => {
+            trace.fail("binding", || {
+                "a token bound to no key where sender-constrained tokens are required".to_owned()
+            });
+            Err(AuthError::SenderConstraintRequired)
+        }
+        (Binding::None | Binding::AcceptedAsBearer | Binding::Mtls, Scheme::Bearer)
+            if !presented.accepts.bearer =>
+        {
+            trace.fail("binding", || {
+                "the Bearer scheme where only DPoP is accepted".to_owned()
+            });
+            Err(AuthError::DpopRequired)
+        }
         (Binding::None, Scheme::Bearer) => {
-            if presented.dpop.is_some_and(|d| !d.accept_bearer) {
-                trace.fail("binding", || {
-                    "a bearer token where DPoP-bound tokens are required".to_owned()
-                });
-                return Err(AuthError::DpopRequired);
-            }
             trace.pass("binding", || "a bearer token (no cnf)".to_owned());
             Ok(None)
         }

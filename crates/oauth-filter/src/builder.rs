@@ -53,6 +53,8 @@ pub struct OAuthFilterBuilder {
     http: HttpClientConfig,
     clock: Option<Arc<dyn Clock>>,
     dpop: Option<Dpop>,
+    sender_constrained: bool,
+    fapi2: bool,
 }
 
 /// [`OAuthFilterBuilder`]'s dangerous settings, from [`OAuthFilterBuilder::dangerous`].
@@ -129,6 +131,29 @@ impl OAuthFilterBuilder {
         self.dpop = Some(dpop);
         self
     }
+    /// Only sender-constrained tokens pass: DPoP-bound (RFC 9449, with [`Dpop`] configured)
+    /// or certificate-bound (RFC 8705); a token bound to no key is refused with 401
+    /// `invalid_token` (`sender_constraint_required`), whatever the scheme.
+    pub fn require_sender_constrained(mut self, on: bool) -> Self {
+        self.sender_constrained = on;
+        self
+    }
+    /// The FAPI 2.0 Security Profile's rules for resource servers, in one switch:
+    /// - sender-constrained tokens required (DPoP or mTLS,
+    ///   [`OAuthFilterBuilder::require_sender_constrained`]);
+    /// - token and proof signatures by PS256, ES256 or EdDSA only (issuers and [`Dpop`] left
+    ///   at their default lists are narrowed to these; explicit lists with others, shared
+    ///   secrets and the `accept_sender_constrained_as_bearer` opt-outs are errors);
+    /// - RSA keys of at least 2048 bits (always enforced by this filter);
+    /// - no query tokens (an error if the `dangerous()` door allowed them);
+    /// - RFC 9068 strict mode for every issuer.
+    ///
+    /// [`OAuthFilter::describe_profile`] says what it turned on.
+    pub fn fapi2(mut self) -> Self {
+        self.fapi2 = true;
+        self.sender_constrained = true;
+        self
+    }
     /// The settings that weaken security, each explained where it is set.
     pub fn dangerous(self) -> DangerousFilterBuilder {
         DangerousFilterBuilder(self)
@@ -137,7 +162,12 @@ impl OAuthFilterBuilder {
     /// Validates the configuration and builds the filter. Nothing is fetched yet: keys load on
     /// first use, so the filter starts even when the authorization server is down (requests then
     /// get 503 until it is reachable).
-    pub fn build(self) -> Result<OAuthFilter, ConfigError> {
+    pub fn build(mut self) -> Result<OAuthFilter, ConfigError> {
+        let profile = if self.fapi2 {
+            Some(self.apply_fapi2()?)
+        } else {
+            None
+        };
         if self.issuers.is_empty() && self.introspection.is_none() {
             return Err(ConfigError::new(
                 "issuers",
@@ -198,6 +228,38 @@ impl OAuthFilterBuilder {
                 ..self.extraction
             },
             dpop,
+            sender_constrained: self.sender_constrained,
+            profile,
         }))
+    }
+
+    /// Applies the FAPI 2.0 rules; returns what they turned on, in words.
+    fn apply_fapi2(&mut self) -> Result<String, ConfigError> {
+        if self.extraction.allow_query_token {
+            return Err(ConfigError::new(
+                "allow_query_token",
+                "the FAPI 2.0 profile forbids access tokens in the query",
+            ));
+        }
+        self.issuers = std::mem::take(&mut self.issuers)
+            .into_iter()
+            .enumerate()
+            .map(|(i, issuer)| issuer.fapi2(i))
+            .collect::<Result<_, _>>()?;
+        self.introspection = self
+            .introspection
+            .take()
+            .map(Introspection::fapi2)
+            .transpose()?;
+        self.dpop = self.dpop.take().map(Dpop::fapi2).transpose()?;
+        Ok(format!(
+            "FAPI 2.0: sender-constrained tokens required ({}), signatures PS256/ES256/EdDSA only, \
+             RSA keys of 2048 bits or more, no query tokens, RFC 9068 strict mode",
+            if self.dpop.is_some() {
+                "DPoP or a client certificate"
+            } else {
+                "a client certificate; no DPoP configured"
+            }
+        ))
     }
 }

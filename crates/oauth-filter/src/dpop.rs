@@ -734,6 +734,22 @@ impl Dpop {
         self
     }
 
+    /// The FAPI 2.0 rules for proofs: PS256, ES256 and EdDSA only.
+    pub(crate) fn fapi2(self) -> Result<Self, crate::ConfigError> {
+        match self
+            .policy
+            .algorithms
+            .iter()
+            .find(|a| !Algorithm::FAPI2.contains(a))
+        {
+            Some(a) => Err(crate::ConfigError::new(
+                "dpop.algorithms",
+                format!("{a:?} is not allowed by the FAPI 2.0 profile (PS256, ES256, EdDSA)"),
+            )),
+            None => Ok(self),
+        }
+    }
+
     pub(crate) fn build(self) -> Result<DpopState, crate::ConfigError> {
         let bad = |why: &str| crate::ConfigError::new("dpop.base_url", why.to_owned());
         let url = url::Url::parse(&self.base_url)

@@ -60,6 +60,9 @@ pub enum AuthError {
     /// DPoP-bound token where DPoP is not configured, or a binding this filter does not verify
     /// (a `cnf` with several or unknown members). Never accepted as a plain bearer token.
     SenderConstrainedToken,
+    /// A token bound to no key where sender-constrained tokens are required (the FAPI 2.0
+    /// profile): 401 `invalid_token`.
+    SenderConstraintRequired,
     /// A certificate-bound token (`cnf.x5t#S256`, RFC 8705) on a request whose connection has
     /// no client certificate: 401 `invalid_token`.
     CertificateMissing,
@@ -179,6 +182,9 @@ impl AuthError {
             Self::SenderConstrainedToken => {
                 "the token is bound to a key and cannot be used as a bearer token"
             }
+            Self::SenderConstraintRequired => {
+                "the token must be bound to a key (DPoP or a client certificate)"
+            }
             Self::CertificateMissing => {
                 "the token is bound to a client certificate and the connection has none"
             }
@@ -227,6 +233,7 @@ impl AuthError {
             Self::AudienceMismatch => "audience_mismatch",
             Self::WrongTokenType => "wrong_token_type",
             Self::SenderConstrainedToken => "sender_constrained_token",
+            Self::SenderConstraintRequired => "sender_constraint_required",
             Self::CertificateMissing => "mtls_certificate_missing",
             Self::CertificateMismatch => "mtls_certificate_mismatch",
             Self::Dpop(e) => e.reason_code(),

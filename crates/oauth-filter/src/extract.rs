@@ -65,6 +65,53 @@ pub enum Scheme {
     Dpop,
 }
 
+/// Which authentication schemes a route takes (RFC 9449 §7.1). Without one, a route takes what
+/// the filter does: `Bearer`, plus `DPoP` when [`crate::Dpop`] is configured (and `Bearer`
+/// only while [`crate::Dpop::accept_bearer`] is on).
+///
+/// ```
+/// use oauth_filter::{PathRequirements, Route, TokenSchemes};
+/// let rules = PathRequirements::builder(["read"])
+///     // A legacy route: bearer tokens only; a `DPoP` request is a request without credentials.
+///     .route(Route::prefix("/legacy").schemes(TokenSchemes::Bearer))
+///     // A sensitive route: the `DPoP` scheme only.
+///     .route(Route::prefix("/payments").require(["pay"]).schemes(TokenSchemes::Dpop))
+///     .build()?;
+/// # Ok::<(), oauth_filter::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenSchemes {
+    /// `Bearer` only: the `DPoP` scheme is not read (and not offered in challenges).
+    /// DPoP-bound tokens cannot be used here; certificate-bound ones can.
+    Bearer,
+    /// `DPoP` only: every `Bearer` request is refused (`dpop_required`), certificate-bound
+    /// tokens included. Needs [`crate::Dpop`] configured, or nothing passes.
+    Dpop,
+    /// Both (the challenge offers both).
+    Both,
+}
+
+impl TokenSchemes {
+    /// (bearer, dpop) accepted.
+    pub(crate) fn accepts(self) -> (bool, bool) {
+        match self {
+            Self::Bearer => (true, false),
+            Self::Dpop => (false, true),
+            Self::Both => (true, true),
+        }
+    }
+
+    /// The name of the setting in configuration files: `Bearer`, `DPoP`.
+    pub fn names(self) -> &'static [&'static str] {
+        match self {
+            Self::Bearer => &["Bearer"],
+            Self::Dpop => &["DPoP"],
+            Self::Both => &["Bearer", "DPoP"],
+        }
+    }
+}
+
 /// RFC 6750 §2.1 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
 /// A lookup table: this scan runs over every byte of every token, on every request.
 #[allow(clippy::indexing_slicing)] // b < 256 by the loop bound, checked at compile time

@@ -42,6 +42,10 @@ pub(crate) struct FilterInner {
     pub(crate) realm: String,
     pub(crate) extraction: ExtractionPolicy,
     pub(crate) dpop: Option<crate::dpop::DpopState>,
+    /// Only sender-constrained tokens pass (the FAPI 2.0 profile).
+    pub(crate) sender_constrained: bool,
+    /// What the FAPI 2.0 profile turned on, for `describe_profile` (`None`: no profile).
+    pub(crate) profile: Option<String>,
 }
 
 impl std::fmt::Debug for OAuthFilter {
@@ -66,6 +70,15 @@ pub enum Protection<'a> {
     Routes(&'a PathRequirements),
     /// No token passes anonymously; a token that is present must be valid.
     Optional,
+    /// A route already chosen ([`PathRequirements::select`]): its requirement (none: public)
+    /// and the schemes it takes.
+    Route(crate::routes::Selected<'a>),
+}
+
+impl<'a> From<crate::routes::Selected<'a>> for Protection<'a> {
+    fn from(r: crate::routes::Selected<'a>) -> Self {
+        Self::Route(r)
+    }
 }
 
 impl<'a> From<&'a Requirement> for Protection<'a> {
@@ -84,7 +97,7 @@ impl<'a> From<&'a PathRequirements> for Protection<'a> {
 /// the tower layer and the actix middleware.
 #[derive(Debug, Clone)]
 pub(crate) enum Guard {
-    Require(Arc<Requirement>),
+    Require(Arc<Requirement>, Option<crate::extract::TokenSchemes>),
     Routes(Arc<PathRequirements>),
     Optional,
 }
@@ -96,7 +109,21 @@ impl Guard {
         if let Err(e) = crate::routes::check_requirement("requirement", &requirement) {
             tracing::warn!(error = %e, "this requirement names a value no token can carry in a challenge; it will never be met");
         }
-        Self::Require(Arc::new(requirement))
+        Self::Require(Arc::new(requirement), None)
+    }
+
+    /// The schemes a `require` guard takes (the routes of a per-path guard set their own).
+    pub(crate) fn with_schemes(self, schemes: crate::extract::TokenSchemes) -> Self {
+        match self {
+            Self::Require(r, _) => Self::Require(r, Some(schemes)),
+            other => {
+                tracing::warn!(
+                    "schemes() applies to a require layer; set the schemes of each route \
+                     with Route::schemes instead (ignored)"
+                );
+                other
+            }
+        }
     }
 
     pub(crate) fn routes(rules: PathRequirements) -> Self {
@@ -105,7 +132,12 @@ impl Guard {
 
     pub(crate) fn protection(&self) -> Protection<'_> {
         match self {
-            Self::Require(r) => Protection::Require(r),
+            Self::Require(r, None) => Protection::Require(r),
+            Self::Require(r, Some(schemes)) => Protection::Route(crate::routes::Selected {
+                name: "layer",
+                requirement: Some(r),
+                schemes: Some(*schemes),
+            }),
             Self::Routes(rules) => Protection::Routes(rules),
             Self::Optional => Protection::Optional,
         }
@@ -205,11 +237,18 @@ impl OAuthFilter {
             .map(crate::dpop::DpopState::describe)
     }
 
+    /// What a security profile ([`OAuthFilterBuilder::fapi2`]) turned on, in words (for
+    /// `check-config`); `None` without one.
+    pub fn describe_profile(&self) -> Option<&str> {
+        self.inner.profile.as_deref()
+    }
+
     /// The answer for `error`, with `requirement` for the 403 `scope` attribute. With DPoP
     /// configured the challenge offers it too ([`OAuthFilter::reject_request`] also knows
     /// which scheme the request used).
     pub fn reject(&self, error: AuthError, requirement: Option<&Requirement>) -> Rejection {
-        self.with_dpop(Rejection::new(error, &self.inner.realm, requirement), false)
+        let r = Rejection::new(error, &self.inner.realm, requirement);
+        self.with_dpop(r, false, self.accepts(None))
     }
 
     /// [`OAuthFilter::reject`] for `parts`: a refusal of a `DPoP`-scheme request carries its
@@ -221,20 +260,34 @@ impl OAuthFilter {
         requirement: Option<&Requirement>,
     ) -> Rejection {
         let r = Rejection::new(error, &self.inner.realm, requirement);
-        self.with_dpop(r, parts.uses_dpop_scheme())
+        self.with_dpop(r, parts.uses_dpop_scheme(), self.accepts(None))
     }
 
-    fn with_dpop(&self, rejection: Rejection, used: bool) -> Rejection {
+    /// The schemes a request may use: the route's, else the filter's.
+    pub(crate) fn accepts(&self, route: Option<crate::extract::TokenSchemes>) -> Accepts {
+        let (bearer, dpop) = match (route, &self.inner.dpop) {
+            (Some(s), _) => s.accepts(),
+            (None, Some(d)) => (d.accept_bearer, true),
+            (None, None) => (true, false),
+        };
+        Accepts {
+            bearer,
+            // Without DPoP configured there is nothing to check a proof with.
+            dpop: dpop && self.inner.dpop.is_some(),
+        }
+    }
+
+    fn with_dpop(&self, rejection: Rejection, used: bool, accepts: Accepts) -> Rejection {
         match &self.inner.dpop {
-            Some(d) => {
+            Some(d) if accepts.dpop => {
                 // Every 401 hands out a nonce when nonces are on, so a client recovers in one
                 // retry whatever it was refused for.
                 let nonce = (rejection.status() == 401)
                     .then(|| d.current_nonce(self.inner.verifier.now()))
                     .flatten();
-                rejection.with_dpop(&d.algs, d.accept_bearer, used, nonce)
+                rejection.with_dpop(&d.algs, accepts.bearer, used, nonce)
             }
-            None => rejection,
+            _ => rejection,
         }
     }
 
@@ -272,7 +325,12 @@ impl OAuthFilter {
         let mut trace = Trace::off();
         let t = self.inner.verifier.verify(token, &mut trace).await?;
         // Without a proof nothing is left for a replay store to check.
-        bind(&t, &RequestParts::new(), &self.presented(None), &mut trace)?;
+        bind(
+            &t,
+            &RequestParts::new(),
+            &self.presented(None, self.accepts(None)),
+            &mut trace,
+        )?;
         Ok(t)
     }
 
@@ -324,15 +382,30 @@ impl OAuthFilter {
         &self,
         parts: &RequestParts<'_>,
     ) -> Result<Option<AccessToken>, AuthError> {
-        self.authenticate_traced(parts, &mut Trace::off()).await
+        self.authenticate_traced(parts, self.accepts(None), &mut Trace::off())
+            .await
+    }
+
+    /// The request's credential, for the schemes the route takes: a `DPoP` one where only
+    /// `Bearer` is taken is no credential (as where DPoP is not configured).
+    fn credential<'p>(
+        &self,
+        parts: &RequestParts<'p>,
+        accepts: Accepts,
+    ) -> Result<Option<(Scheme, &'p str)>, AuthError> {
+        match parts.credential(&self.inner.extraction)? {
+            Some((Scheme::Dpop, _)) if !accepts.dpop => Ok(None),
+            c => Ok(c),
+        }
     }
 
     async fn authenticate_traced(
         &self,
         parts: &RequestParts<'_>,
+        accepts: Accepts,
         trace: &mut Trace,
     ) -> Result<Option<AccessToken>, AuthError> {
-        let (scheme, token) = match parts.credential(&self.inner.extraction) {
+        let (scheme, token) = match self.credential(parts, accepts) {
             Ok(Some(t)) => t,
             Ok(None) => {
                 trace.note("credential", || "no bearer credentials".to_owned());
@@ -348,7 +421,8 @@ impl OAuthFilter {
             _ => "a Bearer token".to_owned(),
         });
         let t = self.inner.verifier.verify(token, trace).await?;
-        if let Some(proof) = bind(&t, parts, &self.presented(Some((scheme, token))), trace)? {
+        let presented = self.presented(Some((scheme, token)), accepts);
+        if let Some(proof) = bind(&t, parts, &presented, trace)? {
             if let Some(dpop) = &self.inner.dpop {
                 let now = self.inner.verifier.now();
                 if let Err(e) = dpop.shared_first_use(&proof, now).await {
@@ -361,11 +435,17 @@ impl OAuthFilter {
     }
 
     /// What `bind` is given besides the token.
-    fn presented<'a>(&'a self, credential: Option<(Scheme, &'a str)>) -> Presented<'a> {
+    fn presented<'a>(
+        &'a self,
+        credential: Option<(Scheme, &'a str)>,
+        accepts: Accepts,
+    ) -> Presented<'a> {
         Presented {
             credential,
             dpop: self.inner.dpop.as_ref(),
             verifier: &self.inner.verifier,
+            accepts,
+            sender_constrained: self.inner.sender_constrained,
         }
     }
 
@@ -403,10 +483,11 @@ impl OAuthFilter {
         protection: impl Into<Protection<'p>>,
     ) -> Decision {
         let mut trace = Trace::failures();
+        let mut accepts = self.accepts(None);
         let result = self
-            .pipeline(parts, verified, protection.into(), &mut trace)
+            .pipeline(parts, verified, protection.into(), &mut accepts, &mut trace)
             .await;
-        let decision = self.decision(parts, result);
+        let decision = self.decision(parts, result, accepts);
         Self::log_denial(parts, &decision, &trace);
         decision
     }
@@ -424,8 +505,9 @@ impl OAuthFilter {
         protection: impl Into<Protection<'p>>,
     ) -> Option<Decision> {
         let mut trace = Trace::failures();
-        let result = self.pipeline_now(parts, protection.into(), &mut trace)?;
-        let decision = self.decision(parts, result);
+        let mut accepts = self.accepts(None);
+        let result = self.pipeline_now(parts, protection.into(), &mut accepts, &mut trace)?;
+        let decision = self.decision(parts, result, accepts);
         Self::log_denial(parts, &decision, &trace);
         Some(decision)
     }
@@ -454,10 +536,11 @@ impl OAuthFilter {
         protection: impl Into<Protection<'p>>,
     ) -> Trace {
         let mut trace = Trace::on();
+        let mut accepts = self.accepts(None);
         let result = self
-            .pipeline(parts, None, protection.into(), &mut trace)
+            .pipeline(parts, None, protection.into(), &mut accepts, &mut trace)
             .await;
-        let decision = self.decision(parts, result);
+        let decision = self.decision(parts, result, accepts);
         trace.finish(match decision {
             Decision::Allow(_) => Verdict::Allowed,
             Decision::Anonymous => Verdict::Anonymous,
@@ -470,14 +553,19 @@ impl OAuthFilter {
         &self,
         parts: &RequestParts<'_>,
         result: Result<Option<AccessToken>, Refusal>,
+        accepts: Accepts,
     ) -> Decision {
+        let used = parts.uses_dpop_scheme();
         match result {
             Ok(Some(t)) => Decision::Allow(t),
             Ok(None) => Decision::Anonymous,
-            Err(Refusal::Error(e)) => Decision::Deny(self.reject_request(parts, e, None)),
+            Err(Refusal::Error(e)) => {
+                let r = Rejection::new(e, &self.inner.realm, None);
+                Decision::Deny(self.with_dpop(r, used, accepts))
+            }
             Err(Refusal::Unmet(u)) => {
                 let r = Rejection::unmet(&u, &self.inner.realm);
-                Decision::Deny(self.with_dpop(r, parts.uses_dpop_scheme()))
+                Decision::Deny(self.with_dpop(r, used, accepts))
             }
             Err(Refusal::Route(r)) => Decision::Deny(*r),
         }
@@ -489,15 +577,24 @@ impl OAuthFilter {
         parts: &RequestParts<'_>,
         verified: Option<&AccessToken>,
         protection: Protection<'_>,
+        accepts: &mut Accepts,
         trace: &mut Trace,
     ) -> Result<Option<AccessToken>, Refusal> {
         let requirement = match self.need(parts, protection, trace)? {
             Need::Nothing => return Ok(None),
-            Need::Token(r) => r,
+            Need::Token(r, schemes) => {
+                *accepts = self.accepts(schemes);
+                r
+            }
         };
         let token = match verified {
-            Some(t) if t.verified_by() == self.id() => Some(t.clone()),
-            _ => self.authenticate_traced(parts, trace).await?,
+            // An outer layer's token passed this filter's binding for that layer's schemes;
+            // this layer's may be narrower (and the proof is spent: no second check).
+            Some(t) if t.verified_by() == self.id() => {
+                scheme_fits(parts, *accepts)?;
+                Some(t.clone())
+            }
+            _ => self.authenticate_traced(parts, *accepts, trace).await?,
         };
         self.conclude(token, requirement, trace)
     }
@@ -507,14 +604,18 @@ impl OAuthFilter {
         &self,
         parts: &RequestParts<'_>,
         protection: Protection<'_>,
+        accepts: &mut Accepts,
         trace: &mut Trace,
     ) -> Option<Result<Option<AccessToken>, Refusal>> {
         let requirement = match self.need(parts, protection, trace) {
             Ok(Need::Nothing) => return Some(Ok(None)),
-            Ok(Need::Token(r)) => r,
+            Ok(Need::Token(r, schemes)) => {
+                *accepts = self.accepts(schemes);
+                r
+            }
             Err(refusal) => return Some(Err(refusal)),
         };
-        let token = match parts.credential(&self.inner.extraction) {
+        let token = match self.credential(parts, *accepts) {
             // A proof for the shared replay store needs I/O: all of it goes the async way (a
             // proof recorded here would be a replay there).
             Ok(Some((Scheme::Dpop, _)))
@@ -523,7 +624,12 @@ impl OAuthFilter {
                 return None;
             }
             Ok(Some((scheme, token))) => match self.inner.verifier.verify_now(token)? {
-                Ok(t) => match bind(&t, parts, &self.presented(Some((scheme, token))), trace) {
+                Ok(t) => match bind(
+                    &t,
+                    parts,
+                    &self.presented(Some((scheme, token)), *accepts),
+                    trace,
+                ) {
                     Ok(None) => Some(t),
                     // Not reached (checked above); never a pass without the shared check.
                     Ok(Some(_)) => return None,
@@ -546,8 +652,12 @@ impl OAuthFilter {
         trace: &mut Trace,
     ) -> Result<Need<'r>, Refusal> {
         match protection {
-            Protection::Require(r) => Ok(Need::Token(Some(r))),
-            Protection::Optional => Ok(Need::Token(None)),
+            Protection::Require(r) => Ok(Need::Token(Some(r), None)),
+            Protection::Optional => Ok(Need::Token(None, None)),
+            Protection::Route(selected) => Ok(match selected.requirement() {
+                Some(r) => Need::Token(Some(r), selected.schemes()),
+                None => Need::Nothing,
+            }),
             Protection::Routes(rules) => {
                 let (method, path) = (parts.request_method(), parts.request_path());
                 match rules.select(method, path) {
@@ -562,7 +672,7 @@ impl OAuthFilter {
                             )
                         });
                         Ok(match selected.requirement() {
-                            Some(r) => Need::Token(Some(r)),
+                            Some(r) => Need::Token(Some(r), selected.schemes()),
                             None => Need::Nothing,
                         })
                     }
@@ -603,6 +713,28 @@ impl OAuthFilter {
 enum Need<'r> {
     /// Nothing: a public route.
     Nothing,
-    /// A token if present (`None`: optional), meeting the requirement.
-    Token(Option<&'r Requirement>),
+    /// A token if present (`None`: optional), meeting the requirement, by the schemes the
+    /// route takes (`None`: the filter's).
+    Token(
+        Option<&'r Requirement>,
+        Option<crate::extract::TokenSchemes>,
+    ),
+}
+
+/// The schemes a request may use, resolved from the route and the filter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Accepts {
+    pub(crate) bearer: bool,
+    pub(crate) dpop: bool,
+}
+
+/// Whether a token an outer layer verified came by a scheme this layer takes: a `DPoP` one
+/// where only `Bearer` is taken is no credential; a `Bearer` one where only `DPoP` is taken
+/// is refused.
+fn scheme_fits(parts: &RequestParts<'_>, accepts: Accepts) -> Result<(), AuthError> {
+    match (parts.uses_dpop_scheme(), accepts.bearer, accepts.dpop) {
+        (true, _, false) => Err(AuthError::MissingToken),
+        (false, false, _) => Err(AuthError::DpopRequired),
+        _ => Ok(()),
+    }
 }

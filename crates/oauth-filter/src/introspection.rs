@@ -142,6 +142,19 @@ impl DangerousIntrospection {
     }
 }
 
+impl Introspection {
+    /// The FAPI 2.0 rules for introspection: bound tokens are proven here.
+    pub(crate) fn fapi2(self) -> Result<Self, crate::ConfigError> {
+        if self.accept_bound_as_bearer {
+            return Err(crate::ConfigError::new(
+                "introspection.accept_sender_constrained_as_bearer",
+                "the FAPI 2.0 profile requires the proof of possession to be checked here",
+            ));
+        }
+        Ok(self)
+    }
+}
+
 /// The media type of signed introspection responses (RFC 9701).
 const JWT_RESPONSE_TYPE: &str = "application/token-introspection+jwt";
 

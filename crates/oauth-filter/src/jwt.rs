@@ -153,6 +153,39 @@ impl DangerousJwtIssuer {
 }
 
 impl JwtIssuer {
+    /// The FAPI 2.0 rules for this issuer (errors name `issuers[i].<setting>`): PS256, ES256
+    /// and EdDSA only (the default list narrows to them; an explicit list must keep to them),
+    /// no shared secrets, bound tokens proven here, RFC 9068 strict mode.
+    pub(crate) fn fapi2(mut self, i: usize) -> Result<Self, ConfigError> {
+        let key = |k: &str| format!("issuers[{i}].{k}");
+        if !self.shared_secrets.is_empty() {
+            return Err(ConfigError::new(
+                key("hmac_secret"),
+                "the FAPI 2.0 profile allows PS256, ES256 and EdDSA only, never shared secrets",
+            ));
+        }
+        if self.accept_bound_as_bearer {
+            return Err(ConfigError::new(
+                key("accept_sender_constrained_as_bearer"),
+                "the FAPI 2.0 profile requires the proof of possession to be checked here",
+            ));
+        }
+        if self.algorithms == Algorithm::DEFAULT_ASYMMETRIC {
+            self.algorithms = Algorithm::FAPI2.to_vec();
+        } else if let Some(a) = self
+            .algorithms
+            .iter()
+            .find(|a| !Algorithm::FAPI2.contains(a))
+        {
+            return Err(ConfigError::new(
+                key("algorithms"),
+                format!("{a:?} is not allowed by the FAPI 2.0 profile (PS256, ES256, EdDSA)"),
+            ));
+        }
+        self.strict_rfc9068 = true;
+        Ok(self)
+    }
+
     /// The build step: checks this issuer's settings (errors name `issuers[i].<setting>`) and
     /// makes its runtime state. Nothing is fetched.
     pub(crate) fn build(

@@ -132,7 +132,7 @@ pub use dpop::RedisReplay;
 pub use dpop::{Dpop, DpopError, DpopPolicy};
 pub use error::{AuthError, ConfigError};
 pub use explain::{Outcome, Step, Trace, Verdict};
-pub use extract::{DEFAULT_MAX_TOKEN_LEN, ExtractionPolicy, RequestParts, Scheme};
+pub use extract::{DEFAULT_MAX_TOKEN_LEN, ExtractionPolicy, RequestParts, Scheme, TokenSchemes};
 pub use filter::{Decision, OAuthFilter, Protection, ReadinessCheck};
 pub use http::{DangerousHttpClientConfig, HttpClientConfig};
 #[cfg(feature = "redis")]

@@ -32,6 +32,7 @@
 
 use crate::authorize::Requirement;
 use crate::error::{AuthError, ConfigError};
+use crate::extract::TokenSchemes;
 use std::sync::Arc;
 
 /// What a route demands.
@@ -70,6 +71,7 @@ pub struct Route {
     path: PathMatch,
     methods: Option<Vec<String>>,
     access: Access,
+    schemes: Option<TokenSchemes>,
 }
 
 impl Route {
@@ -88,7 +90,13 @@ impl Route {
             path,
             methods: None,
             access: Access::Require(Arc::new(Requirement::Authenticated)),
+            schemes: None,
         }
+    }
+    /// The authentication schemes this route takes (default: the filter's).
+    pub fn schemes(mut self, schemes: TokenSchemes) -> Self {
+        self.schemes = Some(schemes);
+        self
     }
     /// Only these methods (case-insensitive; GET also covers HEAD). Default: every method.
     pub fn methods<I, S>(mut self, methods: I) -> Self
@@ -157,14 +165,19 @@ pub struct PathRequirementsBuilder {
 /// The route chosen for a request.
 #[derive(Debug, Clone, Copy)]
 pub struct Selected<'r> {
-    name: &'r str,
-    requirement: Option<&'r Arc<Requirement>>,
+    pub(crate) name: &'r str,
+    pub(crate) requirement: Option<&'r Requirement>,
+    pub(crate) schemes: Option<TokenSchemes>,
 }
 
 impl<'r> Selected<'r> {
     /// The requirement, or `None` for a public route.
     pub fn requirement(&self) -> Option<&'r Requirement> {
-        self.requirement.map(|r| &**r)
+        self.requirement
+    }
+    /// The schemes the route takes, when it sets them ([`Route::schemes`]).
+    pub fn schemes(&self) -> Option<TokenSchemes> {
+        self.schemes
     }
     /// The route's name (`routes[2]`, `default`).
     pub fn name(&self) -> &'r str {
@@ -206,6 +219,7 @@ impl PathRequirements {
                 Some(r) => Ok(Selected {
                     name: "default",
                     requirement: Some(r),
+                    schemes: None,
                 }),
                 None => Err(AuthError::NoRoute),
             };
@@ -218,6 +232,7 @@ impl PathRequirements {
                     Access::Public => None,
                     Access::Require(req) => Some(req),
                 },
+                schemes: r.schemes,
             })
             .ok_or(AuthError::MethodNotAllowed)
     }
@@ -266,9 +281,12 @@ impl PathRequirements {
                     r.methods
                         .as_ref()
                         .map_or_else(|| String::from("any method"), |m| m.join(",")),
-                    match &r.access {
-                        Access::Public => String::from("public"),
-                        Access::Require(req) => req.to_string(),
+                    match (&r.access, r.schemes) {
+                        (Access::Public, _) => String::from("public"),
+                        (Access::Require(req), None) => req.to_string(),
+                        (Access::Require(req), Some(s)) => {
+                            format!("{req} (schemes: {})", s.names().join(" or "))
+                        }
                     },
                 )
             })

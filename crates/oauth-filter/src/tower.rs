@@ -137,6 +137,14 @@ impl OAuthFilter {
 }
 
 impl<R> OAuthLayer<R> {
+    /// The authentication schemes this layer's route takes (default: the filter's): for
+    /// example a route that keeps bearer tokens where the rest of the API takes DPoP too, or
+    /// one that takes only DPoP. For per-path layers, set it per route ([`crate::Route::schemes`]).
+    pub fn schemes(mut self, schemes: crate::TokenSchemes) -> Self {
+        self.mode = self.mode.with_schemes(schemes);
+        self
+    }
+
     /// Replaces the answer to rejected requests (the seed's custom error handlers).
     pub fn with_responder<R2>(self, responder: R2) -> OAuthLayer<R2> {
         OAuthLayer {

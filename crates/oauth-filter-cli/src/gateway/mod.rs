@@ -56,6 +56,9 @@ pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError
     if let Some(dpop) = c.filter.describe_dpop() {
         println!("DPoP: {dpop}");
     }
+    if let Some(profile) = c.filter.describe_profile() {
+        println!("{profile}");
+    }
     if let Some(tls) = &c.tls {
         println!("TLS: {}", tls.describe());
     }

@@ -225,9 +225,9 @@ impl Proxy {
         let mut dpop_nonce = None;
         let token = match route.requirement() {
             None => None,
-            Some(requirement) => {
+            Some(_) => {
                 let parts = RequestParts::from_http_parts(&head);
-                match self.filter.decide(&parts, None, requirement).await {
+                match self.filter.decide(&parts, None, route).await {
                     Decision::Allow(t) => {
                         dpop_nonce = self.filter.dpop_nonce_refresh(&parts);
                         Some(t)

@@ -81,6 +81,9 @@ impl Curve {
 }
 
 impl Algorithm {
+    /// The algorithms the FAPI 2.0 Security Profile (§5.4) allows: PS256, ES256, EdDSA.
+    pub const FAPI2: [Self; 3] = [Self::PS256, Self::ES256, Self::EdDSA];
+
     /// The default allow-list: every asymmetric algorithm. HMAC needs an explicit shared secret.
     pub const DEFAULT_ASYMMETRIC: [Self; 10] = [
         Self::RS256,
