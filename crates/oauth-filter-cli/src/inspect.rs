@@ -101,6 +101,9 @@ pub(crate) async fn run(args: InspectArgs) -> Result<u8, Box<dyn std::error::Err
     for (name, path, methods, access) in config.routes.describe() {
         println!("  {name}: {path} {methods}: {access}");
     }
+    if let Some(line) = crate::gateway::describe_metadata(&config.filter) {
+        println!("{line}");
+    }
     if let Some(path) = &args.path {
         let method = args.method.to_ascii_uppercase();
         let parts = parts.clone().method(&method).path(path);

@@ -39,7 +39,7 @@ pub use env::{ENV_PREFIX, overlay};
 pub use oauth_filter::ConfigError;
 pub use raw::{
     AuthMethod, IfUnavailable, RawClaimTest, RawDpop, RawDpopRedis, RawFilter, RawIntrospection,
-    RawIssuer, RawRedis, RawRoute, RawTls,
+    RawIssuer, RawRedis, RawResourceMetadata, RawRoute, RawTls,
 };
 pub use validate::{ClientIdentity, FilterConfig};
 
@@ -56,8 +56,9 @@ pub const OLD_SPELLINGS: [(&str, &str); 5] = [
 ];
 
 /// The keys of a gateway file that are the gateway's alone (the proxy and its server).
-pub const GATEWAY_KEYS: [&str; 8] = [
+pub const GATEWAY_KEYS: [&str; 9] = [
     "listen",
+    "cors",
     "admin_listen",
     "upstream",
     "forwarding",

@@ -194,6 +194,29 @@ pub struct RawFilter {
     pub require_sender_constrained: bool,
     /// A security profile: `"fapi2"` (FAPI 2.0).
     pub profile: Option<String>,
+    /// `[resource_metadata]`: RFC 9728 protected-resource metadata.
+    pub resource_metadata: Option<RawResourceMetadata>,
+}
+
+/// `[resource_metadata]`: what RFC 9728 metadata says besides what the filter knows.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResourceMetadata {
+    /// The resource identifier: the URL clients call, the tokens' audience.
+    pub resource: String,
+    /// Default: the configured issuers.
+    pub authorization_servers: Option<Vec<String>>,
+    /// Default: the scopes the routes name.
+    pub scopes_supported: Option<Vec<String>>,
+    /// The resource's own keys, if it signs anything.
+    pub jwks_uri: Option<String>,
+    /// A human-readable name.
+    pub resource_name: Option<String>,
+    /// A documentation URL.
+    pub resource_documentation: Option<String>,
+    /// Say that certificate-bound tokens (RFC 8705) are supported.
+    #[serde(default)]
+    pub tls_client_certificate_bound_access_tokens: bool,
 }
 
 /// `[dpop]`: verify DPoP-bound tokens and their proofs.

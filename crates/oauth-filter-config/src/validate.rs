@@ -12,12 +12,12 @@
 use crate::raw::{
     AuthMethod, RawClaimTest, RawDpop, RawFilter, RawIntrospection, RawIssuer, RawRoute, RawTls,
 };
-use oauth_filter::TokenSchemes;
 use oauth_filter::{
     Algorithm, ClientAuth, ConfigError, DEFAULT_LEEWAY, DEFAULT_MAX_TOKEN_LEN, Dpop, DpopPolicy,
     HttpClientConfig, Introspection, JwtIssuer, OAuthFilter, OAuthFilterBuilder, PathRequirements,
     Requirement, Route,
 };
+use oauth_filter::{ResourceMetadata, TokenSchemes};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt;
@@ -78,6 +78,31 @@ impl RawFilter {
             builder = builder.dpop(dpop(d)?);
         }
         builder = builder.require_sender_constrained(self.require_sender_constrained);
+        if let Some(m) = self.resource_metadata {
+            let scopes = match m.scopes_supported {
+                Some(s) => s,
+                None => routes
+                    .as_ref()
+                    .map(PathRequirements::scopes)
+                    .unwrap_or_default(),
+            };
+            let mut md = ResourceMetadata::new(m.resource)
+                .scopes_supported(scopes)
+                .certificate_bound_tokens(m.tls_client_certificate_bound_access_tokens);
+            if let Some(a) = m.authorization_servers {
+                md = md.authorization_servers(a);
+            }
+            if let Some(j) = m.jwks_uri {
+                md = md.jwks_uri(j);
+            }
+            if let Some(n) = m.resource_name {
+                md = md.resource_name(n);
+            }
+            if let Some(d) = m.resource_documentation {
+                md = md.resource_documentation(d);
+            }
+            builder = builder.resource_metadata(md);
+        }
         match self.profile.as_deref() {
             None => {}
             Some("fapi2") => builder = builder.fapi2(),

@@ -318,6 +318,25 @@ impl Requirement {
         }
     }
 
+    /// Every scope named anywhere in this requirement, for `scopes_supported` (RFC 9728).
+    pub(crate) fn collect_scopes(&self, out: &mut Vec<String>) {
+        match self {
+            Self::AllOf(v) | Self::AnyOf(v) => {
+                for s in v {
+                    if !out.contains(s) {
+                        out.push(s.clone());
+                    }
+                }
+            }
+            Self::All(parts) | Self::Any(parts) => {
+                for p in parts {
+                    p.collect_scopes(out);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Checks a verified token at `now` (seconds since the epoch).
     pub(crate) fn evaluate(
         &self,

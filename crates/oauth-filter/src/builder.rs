@@ -55,6 +55,7 @@ pub struct OAuthFilterBuilder {
     dpop: Option<Dpop>,
     sender_constrained: bool,
     fapi2: bool,
+    resource_metadata: Option<crate::metadata::ResourceMetadata>,
 }
 
 /// [`OAuthFilterBuilder`]'s dangerous settings, from [`OAuthFilterBuilder::dangerous`].
@@ -154,6 +155,12 @@ impl OAuthFilterBuilder {
         self.sender_constrained = true;
         self
     }
+    /// Publish RFC 9728 protected-resource metadata for this API, and point to it from every
+    /// 401 and 403 challenge (`resource_metadata="..."`). See [`crate::metadata`].
+    pub fn resource_metadata(mut self, metadata: crate::metadata::ResourceMetadata) -> Self {
+        self.resource_metadata = Some(metadata);
+        self
+    }
     /// The settings that weaken security, each explained where it is set.
     pub fn dangerous(self) -> DangerousFilterBuilder {
         DangerousFilterBuilder(self)
@@ -189,6 +196,16 @@ impl OAuthFilterBuilder {
         if self.extraction.max_token_len == 0 {
             return Err(ConfigError::new("max_token_len", "must be positive"));
         }
+        let mut issuer_names: Vec<String> =
+            self.issuers.iter().map(|i| i.name().to_owned()).collect();
+        if let Some(name) = self
+            .introspection
+            .as_ref()
+            .and_then(Introspection::issuer_name)
+            && !issuer_names.iter().any(|n| n == name)
+        {
+            issuer_names.push(name.to_owned());
+        }
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let fetcher = self.http.build()?;
         let mut issuers = HashMap::new();
@@ -204,6 +221,19 @@ impl OAuthFilterBuilder {
         }
         let leeway = leeway.as_secs_f64();
         let dpop = self.dpop.map(Dpop::build).transpose()?;
+        let metadata = match self.resource_metadata {
+            Some(m) => Some(
+                m.build(&crate::metadata::FilterFacts {
+                    issuers: issuer_names,
+                    query_tokens: self.extraction.allow_query_token,
+                    dpop_algs: dpop
+                        .as_ref()
+                        .map(|d| d.algs.split_whitespace().map(str::to_owned).collect()),
+                    dpop_required: dpop.as_ref().is_some_and(|d| !d.accept_bearer),
+                })?,
+            ),
+            None => None,
+        };
         let introspector = match self.introspection {
             Some(i) => Some(i.build(&self.http, &fetcher, leeway, clock.clone(), id, &issuers)?),
             None => None,
@@ -230,6 +260,7 @@ impl OAuthFilterBuilder {
             dpop,
             sender_constrained: self.sender_constrained,
             profile,
+            metadata,
         }))
     }
 

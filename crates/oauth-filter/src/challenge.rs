@@ -42,6 +42,8 @@ pub struct Rejection {
     max_age: Option<u64>,
     allow: Option<String>,
     dpop: Option<DpopChallenge>,
+    /// RFC 9728 §5.1: the metadata URL, on 401 and 403 challenges.
+    resource_metadata: Option<std::sync::Arc<str>>,
 }
 
 /// The `DPoP` challenge (RFC 9449 §7.1) of a filter that accepts DPoP.
@@ -82,7 +84,14 @@ impl Rejection {
             max_age: None,
             allow: None,
             dpop: None,
+            resource_metadata: None,
         }
+    }
+
+    /// Points 401 and 403 challenges to the RFC 9728 metadata at `url` (§5.1).
+    pub(crate) fn with_resource_metadata(mut self, url: &std::sync::Arc<str>) -> Self {
+        self.resource_metadata = Some(url.clone());
+        self
     }
 
     /// Offers the `DPoP` scheme too: `algs` the proof algorithms, `bearer` whether plain bearer
@@ -151,8 +160,14 @@ impl Rejection {
         }
         let mut v = String::new();
         let attributes = self.attributes();
+        let rm = match &self.resource_metadata {
+            Some(url) if matches!(self.status(), 401 | 403) => {
+                format!(", resource_metadata=\"{url}\"")
+            }
+            _ => String::new(),
+        };
         match &self.dpop {
-            None => v.push_str(&format!("Bearer realm=\"{}\"{attributes}", self.realm)),
+            None => v.push_str(&format!("Bearer realm=\"{}\"{rm}{attributes}", self.realm)),
             Some(d) => {
                 let on_dpop = d.used
                     || !d.bearer
@@ -162,10 +177,13 @@ impl Rejection {
                     );
                 if d.bearer {
                     let bearer_attrs = if on_dpop { "" } else { attributes.as_str() };
-                    v.push_str(&format!("Bearer realm=\"{}\"{bearer_attrs}, ", self.realm));
+                    v.push_str(&format!(
+                        "Bearer realm=\"{}\"{rm}{bearer_attrs}, ",
+                        self.realm
+                    ));
                 }
                 let dpop_attrs = if on_dpop { attributes.as_str() } else { "" };
-                v.push_str(&format!("DPoP algs=\"{}\"{dpop_attrs}", d.algs));
+                v.push_str(&format!("DPoP algs=\"{}\"{rm}{dpop_attrs}", d.algs));
             }
         }
         Some(v)

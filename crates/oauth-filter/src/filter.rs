@@ -46,6 +46,8 @@ pub(crate) struct FilterInner {
     pub(crate) sender_constrained: bool,
     /// What the FAPI 2.0 profile turned on, for `describe_profile` (`None`: no profile).
     pub(crate) profile: Option<String>,
+    /// RFC 9728 metadata, when configured.
+    pub(crate) metadata: Option<crate::metadata::ResourceMetadataDocument>,
 }
 
 impl std::fmt::Debug for OAuthFilter {
@@ -237,6 +239,25 @@ impl OAuthFilter {
             .map(crate::dpop::DpopState::describe)
     }
 
+    /// The RFC 9728 metadata ([`crate::OAuthFilterBuilder::resource_metadata`]): its URL,
+    /// path and document.
+    pub fn resource_metadata(&self) -> Option<&crate::metadata::ResourceMetadataDocument> {
+        self.inner.metadata.as_ref()
+    }
+
+    /// A tower service answering with the RFC 9728 document, for its path
+    /// ([`crate::metadata::ResourceMetadataDocument::path`]); `None` without metadata
+    /// configured. With axum:
+    /// `router.route_service(m.path(), filter.resource_metadata_service::<axum::body::Body>().unwrap())`.
+    pub fn resource_metadata_service<B>(
+        &self,
+    ) -> Option<crate::metadata::ResourceMetadataService<B>> {
+        self.inner
+            .metadata
+            .clone()
+            .map(crate::metadata::ResourceMetadataService::new)
+    }
+
     /// What a security profile ([`OAuthFilterBuilder::fapi2`]) turned on, in words (for
     /// `check-config`); `None` without one.
     pub fn describe_profile(&self) -> Option<&str> {
@@ -278,6 +299,10 @@ impl OAuthFilter {
     }
 
     fn with_dpop(&self, rejection: Rejection, used: bool, accepts: Accepts) -> Rejection {
+        let rejection = match &self.inner.metadata {
+            Some(m) => rejection.with_resource_metadata(m.shared_url()),
+            None => rejection,
+        };
         match &self.inner.dpop {
             Some(d) if accepts.dpop => {
                 // Every 401 hands out a nonce when nonces are on, so a client recovers in one

@@ -143,6 +143,11 @@ impl DangerousIntrospection {
 }
 
 impl Introspection {
+    /// The issuer of the tokens it resolves, when configured.
+    pub(crate) fn issuer_name(&self) -> Option<&str> {
+        self.issuer.as_deref()
+    }
+
     /// The FAPI 2.0 rules for introspection: bound tokens are proven here.
     pub(crate) fn fapi2(self) -> Result<Self, crate::ConfigError> {
         if self.accept_bound_as_bearer {

@@ -113,6 +113,7 @@ mod jose;
 mod jwt;
 mod jwt_cache;
 mod keys;
+pub mod metadata;
 pub mod metrics;
 pub mod mtls;
 pub mod path;
@@ -143,6 +144,7 @@ pub use introspection::{
 pub use jose::Algorithm;
 pub use jwt::{DangerousJwtIssuer, JwtIssuer};
 pub use keys::JwksPolicy;
+pub use metadata::{ResourceMetadata, ResourceMetadataDocument};
 pub use mtls::{ClientCertHeaderError, ClientCertificate};
 pub use routes::{PathRequirements, PathRequirementsBuilder, Route, Selected};
 pub use tower::{ErrorResponder, JsonErrorResponder, OAuthLayer, OAuthService};

@@ -267,6 +267,22 @@ impl PathRequirements {
         allowed
     }
 
+    /// Every scope the routes (and the default) name, sorted: the `scopes_supported` of RFC
+    /// 9728 metadata.
+    pub fn scopes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in &self.routes {
+            if let Access::Require(req) = &r.access {
+                req.collect_scopes(&mut out);
+            }
+        }
+        if let Some(d) = &self.default {
+            d.collect_scopes(&mut out);
+        }
+        out.sort_unstable();
+        out
+    }
+
     /// The routes, most specific first: (name, `path`/`prefix` text, methods text, access text).
     pub fn describe(&self) -> Vec<(String, String, String, String)> {
         self.routes

@@ -28,12 +28,15 @@ pub(crate) enum Outcome {
     Refused,
     /// The upstream failed (502) or was too slow (504).
     UpstreamError,
+    /// Answered by the gateway itself: RFC 9728 metadata, CORS preflights.
+    Local,
 }
 
 impl Outcome {
     fn as_str(self) -> &'static str {
         match self {
             Self::Forwarded => "forwarded",
+            Self::Local => "local",
             Self::Rejected => "rejected",
             Self::Refused => "refused",
             Self::UpstreamError => "upstream_error",

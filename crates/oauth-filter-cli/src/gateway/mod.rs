@@ -11,15 +11,16 @@
 
 pub(crate) mod admin;
 pub(crate) mod config;
+pub(crate) mod cors;
 pub(crate) mod limits;
 pub(crate) mod metrics;
 pub(crate) mod proxy;
 pub(crate) mod tls;
 
-use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +57,9 @@ pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError
     if let Some(dpop) = c.filter.describe_dpop() {
         println!("DPoP: {dpop}");
     }
+    if let Some(line) = describe_metadata(&c.filter) {
+        println!("{line}");
+    }
     if let Some(profile) = c.filter.describe_profile() {
         println!("{profile}");
     }
@@ -71,6 +75,17 @@ pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError
         println!("Client-Cert (RFC 9440) honoured from: {}", from.join(", "));
     }
     Ok(())
+}
+
+/// The RFC 9728 line of `check-config` and `inspect`: the resource and its metadata URL.
+pub(crate) fn describe_metadata(filter: &oauth_filter::OAuthFilter) -> Option<String> {
+    let m = filter.resource_metadata()?;
+    Some(format!(
+        "RFC 9728 metadata: resource {}, served at {} (path {})",
+        m.resource(),
+        m.url(),
+        m.path()
+    ))
 }
 
 /// Loads the configuration, then runs the gateway on a runtime of `workers` threads: one
@@ -188,16 +203,14 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
                 let watcher = graceful.watcher();
                 let acceptor = tls.as_ref().map(|rx| tokio_rustls::TlsAcceptor::from(rx.borrow().clone()));
                 let handshake_timeout = limits.header_read_timeout;
+                let cors = config.cors.clone();
                 tokio::spawn(async move {
                     let service = |cert: Option<oauth_filter::ClientCertificate>| {
-                        service_fn(move |req| {
-                            let proxy = proxy.clone();
-                            let guard = in_flight.start();
-                            let cert = cert.clone();
-                            async move {
-                                Ok::<_, std::convert::Infallible>(proxy.handle(req, peer, cert, guard).await)
-                            }
-                        })
+                        let handler = Handler { proxy, peer, cert, in_flight };
+                        // CORS outside everything: preflights never reach a route or the filter.
+                        TowerToHyperService::new(
+                            tower::ServiceBuilder::new().option_layer(cors).service(handler),
+                        )
                     };
                     let served = match acceptor {
                         None => {
@@ -240,6 +253,37 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// One connection's requests to the proxy, with what the connection knows (the peer's
+/// address, its client certificate).
+#[derive(Clone)]
+struct Handler {
+    proxy: Arc<proxy::Proxy>,
+    peer: std::net::SocketAddr,
+    cert: Option<oauth_filter::ClientCertificate>,
+    in_flight: limits::InFlight,
+}
+
+impl tower::Service<http::Request<hyper::body::Incoming>> for Handler {
+    type Response = http::Response<proxy::Body>;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let (proxy, peer, cert) = (self.proxy.clone(), self.peer, self.cert.clone());
+        let guard = self.in_flight.start();
+        Box::pin(async move { Ok(proxy.handle(req, peer, cert, guard).await) })
+    }
 }
 
 async fn shutdown_signal() {

@@ -208,6 +208,28 @@ impl Proxy {
                 );
             }
         };
+        // RFC 9728 metadata: the gateway's own answer, no token needed, never forwarded.
+        if let Some(m) = self.filter.resource_metadata()
+            && path == m.path()
+        {
+            return if matches!(head.method, http::Method::GET | http::Method::HEAD) {
+                let r: Response<Full<Bytes>> = m.response();
+                (
+                    r.map(|b| b.map_err(|e| match e {}).boxed_unsync()),
+                    m::Outcome::Local,
+                    "resource_metadata",
+                )
+            } else {
+                let mut r = local(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "the metadata is read with GET",
+                );
+                r.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                (r, m::Outcome::Refused, "method_not_allowed")
+            };
+        }
         let route = match self.routes.select_normalized(head.method.as_str(), &path) {
             Ok(route) => route,
             Err(error) => {

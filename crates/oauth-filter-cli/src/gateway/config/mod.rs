@@ -126,6 +126,8 @@ pub(crate) struct Config {
     pub(crate) limits: crate::gateway::limits::Limits,
     /// `[server.tls]`: inbound TLS, when configured.
     pub(crate) tls: Option<crate::gateway::tls::InboundTls>,
+    /// `[cors]`: the layer around the gateway, when configured.
+    pub(crate) cors: Option<tower_http::cors::CorsLayer>,
     /// `server.client_cert_header_from`: proxies whose `Client-Cert` header is honoured.
     pub(crate) client_cert_proxies: Vec<ipnet::IpNet>,
     pub(crate) shutdown_grace: Duration,

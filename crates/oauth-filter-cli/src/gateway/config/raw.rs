@@ -28,6 +28,8 @@ pub(crate) struct RawConfig {
     pub(crate) log: RawLog,
     #[serde(default)]
     pub(crate) server: RawServer,
+    /// `[cors]`: browser clients.
+    pub(crate) cors: Option<crate::gateway::cors::RawCors>,
     #[serde(default = "default_grace")]
     pub(crate) shutdown_grace_secs: u64,
     /// Runtime threads; 0 (the default): one per CPU this process may run on.

@@ -31,6 +31,11 @@ pub(crate) fn validate(raw: RawConfig, filter: RawFilter) -> Result<Config, Conf
     })?;
     let limits = validate_server(&raw.server)?;
     let client_cert_proxies = trusted_proxies(&raw.server.client_cert_header_from)?;
+    let cors = raw
+        .cors
+        .as_ref()
+        .map(crate::gateway::cors::layer)
+        .transpose()?;
     let tls = raw
         .server
         .tls
@@ -56,6 +61,7 @@ pub(crate) fn validate(raw: RawConfig, filter: RawFilter) -> Result<Config, Conf
         log_format: raw.log.format,
         limits,
         tls,
+        cors,
         client_cert_proxies,
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
         workers: match raw.workers {
