@@ -39,9 +39,9 @@ pub use env::{ENV_PREFIX, overlay};
 pub use oauth_filter::ConfigError;
 pub use raw::{
     AuthMethod, IfUnavailable, RawClaimTest, RawDpop, RawDpopRedis, RawFilter, RawIntrospection,
-    RawIssuer, RawRedis, RawResourceMetadata, RawRoute, RawTls,
+    RawIssuer, RawMcp, RawRedis, RawResourceMetadata, RawRoute, RawTls, RawTool,
 };
-pub use validate::{ClientIdentity, FilterConfig};
+pub use validate::{ClientIdentity, DEFAULT_MCP_MAX_BODY, FilterConfig, McpTools, RouteOptions};
 
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;

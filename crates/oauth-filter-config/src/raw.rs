@@ -135,6 +135,43 @@ pub struct RawRoute {
     /// The authentication schemes the route takes: `["Bearer"]`, `["DPoP"]` or both
     /// (default: the filter's).
     pub schemes: Option<Vec<String>>,
+    /// Gateway: a WebSocket handshake may carry its token in `Sec-WebSocket-Protocol`
+    /// (`base64url.bearer.authorization.k8s.io.<base64url token>`), for browsers.
+    #[serde(default)]
+    pub websocket_protocol_token: bool,
+    /// Gateway: `[routes.mcp]`, per-tool requirements for MCP's JSON-RPC (`tools/call`).
+    pub mcp: Option<RawMcp>,
+}
+
+/// `[routes.mcp]`: what each MCP tool call needs beyond the route's own requirement.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMcp {
+    /// Largest JSON-RPC body read, bytes (default 1 MiB); larger ones get 413.
+    pub max_body_bytes: Option<usize>,
+    /// Tool name → its requirement.
+    #[serde(default)]
+    pub tools: BTreeMap<String, RawTool>,
+}
+
+/// One tool's requirement: the route keys that say what a token must show.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTool {
+    /// Every one of these scopes.
+    pub scopes: Option<Vec<String>>,
+    /// At least one of these scopes.
+    pub any_scopes: Option<Vec<String>>,
+    /// Claim tests by claim path.
+    pub claims: Option<BTreeMap<String, RawClaimTest>>,
+    /// The token was issued to one of these clients.
+    pub client_ids: Option<Vec<String>>,
+    /// The token is at most this old (from `iat`).
+    pub max_token_age_secs: Option<u64>,
+    /// Step-up (RFC 9470): `acr` one of these.
+    pub acr_values: Option<Vec<String>>,
+    /// Step-up (RFC 9470): `auth_time` at most this long ago.
+    pub max_auth_age_secs: Option<u64>,
 }
 
 /// One claim test of a route: exactly one of its members.

@@ -20,6 +20,7 @@ use oauth_filter::{
 use oauth_filter::{ResourceMetadata, TokenSchemes};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -42,6 +43,97 @@ pub struct FilterConfig {
     pub leeway: Duration,
     /// The size cap the filter applies.
     pub max_token_len: usize,
+    /// The gateway's options of routes that have some, by route name (`routes[2]`).
+    pub route_options: BTreeMap<String, RouteOptions>,
+}
+
+/// What a gateway route does besides its requirement.
+#[derive(Debug, Clone, Default)]
+pub struct RouteOptions {
+    /// A WebSocket handshake may carry its token in `Sec-WebSocket-Protocol`.
+    pub websocket_protocol_token: bool,
+    /// Per-tool requirements for MCP's JSON-RPC.
+    pub mcp: Option<McpTools>,
+}
+
+/// `[routes.mcp]`, checked.
+#[derive(Debug, Clone)]
+pub struct McpTools {
+    /// Largest JSON-RPC body read.
+    pub max_body_bytes: usize,
+    /// Tool name → what a call of it needs (beyond the route's requirement).
+    pub tools: BTreeMap<String, Requirement>,
+}
+
+/// The default cap on an MCP JSON-RPC body the gateway reads: 1 MiB.
+pub const DEFAULT_MCP_MAX_BODY: usize = 1024 * 1024;
+
+fn route_options(raw: &[RawRoute]) -> Result<BTreeMap<String, RouteOptions>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (i, r) in raw.iter().enumerate() {
+        let name = format!("routes[{i}]");
+        if !r.websocket_protocol_token && r.mcp.is_none() {
+            continue;
+        }
+        if r.public {
+            return Err(ConfigError::new(
+                &name,
+                "contradictory: a public route reads no token (websocket_protocol_token, mcp)",
+            ));
+        }
+        let mcp = match &r.mcp {
+            None => None,
+            Some(m) => {
+                let max_body_bytes = m.max_body_bytes.unwrap_or(DEFAULT_MCP_MAX_BODY);
+                if max_body_bytes == 0 || max_body_bytes > 64 * 1024 * 1024 {
+                    return Err(ConfigError::new(
+                        format!("{name}.mcp.max_body_bytes"),
+                        "must be 1 to 67108864 (the body is held in memory to be read)",
+                    ));
+                }
+                let mut tools = BTreeMap::new();
+                for (tool, t) in &m.tools {
+                    let key = format!("{name}.mcp.tools.\"{tool}\"");
+                    let as_route = RawRoute {
+                        path: None,
+                        prefix: None,
+                        methods: None,
+                        public: false,
+                        scopes: t.scopes.clone(),
+                        any_scopes: t.any_scopes.clone(),
+                        claims: t.claims.clone(),
+                        client_ids: t.client_ids.clone(),
+                        max_token_age_secs: t.max_token_age_secs,
+                        acr_values: t.acr_values.clone(),
+                        max_auth_age_secs: t.max_auth_age_secs,
+                        schemes: None,
+                        websocket_protocol_token: false,
+                        mcp: None,
+                    };
+                    let parts = requirements(&key, &as_route)?;
+                    if parts.is_empty() {
+                        return Err(ConfigError::new(
+                            key,
+                            "empty: name what a call of this tool needs (scopes, claims...)",
+                        ));
+                    }
+                    tools.insert(tool.clone(), Requirement::all(parts));
+                }
+                Some(McpTools {
+                    max_body_bytes,
+                    tools,
+                })
+            }
+        };
+        out.insert(
+            name,
+            RouteOptions {
+                websocket_protocol_token: r.websocket_protocol_token,
+                mcp,
+            },
+        );
+    }
+    Ok(out)
 }
 
 impl FilterConfig {
@@ -55,6 +147,7 @@ impl RawFilter {
     /// Checks every key but those the core checks when [`FilterConfig::build`] builds the
     /// filter (its errors name the same keys).
     pub fn validate(self) -> Result<FilterConfig, ConfigError> {
+        let route_options = route_options(&self.routes)?;
         let routes = routes(self.routes, self.dpop.is_some())?;
         let (http, ca_pem, client_identity) = tls(&self.tls)?;
         let mut builder = OAuthFilter::builder();
@@ -121,6 +214,7 @@ impl RawFilter {
             client_identity,
             leeway,
             max_token_len,
+            route_options,
         })
     }
 }

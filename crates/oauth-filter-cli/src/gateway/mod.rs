@@ -214,7 +214,7 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
                     };
                     let served = match acceptor {
                         None => {
-                            let conn = server.serve_connection(TokioIo::new(io), service(None));
+                            let conn = server.serve_connection_with_upgrades(TokioIo::new(io), service(None));
                             watcher.watch(conn.into_owned()).await
                         }
                         Some(acceptor) => {
@@ -230,7 +230,7 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
                                 }
                             };
                             let cert = oauth_filter::ClientCertificate::from_connection(tls.get_ref().1);
-                            let conn = server.serve_connection(TokioIo::new(tls), service(cert));
+                            let conn = server.serve_connection_with_upgrades(TokioIo::new(tls), service(cert));
                             watcher.watch(conn.into_owned()).await
                         }
                     };

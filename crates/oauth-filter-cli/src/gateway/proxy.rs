@@ -60,6 +60,8 @@ pub(crate) struct Proxy {
     client: Client<Connector, RequestBody>,
     /// Proxies whose `Client-Cert` header is honoured (`server.client_cert_header_from`).
     client_cert_proxies: Vec<ipnet::IpNet>,
+    /// Routes' WebSocket and MCP options, by route name.
+    route_options: std::collections::BTreeMap<String, oauth_filter_config::RouteOptions>,
 }
 
 /// Why the upstream client could not be set up.
@@ -104,6 +106,7 @@ impl Proxy {
             limits: config.limits.clone(),
             client: client.build(connector),
             client_cert_proxies: config.client_cert_proxies.clone(),
+            route_options: config.route_options.clone(),
         })
     }
 
@@ -244,6 +247,29 @@ impl Proxy {
             }
         };
         let route_name = route.name();
+        let websocket = is_websocket(&head);
+        // A token in `Sec-WebSocket-Protocol` is read only where the route allows it, and never
+        // forwarded either way.
+        let from_protocol = self
+            .route_options
+            .get(route_name)
+            .is_some_and(|o| o.websocket_protocol_token);
+        let synthesized = if websocket {
+            match take_protocol_token(&mut head.headers, from_protocol) {
+                Ok(s) => s,
+                Err(why) => {
+                    tracing::info!(reason = "websocket_protocol_token", status = 400, route = %route_name, why, "request refused");
+                    return refuse(
+                        StatusCode::BAD_REQUEST,
+                        "websocket_protocol_token",
+                        "invalid_request",
+                        why,
+                    );
+                }
+            }
+        } else {
+            false
+        };
         let mut dpop_nonce = None;
         let token = match route.requirement() {
             None => None,
@@ -280,6 +306,15 @@ impl Proxy {
                 return too_large();
             }
         }
+        if synthesized {
+            // The token came in the protocol header: it is not the caller's Authorization.
+            head.headers.remove(header::AUTHORIZATION);
+        }
+        let on_upgrade = if websocket {
+            head.extensions.remove::<hyper::upgrade::OnUpgrade>()
+        } else {
+            None
+        };
         if self
             .rewrite_request(&mut head, peer, token.as_ref())
             .is_err()
@@ -296,13 +331,35 @@ impl Proxy {
                 "upstream_uri",
             );
         }
+        if on_upgrade.is_some() {
+            // Hop-by-hop, but the handshake itself: asked of the upstream again.
+            head.headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            head.headers
+                .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        }
         let outcome = BodyOutcome::default();
         let body = RequestBody::new(body, &self.limits, outcome.clone());
         let upstream_req = Request::from_parts(head, body);
         match tokio::time::timeout(self.upstream.timeout, self.client.request(upstream_req)).await {
-            Ok(Ok(resp)) => {
+            Ok(Ok(mut resp)) => {
+                let switched = match on_upgrade {
+                    Some(inbound) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                        relay(inbound, hyper::upgrade::on(&mut resp));
+                        true
+                    }
+                    _ => false,
+                };
                 let (mut parts, body) = resp.into_parts();
                 remove_hop_by_hop(&mut parts.headers);
+                if switched {
+                    parts
+                        .headers
+                        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                    parts
+                        .headers
+                        .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+                }
                 // The filter's fresh nonce replaces any the upstream sent.
                 if let Some(v) = dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
                     parts
@@ -561,6 +618,94 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     if !keep_te {
         headers.remove(header::TE);
     }
+}
+
+/// Whether the request opens a WebSocket (RFC 6455 §4.1): an HTTP/1.1 GET with
+/// `Upgrade: websocket` and `Connection: upgrade`.
+fn is_websocket(head: &http::request::Parts) -> bool {
+    let has = |name: HeaderName, token: &str| {
+        head.headers.get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    head.method == http::Method::GET
+        && head.version == http::Version::HTTP_11
+        && has(header::UPGRADE, "websocket")
+        && has(header::CONNECTION, "upgrade")
+}
+
+/// The Kubernetes-style subprotocol that carries a bearer token from a browser, which cannot
+/// set headers on a WebSocket: `base64url.bearer.authorization.k8s.io.<base64url(token)>`.
+const PROTOCOL_TOKEN_PREFIX: &str = "base64url.bearer.authorization.k8s.io.";
+
+/// Removes token subprotocols from `Sec-WebSocket-Protocol` (the others stay for the
+/// upstream). With `read`, the one such token becomes the request's `Authorization` (for the
+/// filter; `Ok(true)`); an `Authorization` header as well, several tokens or a bad encoding
+/// are refused.
+fn take_protocol_token(headers: &mut HeaderMap, read: bool) -> Result<bool, &'static str> {
+    let name = HeaderName::from_static("sec-websocket-protocol");
+    let mut tokens = Vec::new();
+    let mut others = Vec::new();
+    for v in headers.get_all(&name) {
+        let v = v
+            .to_str()
+            .map_err(|_| "Sec-WebSocket-Protocol is not ASCII")?;
+        for p in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match p.strip_prefix(PROTOCOL_TOKEN_PREFIX) {
+                Some(t) => tokens.push(t.to_owned()),
+                None => others.push(p.to_owned()),
+            }
+        }
+    }
+    if tokens.is_empty() {
+        return Ok(false);
+    }
+    headers.remove(&name);
+    if !others.is_empty() {
+        let joined = HeaderValue::from_str(&others.join(", "))
+            .map_err(|_| "Sec-WebSocket-Protocol is not a valid header")?;
+        headers.insert(name, joined);
+    }
+    if !read {
+        return Ok(false);
+    }
+    if tokens.len() > 1 || headers.contains_key(header::AUTHORIZATION) {
+        return Err("more than one access token in the request");
+    }
+    use base64::Engine;
+    let token = tokens
+        .first()
+        .and_then(|t| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t)
+                .ok()
+        })
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or("the token subprotocol is not base64url")?;
+    let value = HeaderValue::from_str(&format!("Bearer {token}"))
+        .map_err(|_| "the token subprotocol is not a bearer token")?;
+    headers.insert(header::AUTHORIZATION, value);
+    Ok(true)
+}
+
+/// Relays a WebSocket's frames both ways once both sides have switched protocols, until either
+/// closes (or the client connection's idle timeout ends it).
+fn relay(inbound: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    tokio::spawn(async move {
+        let (client, server) = match tokio::join!(inbound, upstream) {
+            (Ok(c), Ok(s)) => (c, s),
+            _ => {
+                tracing::debug!("a WebSocket upgrade did not complete");
+                return;
+            }
+        };
+        let mut client = hyper_util::rt::TokioIo::new(client);
+        let mut server = hyper_util::rt::TokioIo::new(server);
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut server).await {
+            tracing::debug!(error = %e, "WebSocket relay ended");
+        }
+    });
 }
 
 pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {

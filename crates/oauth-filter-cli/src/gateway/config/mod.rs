@@ -126,6 +126,8 @@ pub(crate) struct Config {
     pub(crate) limits: crate::gateway::limits::Limits,
     /// `[server.tls]`: inbound TLS, when configured.
     pub(crate) tls: Option<crate::gateway::tls::InboundTls>,
+    /// Routes' WebSocket and MCP options, by route name.
+    pub(crate) route_options: std::collections::BTreeMap<String, oauth_filter_config::RouteOptions>,
     /// `[cors]`: the layer around the gateway, when configured.
     pub(crate) cors: Option<tower_http::cors::CorsLayer>,
     /// `server.client_cert_header_from`: proxies whose `Client-Cert` header is honoured.

@@ -42,6 +42,7 @@ pub(crate) fn validate(raw: RawConfig, filter: RawFilter) -> Result<Config, Conf
         .map(crate::gateway::tls::InboundTls::new)
         .transpose()?;
     let (ca_pem, client_identity) = (filter.ca_pem.clone(), filter.client_identity.clone());
+    let route_options = filter.route_options.clone();
     let filter = filter.build()?;
     check_process(
         &raw.listen,
@@ -62,6 +63,7 @@ pub(crate) fn validate(raw: RawConfig, filter: RawFilter) -> Result<Config, Conf
         limits,
         tls,
         cors,
+        route_options,
         client_cert_proxies,
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_secs),
         workers: match raw.workers {
