@@ -8,6 +8,7 @@
 //   https://api.example/opaque-short            opaque tokens living 2 seconds
 //   https://api.example/dpop                    JWT (ES256); DPoP-bound when the token request has a proof
 //   https://api.example/mtls                    JWT (ES256); certificate-bound (RFC 8705) for `mtls-client`
+//   https://api.example/mcp                     JWT (ES256); an MCP server behind the gateway
 // With MTLS_CERT_FILE and MTLS_KEY_FILE (PEM) set, a second, HTTPS listener serves the same
 // provider and asks for client certificates; it prints `MTLS <origin>` before READY. Tokens for
 // `mtls-client` fetched there are bound to the certificate of that TLS connection (cnf.x5t#S256).
@@ -35,6 +36,7 @@ const RESOURCES = {
   'https://api.example/opaque-short': { format: 'opaque', ttl: 2 },
   'https://api.example/dpop': { format: 'jwt', alg: 'ES256' },
   'https://api.example/mtls': { format: 'jwt', alg: 'ES256' },
+  'https://api.example/mcp': { format: 'jwt', alg: 'ES256' },
 };
 const TTL = Number(process.env.ACCESS_TOKEN_TTL || 300);
 

@@ -249,3 +249,38 @@ fn browser_settings_are_checked_and_named() {
         assert!(err.contains(expected), "{more}: {err}");
     }
 }
+
+/// The README's "Protecting an MCP server" configuration is valid as printed.
+#[test]
+fn the_readmes_mcp_configuration_is_valid() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme
+        .split("### Protecting an MCP server")
+        .nth(1)
+        .expect("the README's MCP section");
+    let toml = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("its configuration block");
+    let dir = scratch_dir();
+    let path = dir.join("mcp.toml");
+    std::fs::write(&path, toml).unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("RFC 9728 metadata: resource https://mcp.example.com/mcp"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("MCP tool delete_repo: all of: repo:admin"), "{stdout}");
+}

@@ -174,10 +174,21 @@ impl RawFilter {
         if let Some(m) = self.resource_metadata {
             let scopes = match m.scopes_supported {
                 Some(s) => s,
-                None => routes
-                    .as_ref()
-                    .map(PathRequirements::scopes)
-                    .unwrap_or_default(),
+                None => {
+                    // The routes' scopes and their MCP tools'.
+                    let mut all = routes
+                        .as_ref()
+                        .map(PathRequirements::scopes)
+                        .unwrap_or_default();
+                    for tools in route_options.values().filter_map(|o| o.mcp.as_ref()) {
+                        for r in tools.tools.values() {
+                            all.extend(r.named_scopes());
+                        }
+                    }
+                    all.sort_unstable();
+                    all.dedup();
+                    all
+                }
             };
             let mut md = ResourceMetadata::new(m.resource)
                 .scopes_supported(scopes)

@@ -318,6 +318,15 @@ impl Requirement {
         }
     }
 
+    /// Every scope named anywhere in this requirement, sorted (for RFC 9728's
+    /// `scopes_supported`).
+    pub fn named_scopes(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        self.collect_scopes(&mut out);
+        out.sort_unstable();
+        out
+    }
+
     /// Every scope named anywhere in this requirement, for `scopes_supported` (RFC 9728).
     pub(crate) fn collect_scopes(&self, out: &mut Vec<String>) {
         match self {

@@ -207,21 +207,49 @@ impl BodyOutcome {
 
 /// The caller's request body on its way upstream: capped and with an idle timeout.
 pub(crate) struct RequestBody {
-    inner: Incoming,
+    inner: Source,
     remaining: Option<u64>,
     idle: Duration,
     timer: Option<Pin<Box<Sleep>>>,
     outcome: BodyOutcome,
 }
 
+/// Where a request body comes from: the connection, or a buffer the gateway already read
+/// (an MCP JSON-RPC body it had to look into).
+enum Source {
+    Streamed(Incoming),
+    Buffered(Option<Bytes>),
+}
+
 impl RequestBody {
     pub(crate) fn new(inner: Incoming, limits: &Limits, outcome: BodyOutcome) -> Self {
+        Self::capped(inner, limits, limits.max_body_bytes, outcome)
+    }
+
+    /// [`RequestBody::new`] with its own cap (`None`: none).
+    pub(crate) fn capped(
+        inner: Incoming,
+        limits: &Limits,
+        cap: Option<u64>,
+        outcome: BodyOutcome,
+    ) -> Self {
         Self {
-            inner,
-            remaining: limits.max_body_bytes,
+            inner: Source::Streamed(inner),
+            remaining: cap,
             idle: limits.body_idle_timeout,
             timer: None,
             outcome,
+        }
+    }
+
+    /// A body already read (and checked against the caps).
+    pub(crate) fn buffered(bytes: Bytes, limits: &Limits) -> Self {
+        Self {
+            inner: Source::Buffered(Some(bytes).filter(|b| !b.is_empty())),
+            remaining: None,
+            idle: limits.body_idle_timeout,
+            timer: None,
+            outcome: BodyOutcome::default(),
         }
     }
 }
@@ -251,7 +279,11 @@ impl Body for RequestBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let inner = match &mut this.inner {
+            Source::Buffered(b) => return Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Source::Streamed(inner) => inner,
+        };
+        match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 this.timer = None;
                 if let (Some(remaining), Some(data)) = (this.remaining.as_mut(), frame.data_ref()) {
@@ -281,11 +313,20 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Source::Streamed(inner) => inner.is_end_stream(),
+            Source::Buffered(b) => b.is_none(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Source::Streamed(inner) => inner.size_hint(),
+            Source::Buffered(b) => SizeHint::with_exact(
+                b.as_ref()
+                    .map_or(0, |b| u64::try_from(b.len()).unwrap_or(u64::MAX)),
+            ),
+        }
     }
 }
 

@@ -53,6 +53,14 @@ pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError
     );
     for (name, path, methods, access) in routes {
         println!("  {name}: {path} {methods}: {access}");
+        if let Some(o) = c.route_options.get(&name) {
+            if o.websocket_protocol_token {
+                println!("    WebSocket token from Sec-WebSocket-Protocol accepted");
+            }
+            for (tool, r) in o.mcp.iter().flat_map(|m| &m.tools) {
+                println!("    MCP tool {tool}: {r}");
+            }
+        }
     }
     if let Some(dpop) = c.filter.describe_dpop() {
         println!("DPoP: {dpop}");

@@ -339,7 +339,21 @@ impl Proxy {
                 .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         }
         let outcome = BodyOutcome::default();
-        let body = RequestBody::new(body, &self.limits, outcome.clone());
+        let mcp = self
+            .route_options
+            .get(route_name)
+            .and_then(|o| o.mcp.as_ref())
+            .filter(|_| head.method == http::Method::POST);
+        let body = match (mcp, &token) {
+            (Some(tools), Some(t)) => match self.check_tool_calls(body, tools, t, &outcome).await {
+                Ok(bytes) => RequestBody::buffered(bytes, &self.limits),
+                Err(answer) => {
+                    tracing::info!(reason = answer.2, status = answer.0.status().as_u16(), route = %route_name, "MCP request refused");
+                    return answer;
+                }
+            },
+            _ => RequestBody::new(body, &self.limits, outcome.clone()),
+        };
         let upstream_req = Request::from_parts(head, body);
         match tokio::time::timeout(self.upstream.timeout, self.client.request(upstream_req)).await {
             Ok(Ok(mut resp)) => {
@@ -413,6 +427,70 @@ impl Proxy {
                 )
             }
         }
+    }
+
+    /// MCP over HTTP: reads the JSON-RPC body (within `tools.max_body_bytes` and
+    /// `max_body_bytes`) and checks every `tools/call` in it (a batch element by element)
+    /// against that tool's requirement. `Ok`: the body, to forward unchanged; `Err`: the
+    /// answer (413, 408, 400 for a body that is not JSON-RPC, 403 with the tool's scopes).
+    async fn check_tool_calls(
+        &self,
+        body: Incoming,
+        tools: &oauth_filter_config::McpTools,
+        token: &AccessToken,
+        outcome: &BodyOutcome,
+    ) -> Result<Bytes, (Response<Body>, m::Outcome, &'static str)> {
+        let mcp_cap = u64::try_from(tools.max_body_bytes).unwrap_or(u64::MAX);
+        let cap = self
+            .limits
+            .max_body_bytes
+            .map_or(mcp_cap, |m| m.min(mcp_cap));
+        let read = RequestBody::capped(body, &self.limits, Some(cap), outcome.clone())
+            .collect()
+            .await;
+        let bytes = match read {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => {
+                return Err(match outcome.fault() {
+                    Some(BodyFault::Stalled) => (
+                        local(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "request_timeout",
+                            "the request body stopped arriving",
+                        ),
+                        m::Outcome::Refused,
+                        "body_timeout",
+                    ),
+                    Some(BodyFault::TooLarge) => too_large(),
+                    None => (
+                        local(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_request",
+                            "the request body could not be read",
+                        ),
+                        m::Outcome::Refused,
+                        "body_unreadable",
+                    ),
+                });
+            }
+        };
+        let calls = tool_calls(&bytes).map_err(|why| {
+            (
+                local(StatusCode::BAD_REQUEST, "invalid_request", why),
+                m::Outcome::Refused,
+                "mcp_invalid_jsonrpc",
+            )
+        })?;
+        for name in calls {
+            if let Some(requirement) = tools.tools.get(&name)
+                && let Err(e) = self.filter.authorize(token, requirement)
+            {
+                let rejection = self.filter.reject(e, Some(requirement));
+                let reason = rejection.error().reason_code();
+                return Err((respond(&rejection), m::Outcome::Rejected, reason));
+            }
+        }
+        Ok(bytes)
     }
 
     /// Prepares the request for the upstream. `Err`: the upstream URI could not be built.
@@ -620,6 +698,36 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// The tool names of the `tools/call` requests in an MCP JSON-RPC body (a message, or a batch
+/// of them). A body that is not JSON-RPC, or a `tools/call` without a tool name, is an error:
+/// what this gateway cannot read, it does not let through to a server that might read it.
+fn tool_calls(body: &[u8]) -> Result<Vec<String>, &'static str> {
+    const NOT_JSONRPC: &str = "the body is not a JSON-RPC message or batch";
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| NOT_JSONRPC)?;
+    let messages = match &value {
+        serde_json::Value::Array(batch) if !batch.is_empty() => batch.iter().collect(),
+        serde_json::Value::Object(_) => vec![&value],
+        _ => return Err(NOT_JSONRPC),
+    };
+    let mut names = Vec::new();
+    for m in messages {
+        let m = m.as_object().ok_or(NOT_JSONRPC)?;
+        match m.get("method") {
+            Some(serde_json::Value::String(method)) if method == "tools/call" => {
+                let name = m
+                    .get("params")
+                    .and_then(|p| p.get("name"))
+                    .and_then(serde_json::Value::as_str)
+                    .ok_or("a tools/call without a tool name")?;
+                names.push(name.to_owned());
+            }
+            Some(serde_json::Value::String(_)) | None => {}
+            Some(_) => return Err(NOT_JSONRPC),
+        }
+    }
+    Ok(names)
+}
+
 /// Whether the request opens a WebSocket (RFC 6455 §4.1): an HTTP/1.1 GET with
 /// `Upgrade: websocket` and `Connection: upgrade`.
 fn is_websocket(head: &http::request::Parts) -> bool {
@@ -738,6 +846,45 @@ pub(crate) fn local(status: StatusCode, error: &str, description: &str) -> Respo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tool_calls_are_found_in_messages_and_batches_and_unreadable_bodies_refused() {
+        let call = |name: &str| {
+            format!(
+                r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"{name}"}}}}"#
+            )
+        };
+        assert_eq!(tool_calls(call("a").as_bytes()), Ok(vec!["a".to_owned()]));
+        let batch = format!(
+            r#"[{},{{"jsonrpc":"2.0","method":"notifications/initialized"}},{}]"#,
+            call("a"),
+            call("b")
+        );
+        assert_eq!(
+            tool_calls(batch.as_bytes()),
+            Ok(vec!["a".to_owned(), "b".to_owned()])
+        );
+        assert_eq!(
+            tool_calls(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#),
+            Ok(vec![])
+        );
+        assert_eq!(
+            tool_calls(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#),
+            Ok(vec![])
+        );
+        for bad in [
+            &b"not json"[..],
+            b"[]",
+            b"1",
+            b"[1]",
+            br#"{"method":5}"#,
+            br#"{"method":"tools/call"}"#,
+            br#"{"method":"tools/call","params":{"name":7}}"#,
+            br#"{"method":"tools/call","params":"x"}"#,
+        ] {
+            assert!(tool_calls(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
 
     #[test]
     fn hop_by_hop_headers_go_and_te_trailers_stays() {
