@@ -282,5 +282,8 @@ fn the_readmes_mcp_configuration_is_valid() {
         stdout.contains("RFC 9728 metadata: resource https://mcp.example.com/mcp"),
         "{stdout}"
     );
-    assert!(stdout.contains("MCP tool delete_repo: all of: repo:admin"), "{stdout}");
+    assert!(
+        stdout.contains("MCP tool delete_repo: all of: repo:admin"),
+        "{stdout}"
+    );
 }

@@ -703,7 +703,7 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// what this gateway cannot read, it does not let through to a server that might read it.
 fn tool_calls(body: &[u8]) -> Result<Vec<String>, &'static str> {
     const NOT_JSONRPC: &str = "the body is not a JSON-RPC message or batch";
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| NOT_JSONRPC)?;
+    let Unique(value) = serde_json::from_slice(body).map_err(|_| NOT_JSONRPC)?;
     let messages = match &value {
         serde_json::Value::Array(batch) if !batch.is_empty() => batch.iter().collect(),
         serde_json::Value::Object(_) => vec![&value],
@@ -726,6 +726,66 @@ fn tool_calls(body: &[u8]) -> Result<Vec<String>, &'static str> {
         }
     }
     Ok(names)
+}
+
+/// A JSON value whose objects have unique member names. Parsers differ on which of two equal
+/// names wins (`{"name": "list", "name": "delete"}`): the gateway and the MCP server must read
+/// the same tool, so such a body is refused rather than guessed at.
+struct Unique(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value with unique member names")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = serde_json::Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if members.contains_key(&name) {
+                return Err(serde::de::Error::custom("a member name appears twice"));
+            }
+            let Unique(v) = map.next_value()?;
+            members.insert(name, v);
+        }
+        Ok(serde_json::Value::Object(members))
+    }
 }
 
 /// Whether the request opens a WebSocket (RFC 6455 §4.1): an HTTP/1.1 GET with
@@ -881,6 +941,10 @@ mod tests {
             br#"{"method":"tools/call"}"#,
             br#"{"method":"tools/call","params":{"name":7}}"#,
             br#"{"method":"tools/call","params":"x"}"#,
+            // Which duplicate wins differs between parsers: refused.
+            br#"{"method":"tools/call","params":{"name":"list","name":"delete_repo"}}"#,
+            br#"{"method":"ping","method":"tools/call","params":{"name":"delete_repo"}}"#,
+            br#"[{"id":1,"id":2,"method":"ping"}]"#,
         ] {
             assert!(tool_calls(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
