@@ -18,6 +18,13 @@
 //!
 //! The most specific route whose path matches decides; if none of its routes allows the
 //! method the answer is 405 with `Allow`, never a less specific route. GET covers HEAD.
+//!
+//! Besides: the RFC 9728 metadata path is answered here (never forwarded); a WebSocket
+//! handshake passes the filter like any request, then its frames are relayed (a token in
+//! `Sec-WebSocket-Protocol` is read where the route allows it and removed everywhere); on MCP
+//! routes every `tools/call` of the JSON-RPC body is checked against its tool's requirement
+//! before the body goes on. CORS preflights never get here: the layer around the gateway
+//! answers them (`super::cors`).
 
 use super::config::{AuthorizationPolicy, Config, Forwarding, Protocol, Upstream};
 use super::limits::{BodyFault, BodyOutcome, InFlightGuard, Limits, RequestBody, Tracked};
