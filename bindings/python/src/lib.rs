@@ -26,6 +26,12 @@ fn runtime_waits() -> u64 {
 }
 
 /// The module `oauth_filter._native`.
+/// Python's at-fork hook in the child: this process's runtime and filters are made anew.
+#[pyfunction]
+fn after_fork_in_child() {
+    runtime::after_fork_in_child();
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<filter::Filter>()?;
@@ -35,6 +41,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<testing::TestIssuer>()?;
     m.add_class::<testing::DpopClient>()?;
     m.add_function(wrap_pyfunction!(runtime_waits, m)?)?;
+    // Each forked child makes its own runtime and filter state (see `runtime`).
+    let hook = wrap_pyfunction!(after_fork_in_child, m)?;
+    let kwargs = pyo3::types::PyDict::new(m.py());
+    kwargs.set_item("after_in_child", hook)?;
+    m.py()
+        .import("os")?
+        .call_method("register_at_fork", (), Some(&kwargs))?;
     m.add(
         "ConfigurationError",
         m.py().get_type::<filter::ConfigurationError>(),

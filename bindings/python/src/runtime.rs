@@ -6,14 +6,32 @@
 //! ```
 //!
 //! A runtime's threads do not survive `fork`, so a runtime made before it is useless in the
-//! child: each process checks the process id it was made in. An inherited runtime is leaked
-//! rather than dropped (dropping would wait for threads that do not exist in the child).
+//! child: each value records the fork generation it was made in, a counter that Python's
+//! `os.register_at_fork(after_in_child=...)` hook bumps in every child (registered when the
+//! module loads). Reading it is an atomic load where `getpid` was a system call on every
+//! request. An inherited runtime is leaked rather than dropped (dropping would wait for threads
+//! that do not exist in the child). A fork that skips Python's at-fork hooks (a C library
+//! calling `fork()` itself) is not seen; CPython's own `os.fork`, `multiprocessing` and
+//! gunicorn's workers all run them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::runtime::{Builder, Runtime};
 
-static RUNTIME: Mutex<Option<(u32, Arc<Runtime>)>> = Mutex::new(None);
+static RUNTIME: Mutex<Option<(u64, Arc<Runtime>)>> = Mutex::new(None);
+
+/// Which process this is: bumped in every forked child by [`after_fork_in_child`].
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// The at-fork hook (Python's `os.register_at_fork(after_in_child=...)`).
+pub(crate) fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+}
+
+/// This process's fork generation.
+fn generation() -> u64 {
+    FORK_GENERATION.load(Ordering::Acquire)
+}
 
 /// Requests that waited on the runtime in this process (for tests and diagnostics).
 static WAITS: AtomicU64 = AtomicU64::new(0);
@@ -30,7 +48,7 @@ pub(crate) fn waits() -> u64 {
 
 /// This process's runtime, made now if it has none.
 pub(crate) fn runtime() -> std::io::Result<Arc<Runtime>> {
-    let pid = std::process::id();
+    let pid = generation();
     let mut slot = RUNTIME.lock().unwrap_or_else(PoisonError::into_inner);
     if let Some((made_in, rt)) = slot.as_ref() {
         if *made_in == pid {
@@ -55,19 +73,19 @@ pub(crate) fn runtime() -> std::io::Result<Arc<Runtime>> {
 
 /// A value made once per process: `make` runs again in a forked child.
 pub(crate) struct PerProcess<T> {
-    slot: Mutex<Option<(u32, T)>>,
+    slot: Mutex<Option<(u64, T)>>,
 }
 
 impl<T: Clone> PerProcess<T> {
     /// `value`, made in this process.
     pub(crate) fn with(value: T) -> Self {
         Self {
-            slot: Mutex::new(Some((std::process::id(), value))),
+            slot: Mutex::new(Some((generation(), value))),
         }
     }
 
     pub(crate) fn get_or_try<E>(&self, make: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
-        let pid = std::process::id();
+        let pid = generation();
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((made_in, v)) = slot.as_ref() {
             if *made_in == pid {

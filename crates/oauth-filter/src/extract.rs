@@ -113,26 +113,28 @@ impl TokenSchemes {
 }
 
 /// RFC 6750 §2.1 `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-/// A lookup table: this scan runs over every byte of every token, on every request.
-#[allow(clippy::indexing_slicing)] // b < 256 by the loop bound, checked at compile time
-const B64TOKEN_BODY: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
-        b += 1;
-    }
-    t
-};
+///
+/// This scan runs over every byte of every token, on every request. It is written as range
+/// tests folded without an early exit, which the compiler turns into SIMD compares (16 or 32
+/// bytes a step); a table lookup per byte cannot be vectorised and cost about 8× more on a 1 KB
+/// token (by `perf`, 13% of a cached request in the Python extension).
+fn is_b64token_byte(b: u8) -> bool {
+    let lower = b | 0x20; // ASCII letters fold to lower case; no other byte of the set moves
+    (lower.wrapping_sub(b'a') < 26)
+        | (b.wrapping_sub(b'0') < 10)
+        | (b == b'-')
+        | (b == b'.')
+        | (b == b'_')
+        | (b == b'~')
+        | (b == b'+')
+        | (b == b'/')
+}
 
 fn is_b64token(t: &[u8]) -> bool {
     let body_end = t.iter().rposition(|b| *b != b'=').map_or(0, |i| i + 1);
     let (body, pad) = t.split_at(body_end);
     !body.is_empty()
-        && body
-            .iter()
-            .all(|b| B64TOKEN_BODY.get(usize::from(*b)).copied().unwrap_or(false))
+        && body.iter().fold(true, |ok, &b| ok & is_b64token_byte(b))
         && pad.iter().all(|b| *b == b'=')
 }
 
@@ -363,6 +365,19 @@ fn header_token<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_b64token_byte_test_is_the_rfc_6750_set() {
+        for b in 0..=255u8 {
+            let rfc = b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+            assert_eq!(is_b64token_byte(b), rfc, "byte {b:#04x}");
+        }
+        assert!(is_b64token(b"abc.DEF-_~+/09=="));
+        assert!(!is_b64token(b"=="));
+        assert!(!is_b64token(b"ab=c"));
+        assert!(!is_b64token(b"a b"));
+        assert!(!is_b64token(b""));
+    }
 
     fn one(h: &[u8]) -> Result<Option<&str>, AuthError> {
         RequestParts::new()
