@@ -118,7 +118,10 @@ async fn open(
     }
 }
 
-async fn echo(ws: &mut Ws, text: &str) {
+async fn echo<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>, text: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     ws.send(Message::text(text)).await.unwrap();
     let back = tokio::time::timeout(Duration::from_secs(10), ws.next())
         .await
@@ -277,4 +280,64 @@ async fn an_idle_websocket_is_closed_by_the_idle_timeout() {
     })
     .await;
     assert!(ended.is_ok(), "the idle WebSocket was not closed");
+}
+
+/// RFC 8441: a WebSocket over HTTP/2 (`CONNECT` with `:protocol = websocket`) passes the filter
+/// like the HTTP/1.1 handshake and reaches an HTTP/1.1 upstream as one.
+#[tokio::test(flavor = "multi_thread")]
+async fn websockets_over_http2_extended_connect() {
+    use http_body_util::Empty;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tokio_tungstenite::tungstenite::protocol::Role;
+    let issuer = TestIssuer::start().await;
+    let (up, seen) = ws_upstream().await;
+    let gw = Gateway::start(&config(up, &issuer, ""), &[]).await;
+    let token = issuer.mint().scope("ws").subject("carol").sign();
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let connect = |auth: Option<&str>| {
+        let mut req = http::Request::builder()
+            .method(http::Method::CONNECT)
+            .uri(format!("http://{}/ws/chat", gw.addr))
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-protocol", "chat");
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        let mut req = req.body(Empty::<bytes::Bytes>::new()).unwrap();
+        req.extensions_mut()
+            .insert(hyper::ext::Protocol::from_static("websocket"));
+        req
+    };
+    // The first request also waits for the gateway's SETTINGS (extended CONNECT enabled).
+    let refused = sender.send_request(connect(None)).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().contains_key("www-authenticate"));
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "a refusal never reaches the upstream"
+    );
+
+    let mut resp = sender
+        .send_request(connect(Some(&format!("Bearer {token}"))))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["sec-websocket-protocol"], "chat");
+    let stream = hyper::upgrade::on(&mut resp).await.unwrap();
+    let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        TokioIo::new(stream),
+        Role::Client,
+        None,
+    )
+    .await;
+    echo(&mut ws, "over h2").await;
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["x-auth-subject"], "carol");
+    assert!(!seen[0].contains_key("authorization"), "{:?}", seen[0]);
 }

@@ -178,7 +178,9 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(limits.http2_keep_alive_interval)
-        .keep_alive_timeout(limits.http2_keep_alive_timeout);
+        .keep_alive_timeout(limits.http2_keep_alive_timeout)
+        // RFC 8441: WebSockets over HTTP/2.
+        .enable_connect_protocol();
     // The connection cap: a permit per connection, taken before accepting, so that excess
     // connections wait in the kernel's accept queue instead of costing memory here.
     let permits = Arc::new(Semaphore::new(limits.max_connections));

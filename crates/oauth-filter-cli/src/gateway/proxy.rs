@@ -189,6 +189,12 @@ impl Proxy {
         certificate: Option<ClientCertificate>,
     ) -> (Response<Body>, m::Outcome, &'static str) {
         let (mut head, body) = req.into_parts();
+        let websocket = websocket_kind(&head);
+        if websocket == WebSocket::Http2 {
+            // RFC 8441's CONNECT is the HTTP/1.1 GET handshake in HTTP/2 clothes: routed,
+            // checked and forwarded as that GET.
+            head.method = http::Method::GET;
+        }
         if let Some(c) = self.client_certificate(&mut head.headers, peer, certificate) {
             head.extensions.insert(c);
         }
@@ -254,14 +260,13 @@ impl Proxy {
             }
         };
         let route_name = route.name();
-        let websocket = is_websocket(&head);
         // A token in `Sec-WebSocket-Protocol` is read only where the route allows it, and never
         // forwarded either way.
         let from_protocol = self
             .route_options
             .get(route_name)
             .is_some_and(|o| o.websocket_protocol_token);
-        let synthesized = if websocket {
+        let synthesized = if websocket != WebSocket::No {
             match take_protocol_token(&mut head.headers, from_protocol) {
                 Ok(s) => s,
                 Err(why) => {
@@ -317,10 +322,10 @@ impl Proxy {
             // The token came in the protocol header: it is not the caller's Authorization.
             head.headers.remove(header::AUTHORIZATION);
         }
-        let on_upgrade = if websocket {
-            head.extensions.remove::<hyper::upgrade::OnUpgrade>()
-        } else {
+        let on_upgrade = if websocket == WebSocket::No {
             None
+        } else {
+            head.extensions.remove::<hyper::upgrade::OnUpgrade>()
         };
         if self
             .rewrite_request(&mut head, peer, token.as_ref())
@@ -328,22 +333,31 @@ impl Proxy {
         {
             // Never forward the inbound (possibly absolute-form) URI as it came.
             tracing::error!(reason = "upstream_uri", status = 500, route = %route_name, "cannot build the upstream URI");
-            return (
-                local(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "the request cannot be forwarded",
-                ),
-                m::Outcome::UpstreamError,
-                "upstream_uri",
-            );
+            return cannot_forward("upstream_uri");
         }
+        let mut h2_key = None;
         if on_upgrade.is_some() {
             // Hop-by-hop, but the handshake itself: asked of the upstream again.
             head.headers
                 .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             head.headers
                 .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            if websocket == WebSocket::Http2 {
+                // The HTTP/1.1 handshake has a key the HTTP/2 one does not: the gateway makes
+                // it, and checks the upstream's answer to it.
+                let Some(key) = websocket_key() else {
+                    tracing::error!(reason = "websocket_key", status = 500, route = %route_name, "no random bytes for a WebSocket key");
+                    return cannot_forward("websocket_key");
+                };
+                if let Ok(v) = HeaderValue::from_str(&key) {
+                    head.headers
+                        .insert(HeaderName::from_static("sec-websocket-key"), v);
+                }
+                head.headers
+                    .entry(HeaderName::from_static("sec-websocket-version"))
+                    .or_insert(HeaderValue::from_static("13"));
+                h2_key = Some(key);
+            }
         }
         let outcome = BodyOutcome::default();
         let mcp = self
@@ -364,8 +378,27 @@ impl Proxy {
         let upstream_req = Request::from_parts(head, body);
         match tokio::time::timeout(self.upstream.timeout, self.client.request(upstream_req)).await {
             Ok(Ok(mut resp)) => {
-                let switched = match on_upgrade {
-                    Some(inbound) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+                if switched
+                    && let Some(key) = &h2_key
+                    && resp
+                        .headers()
+                        .get("sec-websocket-accept")
+                        .is_none_or(|v| v.as_bytes() != websocket_accept(key).as_bytes())
+                {
+                    tracing::warn!(reason = "upstream_websocket", status = 502, route = %route_name, "the upstream's WebSocket handshake does not answer the gateway's key");
+                    return (
+                        local(
+                            StatusCode::BAD_GATEWAY,
+                            "bad_gateway",
+                            "the upstream's WebSocket handshake is not valid",
+                        ),
+                        m::Outcome::UpstreamError,
+                        "upstream_websocket",
+                    );
+                }
+                let relayed = match on_upgrade {
+                    Some(inbound) if switched => {
                         relay(inbound, hyper::upgrade::on(&mut resp));
                         true
                     }
@@ -373,7 +406,11 @@ impl Proxy {
                 };
                 let (mut parts, body) = resp.into_parts();
                 remove_hop_by_hop(&mut parts.headers);
-                if switched {
+                if relayed && websocket == WebSocket::Http2 {
+                    // RFC 8441 §5: a 2xx opens the stream; the HTTP/1.1 accept stays here.
+                    parts.status = StatusCode::OK;
+                    parts.headers.remove("sec-websocket-accept");
+                } else if relayed {
                     parts
                         .headers
                         .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -574,6 +611,19 @@ fn upstream_uri(upstream: &Upstream, inbound: &Uri) -> Result<Uri, http::Error> 
         .authority(upstream.authority.clone())
         .path_and_query(format!("{}{}", upstream.base_path, path_and_query))
         .build()
+}
+
+/// 500: the gateway cannot make the upstream request (`reason` for the metrics).
+fn cannot_forward(reason: &'static str) -> (Response<Body>, m::Outcome, &'static str) {
+    (
+        local(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the request cannot be forwarded",
+        ),
+        m::Outcome::UpstreamError,
+        reason,
+    )
 }
 
 /// 413: the request body is over `max_body_bytes` (declared, or counted while streaming).
@@ -795,6 +845,54 @@ impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
     }
 }
 
+/// How a request opens a WebSocket, if it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WebSocket {
+    No,
+    /// RFC 6455 §4.1: an HTTP/1.1 GET with `Upgrade: websocket`.
+    Http1,
+    /// RFC 8441: an HTTP/2 `CONNECT` with `:protocol = websocket`.
+    Http2,
+}
+
+fn websocket_kind(head: &http::request::Parts) -> WebSocket {
+    if is_websocket(head) {
+        WebSocket::Http1
+    } else if head.method == http::Method::CONNECT
+        && head.version == http::Version::HTTP_2
+        && head
+            .extensions
+            .get::<hyper::ext::Protocol>()
+            .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"))
+    {
+        WebSocket::Http2
+    } else {
+        WebSocket::No
+    }
+}
+
+/// A fresh `Sec-WebSocket-Key` (RFC 6455 §4.1: 16 random bytes, base64).
+fn websocket_key() -> Option<String> {
+    use base64::Engine;
+    let mut key = [0u8; 16];
+    rustls::crypto::aws_lc_rs::default_provider()
+        .secure_random
+        .fill(&mut key)
+        .ok()?;
+    Some(base64::engine::general_purpose::STANDARD.encode(key))
+}
+
+/// The `Sec-WebSocket-Accept` that answers `key` (RFC 6455 §4.2.2: base64 of the SHA-1 of the
+/// key and the protocol's GUID). SHA-1 here is the protocol's, not a security choice.
+fn websocket_accept(key: &str) -> String {
+    use base64::Engine;
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
+        format!("{key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11").as_bytes(),
+    );
+    base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+}
+
 /// Whether the request opens a WebSocket (RFC 6455 §4.1): an HTTP/1.1 GET with
 /// `Upgrade: websocket` and `Connection: upgrade`.
 fn is_websocket(head: &http::request::Parts) -> bool {
@@ -913,6 +1011,18 @@ pub(crate) fn local(status: StatusCode, error: &str, description: &str) -> Respo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_websocket_accept_is_rfc_6455s() {
+        // RFC 6455 §1.3's example.
+        assert_eq!(
+            websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+        let key = websocket_key().unwrap();
+        assert_eq!(key.len(), 24);
+        assert_ne!(key, websocket_key().unwrap());
+    }
 
     #[test]
     fn tool_calls_are_found_in_messages_and_batches_and_unreadable_bodies_refused() {
