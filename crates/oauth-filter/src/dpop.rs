@@ -289,27 +289,28 @@ impl DpopPolicy {
         ) else {
             return Err(DpopError::Malformed);
         };
-        let cached = keys.and_then(|k| k.get(header_b64));
-        let fresh = match cached {
-            Some(_) => None,
-            None => Some(self.header_key(header_b64)?),
+        let header = match keys.and_then(|k| k.get(header_b64)) {
+            Some(k) => Header::Cached(k),
+            None => {
+                let (alg, key, jwk) = self.header_key(header_b64)?;
+                Header::Fresh(alg, key, jwk)
+            }
         };
         let signature = base64url::decode(signature_b64).map_err(|_| DpopError::Malformed)?;
         let payload = base64url::decode(payload_b64).map_err(|_| DpopError::Malformed)?;
         let signing_input = proof
             .get(..header_b64.len() + 1 + payload_b64.len())
             .ok_or(DpopError::Malformed)?;
-        let (alg, key) = match (&cached, &fresh) {
-            (Some(k), _) => (k.alg, &k.key),
-            (None, Some((alg, key, _))) => (*alg, key),
-            (None, None) => return Err(DpopError::InvalidKey),
+        let (alg, key) = match &header {
+            Header::Cached(k) => (k.alg, &k.key),
+            Header::Fresh(alg, key, _) => (*alg, key),
         };
         if signature.is_empty() || !key.verify(alg, signing_input.as_bytes(), &signature) {
             return Err(DpopError::BadSignature);
         }
-        let proof_key = match (cached, fresh) {
-            (Some(k), _) => k,
-            (None, Some((alg, key, jwk))) => {
+        let proof_key = match header {
+            Header::Cached(k) => k,
+            Header::Fresh(alg, key, jwk) => {
                 let thumbprint = jwk
                     .as_object()
                     .and_then(jwk_thumbprint)
@@ -324,7 +325,6 @@ impl DpopPolicy {
                 }
                 k
             }
-            (None, None) => return Err(DpopError::InvalidKey),
         };
 
         let claims = jose::json::parse_object(&payload).map_err(|_| DpopError::Malformed)?;
@@ -389,6 +389,13 @@ impl Target<'_> {
         let htu = normalized_uri(htu);
         htu.is_some() && htu == normalized_uri(&uri)
     }
+}
+
+/// A proof's protected header: one already checked (its key verified an earlier proof), or
+/// checked now (its algorithm, key and `jwk`).
+enum Header {
+    Cached(Arc<ProofKey>),
+    Fresh(Algorithm, VerifyingKey, Value),
 }
 
 /// A protected header that passed [`DpopPolicy`]'s checks, and whose key verified a proof.
@@ -524,7 +531,8 @@ fn claim_str<'c>(claims: &'c Map<String, Value>, name: &str) -> Option<&'c str> 
     claims.get(name).and_then(Value::as_str)
 }
 
-fn sha256_b64(bytes: &[u8]) -> String {
+/// base64url (no padding) of the SHA-256 of `bytes`: `ath` (RFC 9449), `x5t#S256` (RFC 8705).
+pub(crate) fn sha256_b64(bytes: &[u8]) -> String {
     base64url::encode(digest::digest(&digest::SHA256, bytes).as_ref())
 }
 

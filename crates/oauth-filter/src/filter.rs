@@ -269,7 +269,7 @@ impl OAuthFilter {
     /// which scheme the request used).
     pub fn reject(&self, error: AuthError, requirement: Option<&Requirement>) -> Rejection {
         let r = Rejection::new(error, &self.inner.realm, requirement);
-        self.with_dpop(r, false, self.accepts(None))
+        self.with_challenges(r, false, self.accepts(None))
     }
 
     /// [`OAuthFilter::reject`] for `parts`: a refusal of a `DPoP`-scheme request carries its
@@ -281,7 +281,7 @@ impl OAuthFilter {
         requirement: Option<&Requirement>,
     ) -> Rejection {
         let r = Rejection::new(error, &self.inner.realm, requirement);
-        self.with_dpop(r, parts.uses_dpop_scheme(), self.accepts(None))
+        self.with_challenges(r, parts.uses_dpop_scheme(), self.accepts(None))
     }
 
     /// The schemes a request may use: the route's, else the filter's.
@@ -298,7 +298,9 @@ impl OAuthFilter {
         }
     }
 
-    fn with_dpop(&self, rejection: Rejection, used: bool, accepts: Accepts) -> Rejection {
+    /// What a refusal's challenges add besides the error: the RFC 9728 metadata URL, and the
+    /// `DPoP` challenge (and its nonce) where the route takes DPoP.
+    fn with_challenges(&self, rejection: Rejection, used: bool, accepts: Accepts) -> Rejection {
         let rejection = match &self.inner.metadata {
             Some(m) => rejection.with_resource_metadata(m.shared_url()),
             None => rejection,
@@ -586,11 +588,11 @@ impl OAuthFilter {
             Ok(None) => Decision::Anonymous,
             Err(Refusal::Error(e)) => {
                 let r = Rejection::new(e, &self.inner.realm, None);
-                Decision::Deny(self.with_dpop(r, used, accepts))
+                Decision::Deny(self.with_challenges(r, used, accepts))
             }
             Err(Refusal::Unmet(u)) => {
                 let r = Rejection::unmet(&u, &self.inner.realm);
-                Decision::Deny(self.with_dpop(r, used, accepts))
+                Decision::Deny(self.with_challenges(r, used, accepts))
             }
             Err(Refusal::Route(r)) => Decision::Deny(*r),
         }

@@ -213,14 +213,9 @@ impl ResourceMetadata {
 
 fn checked_url(key: &str, s: &str) -> Result<url::Url, ConfigError> {
     let url = url::Url::parse(s).map_err(|_| ConfigError::new(key, "not an absolute URL"))?;
-    let loopback = matches!(
-        url.host(),
-        Some(url::Host::Ipv4(ip)) if ip.is_loopback()
-    ) || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback())
-        || url.host_str() == Some("localhost");
     match url.scheme() {
         "https" => Ok(url),
-        "http" if loopback => Ok(url),
+        "http" if crate::http::is_loopback(&url) => Ok(url),
         _ => Err(ConfigError::new(
             key,
             "must be an https URL (http only for loopback hosts)",

@@ -32,9 +32,8 @@
 //! [`HttpServer::on_connect`]: https://docs.rs/actix-web/4/actix_web/struct.HttpServer.html#method.on_connect
 
 use crate::error::AuthError;
-use aws_lc_rs::digest;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use std::sync::Arc;
 
 /// The client certificate of the request's TLS connection (the end-entity certificate, DER).
@@ -227,7 +226,7 @@ impl rustls::server::danger::ClientCertVerifier for AnyClientCertificate {
 
 /// base64url(SHA-256(der)).
 pub(crate) fn thumbprint(der: &[u8]) -> String {
-    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, der))
+    crate::dpop::sha256_b64(der)
 }
 
 /// The `x5t#S256` a token is bound to, when `cnf` holds exactly that (RFC 8705 §3.1).
@@ -244,11 +243,13 @@ pub(crate) fn bound_thumbprint(
 /// The binding check: the connection's certificate has the token's thumbprint.
 pub(crate) fn check(bound_to: &str, certificate: Option<&[u8]>) -> Result<(), AuthError> {
     let der = certificate.ok_or(AuthError::CertificateMissing)?;
-    let digest = digest::digest(&digest::SHA256, der);
-    // The thumbprint is public (it is in the token); a plain comparison leaks nothing.
-    match URL_SAFE_NO_PAD.decode(bound_to) {
-        Ok(expected) if expected == digest.as_ref() => Ok(()),
-        _ => Err(AuthError::CertificateMismatch),
+    // base64url without padding has one spelling per value, so comparing the encodings is
+    // comparing the digests. The thumbprint is public (it is in the token): a plain comparison
+    // leaks nothing.
+    if thumbprint(der) == bound_to {
+        Ok(())
+    } else {
+        Err(AuthError::CertificateMismatch)
     }
 }
 

@@ -127,11 +127,10 @@ impl Proxy {
         peer: SocketAddr,
         connection: Option<ClientCertificate>,
     ) -> Option<ClientCertificate> {
-        let trusted = !self.client_cert_proxies.is_empty()
-            && self
-                .client_cert_proxies
-                .iter()
-                .any(|n| n.contains(&peer.ip()));
+        let trusted = self
+            .client_cert_proxies
+            .iter()
+            .any(|n| n.contains(&peer.ip()));
         // The `_` near-names (`client_cert`) always go: CGI-style readers take them for the
         // real header; from anyone but a trusted proxy, the real ones go too.
         let doomed: Vec<HeaderName> = headers
@@ -260,12 +259,10 @@ impl Proxy {
             }
         };
         let route_name = route.name();
+        let options = self.route_options.get(route_name);
         // A token in `Sec-WebSocket-Protocol` is read only where the route allows it, and never
         // forwarded either way.
-        let from_protocol = self
-            .route_options
-            .get(route_name)
-            .is_some_and(|o| o.websocket_protocol_token);
+        let from_protocol = options.is_some_and(|o| o.websocket_protocol_token);
         let synthesized = if websocket != WebSocket::No {
             match take_protocol_token(&mut head.headers, from_protocol) {
                 Ok(s) => s,
@@ -360,9 +357,7 @@ impl Proxy {
             }
         }
         let outcome = BodyOutcome::default();
-        let mcp = self
-            .route_options
-            .get(route_name)
+        let mcp = options
             .and_then(|o| o.mcp.as_ref())
             .filter(|_| head.method == http::Method::POST);
         let body = match (mcp, &token) {
@@ -438,12 +433,7 @@ impl Proxy {
                 }
                 Some(BodyFault::Stalled) => {
                     tracing::info!(reason = "body_timeout", status = 408, route = %route_name, "request body stalled");
-                    refuse(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "body_timeout",
-                        "request_timeout",
-                        "the request body stopped arriving",
-                    )
+                    body_timeout()
                 }
                 None => {
                     tracing::warn!(reason = "upstream_unavailable", status = 502, route = %route_name, error = %e, "upstream request failed");
@@ -496,15 +486,7 @@ impl Proxy {
             Ok(collected) => collected.to_bytes(),
             Err(_) => {
                 return Err(match outcome.fault() {
-                    Some(BodyFault::Stalled) => (
-                        local(
-                            StatusCode::REQUEST_TIMEOUT,
-                            "request_timeout",
-                            "the request body stopped arriving",
-                        ),
-                        m::Outcome::Refused,
-                        "body_timeout",
-                    ),
+                    Some(BodyFault::Stalled) => body_timeout(),
                     Some(BodyFault::TooLarge) => too_large(),
                     None => (
                         local(
@@ -623,6 +605,19 @@ fn cannot_forward(reason: &'static str) -> (Response<Body>, m::Outcome, &'static
         ),
         m::Outcome::UpstreamError,
         reason,
+    )
+}
+
+/// 408: the request body stalled past `body_idle_timeout_secs`.
+fn body_timeout() -> (Response<Body>, m::Outcome, &'static str) {
+    (
+        local(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request body stopped arriving",
+        ),
+        m::Outcome::Refused,
+        "body_timeout",
     )
 }
 

@@ -77,23 +77,18 @@ impl InboundTls {
 
     /// What `check-config` prints.
     pub(crate) fn describe(&self) -> String {
+        let asked = if self.raw.client_certificates == ClientCertificates::Required {
+            "required"
+        } else {
+            "optional"
+        };
         let clients = match (self.raw.client_certificates, &self.raw.client_ca_file) {
             (ClientCertificates::None, _) => "no client certificates".to_owned(),
-            (c, None) => format!(
-                "client certificates {}, any certificate (thumbprint binding, RFC 8705 §2.2)",
-                if c == ClientCertificates::Required {
-                    "required"
-                } else {
-                    "optional"
-                }
+            (_, None) => format!(
+                "client certificates {asked}, any certificate (thumbprint binding, RFC 8705 §2.2)"
             ),
-            (c, Some(ca)) => format!(
-                "client certificates {}, from the CAs in {}",
-                if c == ClientCertificates::Required {
-                    "required"
-                } else {
-                    "optional"
-                },
+            (_, Some(ca)) => format!(
+                "client certificates {asked}, from the CAs in {}",
                 ca.display()
             ),
         };
