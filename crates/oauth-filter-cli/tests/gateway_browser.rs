@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{BIN, Gateway, scratch_dir, upstream};
+use common::{Gateway, check_config, upstream};
 use oauth_filter_testkit::TestIssuer;
 use serde_json::{Value, json};
 use std::sync::atomic::Ordering;
@@ -186,23 +186,10 @@ async fn metadata_and_cors_for_browser_clients() {
 
 #[test]
 fn browser_settings_are_checked_and_named() {
-    let dir = scratch_dir();
-    let path = dir.join("gateway.toml");
     let run = |more: &str| {
-        let text = format!(
+        check_config(&format!(
             "[upstream]\nurl = \"http://127.0.0.1:1\"\n[[issuers]]\nissuer = \"https://idp.example\"\naudience = \"api\"\njwks_url = \"https://idp.example/jwks\"\n[[routes]]\nprefix = \"/\"\nscopes = [\"read\"]\n{more}"
-        );
-        std::fs::write(&path, text).unwrap();
-        let out = std::process::Command::new(BIN)
-            .args(["check-config", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        ))
     };
     let (ok, out, err) = run("[resource_metadata]\nresource = \"https://api.example\"\n");
     assert!(ok, "{err}");
@@ -264,20 +251,8 @@ fn the_readmes_mcp_configuration_is_valid() {
         .nth(1)
         .and_then(|b| b.split("```").next())
         .expect("its configuration block");
-    let dir = scratch_dir();
-    let path = dir.join("mcp.toml");
-    std::fs::write(&path, toml).unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, stdout, stderr) = check_config(toml);
+    assert!(ok, "{stderr}");
     assert!(
         stdout.contains("RFC 9728 metadata: resource https://mcp.example.com/mcp"),
         "{stdout}"

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{BIN, Gateway, scratch_dir, upstream};
+use common::{BIN, Gateway, check_config, scratch_dir, upstream};
 use oauth_filter_testkit::{DpopClient, SigningAlg, TestIssuer};
 use serde_json::Value;
 use std::sync::atomic::Ordering;
@@ -303,54 +303,32 @@ schemes = ["dpop"]
         challenge.contains("the token must be bound to a key"),
         "{challenge}"
     );
-    let dir = scratch_dir();
-    let path = dir.join("gateway.toml");
-    std::fs::write(&path, &fapi).unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (ok, stdout, stderr) = check_config(&fapi);
+    assert!(ok, "{stderr}");
     assert!(
         stdout.contains("FAPI 2.0: sender-constrained tokens required (DPoP or a client certificate), signatures PS256/ES256/EdDSA only"),
         "{stdout}"
     );
     assert!(stdout.contains("(schemes: DPoP)"), "{stdout}");
     for (bad, expected) in [
-        ("profile = \"fapi1\"\n", "profile: unknown profile `fapi1`"),
-        ("", "routes[1].schemes[0]: `Basic` is not a scheme"),
+        (
+            format!("profile = \"fapi1\"\n{text}"),
+            "profile: unknown profile `fapi1`",
+        ),
+        (
+            text.replace("[\"Bearer\"]", "[\"Basic\"]"),
+            "routes[1].schemes[0]: `Basic` is not a scheme",
+        ),
+        (
+            format!(
+                "[upstream]\nurl = \"http://{up}\"\n[[issuers]]\nissuer = \"{}\"\naudience = \"api\"\n[[routes]]\nprefix = \"/\"\nschemes = [\"DPoP\"]\n",
+                issuer.issuer()
+            ),
+            "routes[0].schemes: DPoP needs the [dpop] section",
+        ),
     ] {
-        let t = format!("{bad}{text}").replace(
-            if bad.is_empty() {
-                "[\"Bearer\"]"
-            } else {
-                "\u{0}"
-            },
-            "[\"Basic\"]",
-        );
-        std::fs::write(&path, t).unwrap();
-        let out = std::process::Command::new(BIN)
-            .args(["check-config", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
+        let (ok, _, err) = check_config(&bad);
+        assert!(!ok, "{bad}");
         assert!(err.contains(expected), "{err}");
     }
-    let no_dpop = format!(
-        "[upstream]\nurl = \"http://{up}\"\n[[issuers]]\nissuer = \"{}\"\naudience = \"api\"\n[[routes]]\nprefix = \"/\"\nschemes = [\"DPoP\"]\n",
-        issuer.issuer()
-    );
-    std::fs::write(&path, no_dpop).unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("routes[0].schemes: DPoP needs the [dpop] section"),
-        "{err}"
-    );
 }

@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{BIN, Gateway, metric, scratch_dir, upstream};
+use common::{Gateway, check_config, metric, scratch_dir, upstream};
 use oauth_filter_testkit::{MtlsClient, TestCa, TestIssuer};
 use serde_json::Value;
 use std::net::SocketAddr;
@@ -465,35 +465,17 @@ fn tls_settings_are_checked_and_named() {
             "not an IP address",
         ),
     ] {
-        let path = dir.join("gateway.toml");
-        std::fs::write(&path, base(&server)).unwrap();
-        let out = std::process::Command::new(BIN)
-            .args(["check-config", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{server}");
+        let (ok, _, err) = check_config(&base(&server));
+        assert!(!ok, "{server}");
         assert!(
             err.contains(&format!("{key}: ")) && err.contains(why),
             "{server}: {err}"
         );
     }
-    let path = dir.join("gateway.toml");
-    std::fs::write(
-        &path,
-        base(&format!(
-            "[server]\nclient_cert_header_from = [\"10.1.2.3\"]\n[server.tls]\ncert_file = {c:?}\nkey_file = {k:?}\nclient_certificates = \"optional\"\n"
-        )),
-    )
-    .unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}");
+    let (ok, text, err) = check_config(&base(&format!(
+        "[server]\nclient_cert_header_from = [\"10.1.2.3\"]\n[server.tls]\ncert_file = {c:?}\nkey_file = {k:?}\nclient_certificates = \"optional\"\n"
+    )));
+    assert!(ok, "{err}");
     assert!(
         text.contains("TLS: certificate")
             && text.contains("client certificates optional, any certificate"),

@@ -40,6 +40,23 @@ pub fn scratch_dir() -> PathBuf {
     dir
 }
 
+/// `oauth-filter check-config` on `text` (written to a scratch file): whether it passed, its
+/// stdout and its stderr.
+pub fn check_config(text: &str) -> (bool, String, String) {
+    let path = scratch_dir().join("gateway.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A blocking child process (a subcommand a developer runs by hand), killed when dropped.
 pub struct Killed(pub std::process::Child);
 
