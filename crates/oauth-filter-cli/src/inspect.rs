@@ -70,7 +70,7 @@ fn verdict_text(trace: &Trace) -> (bool, String) {
 }
 
 pub(crate) async fn run(args: InspectArgs) -> Result<u8, Box<dyn std::error::Error>> {
-    let config = config::load(&args.config, std::env::vars())?;
+    let config = config::load(&args.config, std::env::vars(), None)?;
     let mut token = args.token.clone();
     if token == "-" {
         token.clear();

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! oauth-filter gateway --config gateway.toml       # protect any HTTP API
+//! oauth-filter authz --config authz.toml           # decide for Envoy, nginx, Traefik, Caddy
 //! oauth-filter check-config --config gateway.toml  # validate, start nothing
 //! oauth-filter inspect TOKEN --config gateway.toml # walk every check the gateway makes
 //! oauth-filter demo                                # issuer + protected hello_world
@@ -42,7 +43,11 @@ struct Cli {
 enum Command {
     /// Run the gateway: a reverse proxy that lets through only requests with valid tokens.
     Gateway(gateway::GatewayArgs),
-    /// Validate a gateway configuration (file and environment) without starting anything.
+    /// Answer a proxy's authorization checks (Envoy ext_authz over gRPC and HTTP, nginx
+    /// auth_request, Traefik forwardAuth, Caddy forward_auth): the gateway's configuration
+    /// with `[authz]` instead of `[upstream]`.
+    Authz(gateway::GatewayArgs),
+    /// Validate a gateway or authz configuration (file and environment) without starting anything.
     CheckConfig(gateway::GatewayArgs),
     /// Explain every check the gateway would make on a token; exit 0 accepted, 1 rejected.
     Inspect(inspect::InspectArgs),
@@ -78,9 +83,11 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Gateway(args) = cli.command {
-        // The gateway sizes its own runtime from its configuration.
-        return gateway::main(&args);
+    // The gateway and authz size their own runtime from their configuration.
+    match &cli.command {
+        Command::Gateway(args) => return gateway::main(args, gateway::config::Mode::Gateway),
+        Command::Authz(args) => return gateway::main(args, gateway::config::Mode::Authz),
+        _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -98,7 +105,7 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> ExitCode {
     let result = match command {
         // Handled in `main`, on a runtime sized by its configuration.
-        Command::Gateway(_) => Ok(()),
+        Command::Gateway(_) | Command::Authz(_) => Ok(()),
         Command::CheckConfig(args) => match gateway::check_config(&args) {
             Ok(()) => Ok(()),
             Err(e) => {

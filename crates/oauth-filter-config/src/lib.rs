@@ -55,9 +55,11 @@ pub const OLD_SPELLINGS: [(&str, &str); 5] = [
     ("inactive_cache_ttl_secs", "inactive_cache_ttl"),
 ];
 
-/// The keys of a gateway file that are the gateway's alone (the proxy and its server).
-pub const GATEWAY_KEYS: [&str; 9] = [
+/// The keys of a gateway file that are the gateway's alone (the proxy and its server), and
+/// `authz` (the external-authorization service's).
+pub const GATEWAY_KEYS: [&str; 10] = [
     "listen",
+    "authz",
     "cors",
     "admin_listen",
     "upstream",

@@ -22,6 +22,8 @@ pub(crate) const DURATION: &str = "oauth_filter_gateway_request_duration_seconds
 pub(crate) enum Outcome {
     /// Sent to the upstream, which answered.
     Forwarded,
+    /// `authz`: the proxy was told to let the request through.
+    Allowed,
     /// The filter said no (401, 403, 400, 503).
     Rejected,
     /// Refused before the filter: path not in normal form (400) or no route (404).
@@ -36,6 +38,7 @@ impl Outcome {
     fn as_str(self) -> &'static str {
         match self {
             Self::Forwarded => "forwarded",
+            Self::Allowed => "allowed",
             Self::Local => "local",
             Self::Rejected => "rejected",
             Self::Refused => "refused",

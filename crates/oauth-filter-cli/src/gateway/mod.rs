@@ -10,6 +10,7 @@
 //! (up to `shutdown_grace_secs`), and the process exits 0.
 
 pub(crate) mod admin;
+pub(crate) mod authz;
 pub(crate) mod config;
 pub(crate) mod cors;
 pub(crate) mod limits;
@@ -37,20 +38,24 @@ pub(crate) struct GatewayArgs {
 
 /// `check-config`: validates and summarises, starts nothing.
 pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError> {
-    let c = config::load(&args.config, std::env::vars())?;
+    let c = config::load(&args.config, std::env::vars(), None)?;
     for w in c.deprecation_warnings() {
         eprintln!("warning: {w}");
     }
     let routes = c.routes.describe();
+    let serves = match (&c.upstream, &c.authz) {
+        (Some(u), _) => format!("upstream {}://{}{}", u.scheme, u.authority, u.base_path),
+        (None, _) => String::from("external authorization (oauth-filter authz)"),
+    };
     println!(
-        "configuration OK: listen {}, admin {}, upstream {}://{}{}, {} route(s)",
+        "configuration OK: listen {}, admin {}, {serves}, {} route(s)",
         c.listen,
         c.admin_listen,
-        c.upstream.scheme,
-        c.upstream.authority,
-        c.upstream.base_path,
         routes.len()
     );
+    if let Some(a) = &c.authz {
+        println!("{}", authz::describe(a));
+    }
     for (name, path, methods, access) in routes {
         println!("  {name}: {path} {methods}: {access}");
         if let Some(o) = c.route_options.get(&name) {
@@ -96,11 +101,12 @@ pub(crate) fn describe_metadata(filter: &oauth_filter::OAuthFilter) -> Option<St
     ))
 }
 
-/// Loads the configuration, then runs the gateway on a runtime of `workers` threads: one
-/// thread is a current-thread runtime (about 15% more throughput per core than a one-worker
-/// multi-thread runtime, measured with `scripts/bench-gateway.sh`).
-pub(crate) fn main(args: &GatewayArgs) -> std::process::ExitCode {
-    let config = match config::load(&args.config, std::env::vars()) {
+/// Loads the configuration, then runs the gateway (or, `Mode::Authz`, the external
+/// authorization service) on a runtime of `workers` threads: one thread is a current-thread
+/// runtime (about 15% more throughput per core than a one-worker multi-thread runtime,
+/// measured with `scripts/bench-gateway.sh`).
+pub(crate) fn main(args: &GatewayArgs, mode: config::Mode) -> std::process::ExitCode {
+    let config = match config::load(&args.config, std::env::vars(), Some(mode)) {
         Ok(c) => c,
         Err(e) => return crate::exit_status(Err(Box::new(e))),
     };
@@ -125,7 +131,10 @@ pub(crate) fn main(args: &GatewayArgs) -> std::process::ExitCode {
 
 async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     let handle = metrics::install()?;
-    let proxy = Arc::new(proxy::Proxy::new(&config)?);
+    let app = match &config.upstream {
+        Some(upstream) => App::Proxy(Arc::new(proxy::Proxy::new(&config, upstream)?)),
+        None => App::Authz(Arc::new(authz::Authz::new(&config))),
+    };
     // Inbound TLS: the current rustls configuration, replaced on SIGHUP.
     let tls = match &config.tls {
         None => None,
@@ -165,7 +174,14 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
             }
         }
     });
-    tracing::info!(listen = %addr, admin = %admin_addr, upstream = %config.upstream.authority, "gateway started");
+    match &config.upstream {
+        Some(u) => {
+            tracing::info!(listen = %addr, admin = %admin_addr, upstream = %u.authority, "gateway started");
+        }
+        None => {
+            tracing::info!(listen = %addr, admin = %admin_addr, "external authorization started");
+        }
+    }
     println!("READY listen={addr} admin={admin_addr}");
 
     let limits = config.limits.clone();
@@ -208,7 +224,7 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
                 let _ = stream.set_nodelay(true);
                 let in_flight = limits::InFlight::default();
                 let io = limits::IdleIo::new(stream, limits.idle_timeout, in_flight.clone());
-                let proxy = proxy.clone();
+                let app = app.clone();
                 let server = server.clone();
                 let watcher = graceful.watcher();
                 let acceptor = tls.as_ref().map(|rx| tokio_rustls::TlsAcceptor::from(rx.borrow().clone()));
@@ -216,7 +232,7 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
                 let cors = config.cors.clone();
                 tokio::spawn(async move {
                     let service = |cert: Option<oauth_filter::ClientCertificate>| {
-                        let handler = Handler { proxy, peer, cert, in_flight };
+                        let handler = Handler { app, peer, cert, in_flight };
                         // CORS outside everything: preflights never reach a route or the filter.
                         TowerToHyperService::new(
                             tower::ServiceBuilder::new().option_layer(cors).service(handler),
@@ -265,11 +281,18 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// One connection's requests to the proxy, with what the connection knows (the peer's
+/// What answers the requests: the reverse proxy (`gateway`) or the decision service (`authz`).
+#[derive(Clone)]
+enum App {
+    Proxy(Arc<proxy::Proxy>),
+    Authz(Arc<authz::Authz>),
+}
+
+/// One connection's requests to the app, with what the connection knows (the peer's
 /// address, its client certificate).
 #[derive(Clone)]
 struct Handler {
-    proxy: Arc<proxy::Proxy>,
+    app: App,
     peer: std::net::SocketAddr,
     cert: Option<oauth_filter::ClientCertificate>,
     in_flight: limits::InFlight,
@@ -290,9 +313,18 @@ impl tower::Service<http::Request<hyper::body::Incoming>> for Handler {
     }
 
     fn call(&mut self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
-        let (proxy, peer, cert) = (self.proxy.clone(), self.peer, self.cert.clone());
+        let (peer, cert) = (self.peer, self.cert.clone());
         let guard = self.in_flight.start();
-        Box::pin(async move { Ok(proxy.handle(req, peer, cert, guard).await) })
+        match &self.app {
+            App::Proxy(proxy) => {
+                let proxy = proxy.clone();
+                Box::pin(async move { Ok(proxy.handle(req, peer, cert, guard).await) })
+            }
+            App::Authz(authz) => {
+                let authz = authz.clone();
+                Box::pin(async move { Ok(authz::Authz::handle(&authz, req, peer, guard).await) })
+            }
+        }
     }
 }
 

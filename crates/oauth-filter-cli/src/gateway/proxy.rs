@@ -88,11 +88,11 @@ impl std::fmt::Display for ClientBuildError {
 impl std::error::Error for ClientBuildError {}
 
 impl Proxy {
-    pub(crate) fn new(config: &Config) -> Result<Self, ClientBuildError> {
+    pub(crate) fn new(config: &Config, upstream: &Upstream) -> Result<Self, ClientBuildError> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_nodelay(true);
-        http.set_connect_timeout(Some(config.upstream.connect_timeout));
+        http.set_connect_timeout(Some(upstream.connect_timeout));
         let builder =
             hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(upstream_tls(config)?);
         let connector = builder
@@ -102,13 +102,13 @@ impl Proxy {
             .wrap_connector(http);
         let mut client = Client::builder(TokioExecutor::new());
         client.pool_idle_timeout(std::time::Duration::from_secs(60));
-        if config.upstream.protocol == Protocol::H2c {
+        if upstream.protocol == Protocol::H2c {
             client.http2_only(true);
         }
         Ok(Self {
             filter: config.filter.clone(),
             routes: config.routes.clone(),
-            upstream: config.upstream.clone(),
+            upstream: upstream.clone(),
             forwarding: config.forwarding.clone(),
             limits: config.limits.clone(),
             client: client.build(connector),
@@ -557,13 +557,8 @@ impl Proxy {
             }
         }
         if let Some(t) = token {
-            let scopes = t.scopes().iter().collect::<Vec<_>>().join(" ");
-            for (name, value) in [
-                (&f.subject_header, t.subject()),
-                (&f.client_id_header, t.client_id()),
-                (&f.scope_header, Some(scopes.as_str())),
-            ] {
-                if let Some(v) = value.and_then(header_value) {
+            for (name, value) in identity(f, t) {
+                if let Some(v) = value {
                     headers.insert(name.clone(), v);
                 }
             }
@@ -710,6 +705,20 @@ fn upstream_tls(config: &Config) -> Result<rustls::ClientConfig, ClientBuildErro
     }
 }
 
+/// The identity headers for a verified token: subject, client id and scopes, each `None` when
+/// the token has no such fact (or it cannot be a header value).
+pub(crate) fn identity<'f>(
+    f: &'f Forwarding,
+    t: &AccessToken,
+) -> [(&'f HeaderName, Option<HeaderValue>); 3] {
+    let scopes = t.scopes().iter().collect::<Vec<_>>().join(" ");
+    [
+        (&f.subject_header, t.subject().and_then(header_value)),
+        (&f.client_id_header, t.client_id().and_then(header_value)),
+        (&f.scope_header, header_value(&scopes)),
+    ]
+}
+
 /// Percent-encodes what a header value cannot carry verbatim (controls, non-ASCII) and `%`
 /// itself, so the value is unambiguous and decodable.
 const HEADER_UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
@@ -719,7 +728,7 @@ fn header_value(v: &str) -> Option<HeaderValue> {
 }
 
 /// RFC 9110 §7.6.1: connection-specific headers, and every header the `Connection` header names.
-fn remove_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -984,15 +993,20 @@ pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
 
 /// The library's own answer to a rejection (status, challenge headers, JSON body), on our body
 /// type.
-fn respond(rejection: &Rejection) -> Response<Body> {
+pub(crate) fn respond(rejection: &Rejection) -> Response<Body> {
     let resp: Response<Full<Bytes>> = JsonErrorResponder.respond(rejection);
     resp.map(|body| body.map_err(|never| match never {}).boxed_unsync())
 }
 
 /// A small JSON answer made by the gateway itself (fixed texts only).
 pub(crate) fn local(status: StatusCode, error: &str, description: &str) -> Response<Body> {
+    local_bytes(status, error, description).map(full)
+}
+
+/// [`local`] with its body as bytes (`authz` puts it in gRPC's denied response).
+pub(crate) fn local_bytes(status: StatusCode, error: &str, description: &str) -> Response<Bytes> {
     let body = serde_json::json!({"error": error, "error_description": description});
-    let mut resp = Response::new(full(body.to_string()));
+    let mut resp = Response::new(Bytes::from(body.to_string()));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

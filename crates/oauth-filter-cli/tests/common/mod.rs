@@ -78,12 +78,17 @@ pub struct Gateway {
 impl Gateway {
     /// Starts the binary with this configuration and extra environment; waits for READY.
     pub async fn start(config: &str, env: &[(&str, &str)]) -> Self {
+        Self::start_as("gateway", config, env).await
+    }
+
+    /// [`Gateway::start`] for another subcommand with the same READY line (`authz`).
+    pub async fn start_as(command: &str, config: &str, env: &[(&str, &str)]) -> Self {
         let dir = scratch_dir();
         let path = dir.join("gateway.toml");
         std::fs::write(&path, config).unwrap();
         let log = dir.join("gateway.log");
         let mut cmd = Command::new(BIN);
-        cmd.arg("gateway")
+        cmd.arg(command)
             .arg("--config")
             .arg(&path)
             .env_remove("RUST_LOG")

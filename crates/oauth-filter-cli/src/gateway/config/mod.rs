@@ -108,12 +108,30 @@ pub(crate) struct Forwarding {
     pub(crate) scope_header: http::HeaderName,
 }
 
+/// Which command a file configures: `[upstream]` makes a gateway file, `[authz]` an
+/// external-authorization one (`oauth-filter authz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Gateway,
+    Authz,
+}
+
+/// `[authz]`, validated.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AuthzSettings {
+    /// `authz.trusted_proxies`: whose `X-Forwarded-*` describe the original request.
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
+}
+
 /// The whole configuration, validated, with the filter built (nothing fetched yet).
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) listen: SocketAddr,
     pub(crate) admin_listen: SocketAddr,
-    pub(crate) upstream: Upstream,
+    /// The API the gateway protects (`None` for `oauth-filter authz`).
+    pub(crate) upstream: Option<Upstream>,
+    /// `[authz]` (`Some` exactly for `oauth-filter authz`).
+    pub(crate) authz: Option<AuthzSettings>,
     /// The library's route model: most specific first, 404 when nothing matches.
     pub(crate) routes: PathRequirements,
     pub(crate) forwarding: Forwarding,
@@ -151,27 +169,44 @@ impl Config {
     }
 }
 
-/// Reads, overlays the environment, and validates. `env` is the process environment in
-/// production and a fixed list in tests.
+/// Reads, overlays the environment, and validates, for the command `mode` (`None`: whichever
+/// the file configures, as `check-config` takes it: `[authz]` makes it an authz file). `env`
+/// is the process environment in production and a fixed list in tests.
 pub(crate) fn load(
     path: &Path,
     env: impl IntoIterator<Item = (String, String)>,
+    mode: Option<Mode>,
 ) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::new("", format!("cannot read {}: {e}", path.display())))?;
-    parse(&text, env)
+    parse_for(&text, env, mode)
 }
 
-/// [`load`] from a string: the gateway's own keys and the filter's, each read by its owner.
+/// [`parse_for`] a gateway file.
+#[cfg(test)]
 pub(crate) fn parse(
     text: &str,
     vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    parse_for(text, vars, Some(Mode::Gateway))
+}
+
+/// [`load`] from a string: the gateway's own keys and the filter's, each read by its owner.
+pub(crate) fn parse_for(
+    text: &str,
+    vars: impl IntoIterator<Item = (String, String)>,
+    mode: Option<Mode>,
 ) -> Result<Config, ConfigError> {
     let mut doc = oauth_filter_config::parse_toml(text, vars)?;
     let gateway = doc.split_off(&GATEWAY_KEYS);
     let raw: RawConfig = gateway.deserialize()?;
     let filter: RawFilter = doc.deserialize()?;
-    let mut config = validate::validate(raw, filter).map_err(|e| doc.name(e))?;
+    let mode = mode.unwrap_or(if raw.authz.is_some() {
+        Mode::Authz
+    } else {
+        Mode::Gateway
+    });
+    let mut config = validate::validate(raw, filter, mode).map_err(|e| doc.name(e))?;
     config.deprecated = doc.old_spellings().to_vec();
     Ok(config)
 }
@@ -198,7 +233,7 @@ mod tests {
     #[test]
     fn a_minimal_file_is_valid() {
         let c = parse(BASE, []).unwrap();
-        assert_eq!(c.upstream.authority, "127.0.0.1:3000");
+        assert_eq!(c.upstream.unwrap().authority, "127.0.0.1:3000");
         assert_eq!(c.routes.describe().len(), 1);
         assert_eq!(c.forwarding.authorization, AuthorizationPolicy::Remove);
     }
@@ -401,9 +436,10 @@ max_auth_age_secs = 5",
             ]),
         )
         .unwrap();
-        assert_eq!(c.upstream.authority, "127.0.0.1:4000");
-        assert_eq!(c.upstream.base_path, "/base");
-        assert_eq!(c.upstream.timeout, Duration::from_secs(7));
+        let upstream = c.upstream.as_ref().unwrap();
+        assert_eq!(upstream.authority, "127.0.0.1:4000");
+        assert_eq!(upstream.base_path, "/base");
+        assert_eq!(upstream.timeout, Duration::from_secs(7));
         assert_eq!(c.listen.port(), 1234);
         assert_eq!(c.forwarding.authorization, AuthorizationPolicy::Keep);
         assert_eq!(

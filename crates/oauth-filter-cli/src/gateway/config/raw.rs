@@ -22,6 +22,8 @@ pub(crate) struct RawConfig {
     #[serde(default = "default_admin_listen")]
     pub(crate) admin_listen: SocketAddr,
     pub(crate) upstream: Option<RawUpstream>,
+    /// `[authz]`: the file configures `oauth-filter authz` (external authorization).
+    pub(crate) authz: Option<RawAuthz>,
     #[serde(default)]
     pub(crate) forwarding: RawForwarding,
     #[serde(default)]
@@ -45,6 +47,15 @@ fn default_admin_listen() -> SocketAddr {
 }
 fn default_grace() -> u64 {
     30
+}
+
+/// `[authz]`: `oauth-filter authz`'s own keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RawAuthz {
+    /// Addresses or networks (CIDR) of the proxies whose `X-Forwarded-Method`/`-Uri`/`-Host`
+    /// are believed on `/forward-auth` (nginx, Traefik, Caddy).
+    pub(crate) trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -9,17 +9,53 @@
 //! ```
 
 use super::raw::{self, RawConfig};
-use super::{Config, Forwarding, Protocol, Upstream};
+use super::{AuthzSettings, Config, Forwarding, Mode, Protocol, Upstream};
 use oauth_filter::ConfigError;
 use oauth_filter_config::RawFilter;
 use std::time::Duration;
 
-/// Checks everything and builds the filter (nothing is fetched).
-pub(crate) fn validate(raw: RawConfig, filter: RawFilter) -> Result<Config, ConfigError> {
-    let upstream = raw
-        .upstream
-        .ok_or_else(|| ConfigError::new("upstream", "missing: the URL of the API to protect"))?;
-    let upstream = validate_upstream(upstream)?;
+/// Checks everything and builds the filter (nothing is fetched), for the command `mode`.
+pub(crate) fn validate(
+    raw: RawConfig,
+    filter: RawFilter,
+    mode: Mode,
+) -> Result<Config, ConfigError> {
+    let (upstream, authz) = match mode {
+        Mode::Gateway => {
+            if raw.authz.is_some() {
+                return Err(ConfigError::new(
+                    "authz",
+                    "configures `oauth-filter authz` (external authorization for a proxy \
+                     you run); the gateway is `[upstream]`'s: run `oauth-filter authz`, or \
+                     remove [authz]",
+                ));
+            }
+            let upstream = raw.upstream.ok_or_else(|| {
+                ConfigError::new("upstream", "missing: the URL of the API to protect")
+            })?;
+            (Some(validate_upstream(upstream)?), None)
+        }
+        Mode::Authz => {
+            if raw.upstream.is_some() {
+                return Err(ConfigError::new(
+                    "upstream",
+                    "`oauth-filter authz` has no upstream: the proxy in front (Envoy, nginx, \
+                     Traefik, Caddy) forwards the request; remove [upstream], or run \
+                     `oauth-filter gateway`",
+                ));
+            }
+            if raw.cors.is_some() {
+                return Err(ConfigError::new(
+                    "cors",
+                    "not used by `oauth-filter authz`: preflights are answered by the proxy \
+                     (which must not send them for authorization)",
+                ));
+            }
+            let settings = raw.authz.unwrap_or_default();
+            let trusted_proxies = networks("authz.trusted_proxies", &settings.trusted_proxies)?;
+            (None, Some(AuthzSettings { trusted_proxies }))
+        }
+    };
     let forwarding = validate_forwarding(raw.forwarding)?;
     let filter = filter.validate()?;
     let routes = filter.routes.clone().ok_or_else(|| {
@@ -30,7 +66,10 @@ pub(crate) fn validate(raw: RawConfig, filter: RawFilter) -> Result<Config, Conf
         )
     })?;
     let limits = validate_server(&raw.server)?;
-    let client_cert_proxies = trusted_proxies(&raw.server.client_cert_header_from)?;
+    let client_cert_proxies = networks(
+        "server.client_cert_header_from",
+        &raw.server.client_cert_header_from,
+    )?;
     let cors = raw
         .cors
         .as_ref()
@@ -43,6 +82,24 @@ pub(crate) fn validate(raw: RawConfig, filter: RawFilter) -> Result<Config, Conf
         .transpose()?;
     let (ca_pem, client_identity) = (filter.ca_pem.clone(), filter.client_identity.clone());
     let route_options = filter.route_options.clone();
+    if mode == Mode::Authz {
+        for (name, o) in &route_options {
+            if o.mcp.is_some() {
+                return Err(ConfigError::new(
+                    format!("{name}.mcp"),
+                    "MCP tool rules read the request body, which proxies do not send for \
+                     authorization: protect MCP routes with `oauth-filter gateway`",
+                ));
+            }
+            if o.websocket_protocol_token {
+                return Err(ConfigError::new(
+                    format!("{name}.websocket_protocol_token"),
+                    "needs the gateway: the token would stay in Sec-WebSocket-Protocol, which \
+                     the proxy forwards as it came",
+                ));
+            }
+        }
+    }
     let filter = filter.build()?;
     check_process(
         &raw.listen,
@@ -54,6 +111,7 @@ pub(crate) fn validate(raw: RawConfig, filter: RawFilter) -> Result<Config, Conf
         listen: raw.listen,
         admin_listen: raw.admin_listen,
         upstream,
+        authz,
         routes,
         forwarding,
         filter,
@@ -135,8 +193,9 @@ fn validate_server(raw: &raw::RawServer) -> Result<crate::gateway::limits::Limit
     })
 }
 
-/// `server.client_cert_header_from`: addresses (`10.0.0.5`) or networks (`10.0.0.0/8`).
-fn trusted_proxies(raw: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+/// `server.client_cert_header_from`, `authz.trusted_proxies`: addresses (`10.0.0.5`) or
+/// networks (`10.0.0.0/8`).
+fn networks(key: &str, raw: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     raw.iter()
         .enumerate()
         .map(|(i, s)| {
@@ -144,7 +203,7 @@ fn trusted_proxies(raw: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
                 .map_err(|_| {
                     ConfigError::new(
-                        format!("server.client_cert_header_from[{i}]"),
+                        format!("{key}[{i}]"),
                         "not an IP address or network (10.0.0.5, 10.0.0.0/8, ::1)",
                     )
                 })
