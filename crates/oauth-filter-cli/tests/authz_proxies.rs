@@ -676,3 +676,49 @@ async fn phantom_tokens_replace_the_callers_token() {
     );
     assert_eq!(echo["headers"]["x-auth-subject"], "dave");
 }
+
+#[tokio::test]
+async fn authz_has_the_gateways_admin_listener_and_shutdown() {
+    let issuer = TestIssuer::start().await;
+    // Without the stranded issuer: every component can be ready.
+    let text = authz_config(&issuer, "http://127.0.0.1:1").replace(
+        "[[issuers]]\nissuer = \"http://127.0.0.1:1\"\naudience = \"api\"\njwks_url = \"http://127.0.0.1:1/jwks\"\n",
+        "",
+    );
+    let mut authz = Gateway::start_as("authz", &text, &[]).await;
+    let admin = |path: &str| format!("http://{}{path}", authz.admin);
+    let ready = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if reqwest::get(admin("/readyz")).await.unwrap().status() == 200 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(ready.is_ok(), "readyz never 200: {}", authz.logs());
+    let token = issuer.mint().scope("orders:read").sign();
+    let http = reqwest::Client::new();
+    for path in ["/envoy/orders/1", "/envoy/nowhere"] {
+        http.get(authz.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+    }
+    let metrics = authz.metrics().await;
+    for series in [
+        "oauth_filter_gateway_requests_total{outcome=\"allowed\",reason=\"ok\"}",
+        "oauth_filter_gateway_requests_total{outcome=\"refused\",reason=\"no_route\"}",
+    ] {
+        assert_eq!(common::metric(&metrics, series), 1.0, "{series}\n{metrics}");
+    }
+    // The token never appears in the logs.
+    assert!(!authz.logs().contains(&token));
+    authz.terminate();
+    let status = tokio::time::timeout(Duration::from_secs(10), authz.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}: {}", authz.logs());
+}

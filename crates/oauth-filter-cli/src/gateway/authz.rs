@@ -628,5 +628,37 @@ mod tests {
             grpc_original(CheckRequest::default()).unwrap_err(),
             "grpc_no_http_attributes"
         );
+        // Raw headers (`encode_raw_headers`): every line kept, so that two Authorization
+        // headers stay two (and the filter refuses them) instead of one winning.
+        let raw = |key: &str, value: &str, in_raw: bool| {
+            envoy_types::pb::envoy::config::core::v3::HeaderValue {
+                key: key.to_owned(),
+                value: if in_raw {
+                    String::new()
+                } else {
+                    value.to_owned()
+                },
+                raw_value: if in_raw {
+                    value.as_bytes().to_vec()
+                } else {
+                    Vec::new()
+                },
+            }
+        };
+        let mut raw_http = http.clone();
+        raw_http.headers.clear();
+        raw_http.header_map = Some(envoy_types::pb::envoy::config::core::v3::HeaderMap {
+            headers: vec![
+                raw("authorization", "Bearer a", true),
+                raw("authorization", "Bearer b", false),
+                raw(":path", "/elsewhere", true),
+                raw("bad name", "x", true),
+            ],
+        });
+        let head = check(raw_http).unwrap();
+        let auth: Vec<_> = head.headers.get_all(header::AUTHORIZATION).iter().collect();
+        assert_eq!(auth, ["Bearer a", "Bearer b"]);
+        assert_eq!(head.uri.to_string(), "/orders?id=1");
+        assert_eq!(head.headers.len(), 3, "{:?}", head.headers);
     }
 }
