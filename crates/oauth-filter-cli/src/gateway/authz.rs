@@ -227,8 +227,7 @@ impl Authz {
     async fn decide(&self, original: &http::request::Parts) -> (Verdict, m::Outcome, &'static str) {
         // `x_auth_subject` reaches a WSGI, Rack or CGI application as `HTTP_X_AUTH_SUBJECT`,
         // the identity header itself, and no proxy's recipe removes it: refused.
-        let f = &self.forwarding;
-        let identity = [&f.subject_header, &f.client_id_header, &f.scope_header];
+        let identity = self.forwarding.identity_headers();
         if original.headers.keys().any(|n| {
             n.as_str().contains('_')
                 && identity
@@ -276,10 +275,7 @@ impl Authz {
             ),
             Decision::Deny(rejection) => {
                 let reason = rejection.error().reason_code();
-                let outcome = if rejection.error().status() == 401
-                    || rejection.error().status() == 403
-                    || rejection.error().status() == 503
-                {
+                let outcome = if matches!(rejection.error().status(), 401 | 403 | 503) {
                     m::Outcome::Rejected
                 } else {
                     m::Outcome::Refused
@@ -317,11 +313,9 @@ impl Authz {
                 }
             }
             None => {
-                allowed.remove.extend(
-                    [&f.subject_header, &f.client_id_header, &f.scope_header]
-                        .into_iter()
-                        .cloned(),
-                );
+                allowed
+                    .remove
+                    .extend(f.identity_headers().into_iter().cloned());
             }
         }
         let phantom = token

@@ -43,9 +43,9 @@ pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError
         eprintln!("warning: {w}");
     }
     let routes = c.routes.describe();
-    let serves = match (&c.upstream, &c.authz) {
-        (Some(u), _) => format!("upstream {}://{}{}", u.scheme, u.authority, u.base_path),
-        (None, _) => String::from("external authorization (oauth-filter authz)"),
+    let serves = match &c.upstream {
+        Some(u) => format!("upstream {}://{}{}", u.scheme, u.authority, u.base_path),
+        None => String::from("external authorization (oauth-filter authz)"),
     };
     println!(
         "configuration OK: listen {}, admin {}, {serves}, {} route(s)",

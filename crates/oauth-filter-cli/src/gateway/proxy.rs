@@ -650,7 +650,7 @@ const ROUTING_HEADERS: [&str; 9] = [
 /// read `-` and `_` alike as `HTTP_X_AUTH_SUBJECT` (the class of Django CVE-2015-0219 and Puma
 /// CVE-2024-45614).
 fn remove_managed(headers: &mut HeaderMap, f: &Forwarding) {
-    let identity = [&f.subject_header, &f.client_id_header, &f.scope_header];
+    let identity = f.identity_headers();
     let managed = |name: &str| {
         identity.iter().any(|h| h.as_str() == name)
             || name.starts_with("x-forwarded-")

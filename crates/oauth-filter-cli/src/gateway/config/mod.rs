@@ -123,6 +123,17 @@ pub(crate) struct AuthzSettings {
     pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
 }
 
+impl Forwarding {
+    /// The identity headers' names: subject, client id, scopes.
+    pub(crate) fn identity_headers(&self) -> [&http::HeaderName; 3] {
+        [
+            &self.subject_header,
+            &self.client_id_header,
+            &self.scope_header,
+        ]
+    }
+}
+
 /// The whole configuration, validated, with the filter built (nothing fetched yet).
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
