@@ -10,12 +10,15 @@
 use crate::claims::TimeWindow;
 use serde_json::{Map, Value};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A set of scope tokens (RFC 6749 §3.3): exact, case-sensitive, order-free.
+///
+/// Boxed slices of boxed strings rather than `Vec<String>`: every cached token holds one, and
+/// neither the set nor its items ever grow.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub struct Scopes(Vec<String>);
+pub struct Scopes(Box<[Box<str>]>);
 
 impl Scopes {
     /// Splits a space-separated `scope` value. Empty tokens are dropped.
@@ -25,12 +28,12 @@ impl Scopes {
 
     /// True if `scope` is in the set.
     pub fn contains(&self, scope: &str) -> bool {
-        self.0.binary_search_by(|s| s.as_str().cmp(scope)).is_ok()
+        self.0.binary_search_by(|s| (**s).cmp(scope)).is_ok()
     }
 
     /// The scopes, sorted.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(String::as_str)
+        self.0.iter().map(|s| &**s)
     }
 
     /// Number of scopes.
@@ -46,10 +49,10 @@ impl Scopes {
 
 impl FromIterator<String> for Scopes {
     fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> Self {
-        let mut v: Vec<String> = iter.into_iter().collect();
+        let mut v: Vec<Box<str>> = iter.into_iter().map(String::into_boxed_str).collect();
         v.sort();
         v.dedup();
-        Self(v)
+        Self(v.into_boxed_slice())
     }
 }
 
@@ -99,21 +102,53 @@ pub(crate) enum Binding {
 /// What a verified token says; made only by [`crate::claims::facts`].
 pub(crate) struct TokenFacts {
     pub(crate) kind: TokenKind,
-    pub(crate) issuer: String,
-    pub(crate) subject: Option<String>,
-    pub(crate) client_id: Option<String>,
+    /// Shared with the issuer's configuration (JWTs) rather than copied into every entry.
+    pub(crate) issuer: Arc<str>,
+    pub(crate) subject: Option<Box<str>>,
+    pub(crate) client_id: Option<Box<str>>,
     pub(crate) scopes: Scopes,
-    pub(crate) audiences: Vec<String>,
+    pub(crate) audiences: Box<[String]>,
     /// `exp`, `nbf`, `iat`: checked when the facts were made, and again on every cache hit.
     pub(crate) window: TimeWindow,
-    pub(crate) jwt_id: Option<String>,
-    pub(crate) claims: Map<String, Value>,
+    pub(crate) jwt_id: Option<Box<str>>,
+    pub(crate) claims: Claims,
     /// Identity of the filter that verified it, so a layer never trusts another filter's work.
     pub(crate) verified_by: usize,
     /// Whether the token is bound to a key, and whether that binding is proven.
     pub(crate) binding: Binding,
     /// The signed introspection response (RFC 9701), when one was requested.
     pub(crate) introspection_jwt: Option<Arc<str>>,
+}
+
+/// A token's claims as the JSON text they were verified in, parsed on first use and kept
+/// parsed from then on. Most requests read only the facts beside them (subject, scopes,
+/// audiences, times), and the text is a fraction of the parsed map's size: the verified-token
+/// cache holds thousands of these, and the map was almost half of each entry
+/// (`examples/memory_flood.rs`: 2.14 KiB per entry with the map, 1.20 KiB with the text; the
+/// steps are in BENCHMARKS.md, "Memory").
+pub(crate) struct Claims {
+    /// Strict JSON (an object, no duplicate names) that parsed once already.
+    json: Box<[u8]>,
+    parsed: OnceLock<Map<String, Value>>,
+}
+
+impl Claims {
+    /// `json` must be the text `parsed` came from (or its serialization): a verified JWT's
+    /// payload, or an introspection document written out again.
+    pub(crate) fn new(json: Vec<u8>) -> Self {
+        Self {
+            json: json.into_boxed_slice(),
+            parsed: OnceLock::new(),
+        }
+    }
+
+    /// The map, parsed now if nothing asked before. The text parsed strictly when it was
+    /// verified, so parsing it again succeeds; were it ever to fail, the claims read as none,
+    /// which every claim requirement refuses (fail closed).
+    pub(crate) fn map(&self) -> &Map<String, Value> {
+        self.parsed
+            .get_or_init(|| crate::jose::json::parse_object(&self.json).unwrap_or_default())
+    }
 }
 
 /// A NumericDate as a `SystemTime`, with checked arithmetic: `UNIX_EPOCH + d` panics when the
@@ -180,8 +215,11 @@ impl AccessToken {
     }
     /// Every claim of the token; for introspected tokens, every member of the introspection
     /// response.
+    ///
+    /// The first call on a token parses its claims (they are kept as text until something
+    /// needs them, to keep cached tokens small), later calls return the same map.
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.0.claims
+        self.0.claims.map()
     }
     /// The authorization server's signed introspection response for this token (RFC 9701),
     /// when [`crate::Introspection::jwt_response`] is on: a JWT the filter has verified, to hand
@@ -192,7 +230,7 @@ impl AccessToken {
 
     /// One claim (or introspection member) by name.
     pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.0.claims.get(name)
+        self.0.claims.map().get(name)
     }
 }
 

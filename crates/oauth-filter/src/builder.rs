@@ -217,7 +217,7 @@ impl OAuthFilterBuilder {
                 ));
             }
             let issuer = cfg.build(i, &self.http, &fetcher)?;
-            issuers.insert(issuer.issuer.clone(), Arc::new(issuer));
+            issuers.insert(issuer.issuer.to_string(), Arc::new(issuer));
         }
         let leeway = leeway.as_secs_f64();
         let dpop = self.dpop.map(Dpop::build).transpose()?;
@@ -240,7 +240,7 @@ impl OAuthFilterBuilder {
         };
         let jwt_cache = match self.jwt_cache_capacity.unwrap_or(10_000) {
             0 => None,
-            capacity => Some(JwtCache::new(capacity, clock.clone())),
+            capacity => Some(JwtCache::new(capacity)),
         };
         Ok(OAuthFilter::from_inner(FilterInner {
             verifier: Verifier {

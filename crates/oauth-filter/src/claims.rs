@@ -16,7 +16,7 @@
 //! `facts` is the one constructor of a token's facts: the JWT path and introspection build
 //! them here, and both caches keep what it built.
 
-use crate::access_token::{Binding, Scopes, TokenFacts, TokenKind};
+use crate::access_token::{Binding, Claims, Scopes, TokenFacts, TokenKind};
 use crate::error::AuthError;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -92,7 +92,7 @@ pub(crate) struct Established {
     /// JWT or introspection.
     pub(crate) kind: TokenKind,
     /// The issuer the token was verified for.
-    pub(crate) issuer: String,
+    pub(crate) issuer: Arc<str>,
     /// `aud`, read with [`audiences`].
     pub(crate) audiences: Vec<String>,
     /// The checked time window.
@@ -111,32 +111,36 @@ pub(crate) struct Established {
 
 /// The single constructor of a token's facts, from its verified claims (or introspection
 /// members) and what the verifying path established. `Err` names a member of the wrong type.
+///
+/// `json` is the text of `claims` (a JWT's payload, or the introspection document written
+/// out): the facts keep it, not the map (see [`crate::access_token::Claims`]).
 pub(crate) fn facts(
-    claims: Map<String, Value>,
+    claims: &Map<String, Value>,
+    json: Vec<u8>,
     e: Established,
 ) -> Result<TokenFacts, &'static str> {
-    let client_id = match string(&claims, "client_id")? {
+    let client_id = match string(claims, "client_id")? {
         Some(c) => Some(c),
-        None if e.azp_is_client_id => string(&claims, "azp")?,
+        None if e.azp_is_client_id => string(claims, "azp")?,
         None => None,
     };
     Ok(TokenFacts {
         kind: e.kind,
         issuer: e.issuer,
-        subject: string(&claims, "sub")?,
-        client_id,
-        scopes: scopes(&claims)?,
-        audiences: e.audiences,
+        subject: string(claims, "sub")?.map(String::into_boxed_str),
+        client_id: client_id.map(String::into_boxed_str),
+        scopes: scopes(claims)?,
+        audiences: e.audiences.into_boxed_slice(),
         window: e.window,
-        jwt_id: string(&claims, "jti")?,
+        jwt_id: string(claims, "jti")?.map(String::into_boxed_str),
         binding: match (e.key_bound, e.accept_bound_as_bearer) {
             (false, _) => Binding::None,
             (true, true) => Binding::AcceptedAsBearer,
-            (true, false) if dpop_jkt(&claims).is_some() => Binding::Dpop,
-            (true, false) if crate::mtls::bound_thumbprint(&claims).is_some() => Binding::Mtls,
+            (true, false) if dpop_jkt(claims).is_some() => Binding::Dpop,
+            (true, false) if crate::mtls::bound_thumbprint(claims).is_some() => Binding::Mtls,
             (true, false) => Binding::Unproven,
         },
-        claims,
+        claims: Claims::new(json),
         verified_by: e.verified_by,
         introspection_jwt: e.introspection_jwt,
     })

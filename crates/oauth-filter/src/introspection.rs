@@ -725,7 +725,7 @@ impl Introspector {
             .await
             .map_err(|e| e.description())?;
         let mut claims = verified.into_claims();
-        if claims.get("iss").and_then(Value::as_str) != Some(verifier.issuer.as_str()) {
+        if claims.get("iss").and_then(Value::as_str) != Some(&*verifier.issuer) {
             return Err("iss is not the configured issuer");
         }
         let for_us =
@@ -800,11 +800,18 @@ impl Introspector {
                 .min(Duration::try_from_secs_f64((exp - now).max(0.0)).unwrap_or(Duration::ZERO)),
             None => self.max_cache_ttl,
         };
+        // The document written out compactly: what the facts keep instead of the map.
+        let json = serde_json::to_vec(doc).map_err(|_| AuthError::IntrospectionUnavailable)?;
         let facts = claims::facts(
-            doc.clone(),
+            doc,
+            json,
             Established {
                 kind: TokenKind::Introspected,
-                issuer: iss.or_else(|| self.issuer.clone()).unwrap_or_default(),
+                issuer: Arc::from(
+                    iss.as_deref()
+                        .or(self.issuer.as_deref())
+                        .unwrap_or_default(),
+                ),
                 audiences,
                 window,
                 azp_is_client_id: false,

@@ -246,7 +246,7 @@ impl JwtIssuer {
             }),
         };
         Ok(IssuerVerifier {
-            issuer: self.issuer,
+            issuer: Arc::from(self.issuer),
             audiences: self.audiences,
             algorithms: self.algorithms,
             strict_rfc9068: self.strict_rfc9068,
@@ -291,7 +291,7 @@ impl JwtIssuer {
 
 /// Runtime state of one issuer.
 pub(crate) struct IssuerVerifier {
-    pub(crate) issuer: String,
+    pub(crate) issuer: Arc<str>,
     audiences: Vec<String>,
     algorithms: Vec<Algorithm>,
     strict_rfc9068: bool,
@@ -426,9 +426,9 @@ impl IssuerVerifier {
             return Err(AuthError::WrongTokenType);
         }
         trace.pass("typ", || format!("{typ:?}"));
-        let claims = verified.into_claims();
+        let (claims, json) = verified.into_claims_and_json();
         // iss was matched exactly when the issuer was chosen; check again as a claim.
-        if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
+        if claims.get("iss").and_then(Value::as_str) != Some(&*self.issuer) {
             return Err(AuthError::UnknownIssuer);
         }
         // An ID token is not an access token, in every mode (RFC 9068 §4 asks for `typ` only
@@ -466,7 +466,8 @@ impl IssuerVerifier {
         }
         let key_bound = claims.contains_key("cnf");
         claims::facts(
-            claims,
+            &claims,
+            json,
             Established {
                 kind: TokenKind::Jwt,
                 issuer: self.issuer.clone(),

@@ -8,8 +8,14 @@
 //! # let _ = builder;
 //! ```
 //!
-//! Entries hold a token's facts (never a decision), never outlive `exp`, have their time claims
-//! re-checked on every hit, and are dropped when the issuer's key set changes. Concurrent
+//! Entries hold a token's facts (never a decision), are never answered after `exp` (their time
+//! claims are re-checked on every hit, and an entry found expired is dropped), and are dropped
+//! when the issuer's key set changes. The table is `quick_cache`'s (S3-FIFO eviction, sharded
+//! locks): it replaced moka here because moka's per-entry bookkeeping (access and write order
+//! deques, the timer wheel for per-entry expiry, its concurrent map's own nodes) was about half
+//! of an entry's memory (`examples/memory_flood.rs`; numbers in BENCHMARKS.md). Expiry by
+//! `exp` needs no timer here: an expired entry is never answered, and one nobody asks for again
+//! is evicted like any cold entry, within the same capacity bound. Concurrent
 //! requests with one token the cache does not hold yet share one verification (and so one key
 //! fetch and one signature check): the first runs it, the others wait for its answer, which is
 //! an error for all of them when it fails (and is not kept).
@@ -25,14 +31,14 @@
 //! without the per-process key (a second SipHash there cost 4% of a new token's verification).
 
 use crate::access_token::AccessToken;
-use crate::clock::{Clock, unix_seconds};
 use crate::error::AuthError;
 use crate::jwt::IssuerVerifier;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-/// A JWT verified earlier: its facts and what its validity depended on.
+/// A JWT verified earlier: its facts and what its validity depended on. Held by value: the
+/// cache's own entry is already shared, and a hit clones two `Arc`s.
+#[derive(Clone)]
 pub(crate) struct VerifiedJwt {
     pub(crate) token: AccessToken,
     pub(crate) issuer: Arc<IssuerVerifier>,
@@ -40,8 +46,16 @@ pub(crate) struct VerifiedJwt {
     pub(crate) key_generation: Option<u64>,
 }
 
+type Table = quick_cache::sync::Cache<
+    u128,
+    VerifiedJwt,
+    quick_cache::UnitWeighter,
+    std::hash::BuildHasherDefault<KeyBits>,
+>;
+
 pub(crate) struct JwtCache {
-    entries: moka::sync::Cache<u128, Arc<VerifiedJwt>, std::hash::BuildHasherDefault<KeyBits>>,
+    /// `None` when the system RNG could not give a key (see [`JwtCache::new`]).
+    entries: Option<Table>,
     key: (u64, u64),
     /// Verifications under way, by cache key: concurrent requests with one new token share
     /// one signature check (and one key fetch) instead of each making its own. An entry
@@ -53,7 +67,7 @@ pub(crate) struct JwtCache {
 pub(crate) type InFlight = tokio::sync::OnceCell<Result<AccessToken, AuthError>>;
 
 impl JwtCache {
-    pub(crate) fn new(capacity: u64, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(capacity: u64) -> Self {
         let mut seed = [0u8; 16];
         // If the system RNG failed, a fixed key would make collisions plannable: go without the
         // cache rather than with a predictable one.
@@ -67,10 +81,15 @@ impl JwtCache {
             }
             Err(_) => (0, 0),
         };
-        let entries = moka::sync::Cache::builder()
-            .max_capacity(if key == (0, 0) { 0 } else { capacity })
-            .expire_after(UntilExp(clock))
-            .build_with_hasher(std::hash::BuildHasherDefault::default());
+        let entries = (key != (0, 0)).then(|| {
+            Table::with(
+                usize::try_from(capacity).unwrap_or(usize::MAX),
+                capacity,
+                quick_cache::UnitWeighter,
+                std::hash::BuildHasherDefault::default(),
+                quick_cache::sync::DefaultLifecycle::default(),
+            )
+        });
         Self {
             entries,
             key,
@@ -106,23 +125,27 @@ impl JwtCache {
         h.finish128().as_u128()
     }
 
-    pub(crate) fn get(&self, key: u128) -> Option<Arc<VerifiedJwt>> {
-        let hit = self.entries.get(&key);
+    pub(crate) fn get(&self, key: u128) -> Option<VerifiedJwt> {
+        let hit = self.peek(key);
         crate::metrics::cache(crate::metrics::Cache::Jwt, hit.is_some());
         hit
     }
 
     /// [`JwtCache::get`] without counting a miss (for a lookup that a full one may follow).
-    pub(crate) fn peek(&self, key: u128) -> Option<Arc<VerifiedJwt>> {
-        self.entries.get(&key)
+    pub(crate) fn peek(&self, key: u128) -> Option<VerifiedJwt> {
+        self.entries.as_ref()?.get(&key)
     }
 
     pub(crate) fn insert(&self, key: u128, entry: VerifiedJwt) {
-        self.entries.insert(key, Arc::new(entry));
+        if let Some(t) = &self.entries {
+            t.insert(key, entry);
+        }
     }
 
     pub(crate) fn invalidate(&self, key: u128) {
-        self.entries.invalidate(&key);
+        if let Some(t) = &self.entries {
+            t.remove(&key);
+        }
     }
 }
 
@@ -148,23 +171,5 @@ impl std::hash::Hasher for KeyBits {
         for b in bytes {
             self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
         }
-    }
-}
-
-/// Cache entries live until the token's `exp`, never longer.
-struct UntilExp(Arc<dyn Clock>);
-
-impl moka::Expiry<u128, Arc<VerifiedJwt>> for UntilExp {
-    fn expire_after_create(
-        &self,
-        _key: &u128,
-        value: &Arc<VerifiedJwt>,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        let exp = value.token.window().exp.unwrap_or(0.0);
-        Some(
-            Duration::try_from_secs_f64((exp - unix_seconds(&*self.0)).max(0.0))
-                .unwrap_or(Duration::ZERO),
-        )
     }
 }

@@ -72,6 +72,45 @@ async fn entries_never_outlive_exp_and_time_claims_are_rechecked() {
     assert_eq!(filter.verify(&token).await.unwrap_err(), AuthError::Expired);
 }
 
+/// Cached facts keep the claims as the payload's text and parse it when first asked: a hit
+/// must still give every claim, nested and oddly typed ones included, exactly as signed.
+#[tokio::test]
+async fn a_cached_token_still_has_every_claim_as_signed() {
+    let issuer = TestIssuer::start().await;
+    let filter = OAuthFilter::builder()
+        .jwt_issuer(jwt_issuer(&issuer))
+        .build()
+        .unwrap();
+    let token = issuer
+        .mint()
+        .scope("read write")
+        .claim(
+            "tenant",
+            serde_json::json!({"id": "t-1", "roles": ["admin", "ops"]}),
+        )
+        .claim("ratio", 0.5)
+        .claim("big", u64::MAX)
+        .claim("flag", false)
+        .claim("none", serde_json::Value::Null)
+        .claim("name", "Zoë \"quoted\" \u{2603}")
+        .sign();
+    let payload = token.split('.').nth(1).unwrap();
+    let signed: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let first = filter.verify(&token).await.unwrap();
+    let hit = filter.verify(&token).await.unwrap();
+    assert!(same_facts(&first, &hit), "the second was not a cache hit");
+    // Asked on the hit first: the map is parsed from the kept text there.
+    assert_eq!(hit.claims(), &signed);
+    assert_eq!(hit.claim("tenant").unwrap()["roles"][1], "ops");
+    assert_eq!(first.claims(), &signed);
+    assert_eq!(hit.subject(), signed["sub"].as_str());
+    assert!(hit.scopes().contains("write") && hit.scopes().len() == 2);
+}
+
 fn now_f64() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -236,14 +236,21 @@ impl CompactJws<'_> {
 pub struct Unverified<'a> {
     jws: CompactJws<'a>,
     claims: Map<String, Value>,
+    /// The decoded payload: the claims' JSON text, kept for [`Verified::into_claims_and_json`].
+    payload: Vec<u8>,
 }
 
 impl<'a> Unverified<'a> {
     /// Parses `token` strictly: a compact JWS whose payload is a strict JSON object.
     pub fn parse(token: &'a str) -> Result<Self, JoseError> {
         let jws = parse_compact(token)?;
-        let claims = json::parse_object(&jws.payload()?).map_err(|_| JoseError::Malformed)?;
-        Ok(Self { jws, claims })
+        let payload = jws.payload()?;
+        let claims = json::parse_object(&payload).map_err(|_| JoseError::Malformed)?;
+        Ok(Self {
+            jws,
+            claims,
+            payload,
+        })
     }
 
     /// The protected header.
@@ -268,6 +275,7 @@ impl<'a> Unverified<'a> {
                 kid: key.kid().map(str::to_owned),
                 header: self.jws.header,
                 claims: self.claims,
+                payload: self.payload,
             }),
             Err(e) => Err((e, self)),
         }
@@ -284,6 +292,7 @@ impl<'a> Unverified<'a> {
 /// let forged = oauth_filter::__internal::jose::Verified {
 ///     header: unimplemented!(),
 ///     claims: Default::default(),
+///     payload: Vec::new(),
 ///     kid: None,
 /// };
 /// ```
@@ -291,6 +300,7 @@ impl<'a> Unverified<'a> {
 pub struct Verified {
     header: JwsHeader,
     claims: Map<String, Value>,
+    payload: Vec<u8>,
     kid: Option<String>,
 }
 
@@ -310,5 +320,10 @@ impl Verified {
     /// The verified claims, by value.
     pub fn into_claims(self) -> Map<String, Value> {
         self.claims
+    }
+    /// The verified claims, with the payload they were parsed from (strict JSON, the exact
+    /// bytes the signature covers): what a verified-token cache keeps instead of the map.
+    pub fn into_claims_and_json(self) -> (Map<String, Value>, Vec<u8>) {
+        (self.claims, self.payload)
     }
 }
