@@ -235,7 +235,7 @@ impl Verifier {
         }
         match hit.key_generation {
             None => Ok(true),
-            // Boxed, as below: the rare path's future stays off every caller's stack.
+            // Boxed, as in `verify`: the rare path's future stays off every caller's stack.
             Some(generation) => {
                 Ok(Box::pin(hit.issuer.keys.current()).await?.generation == generation)
             }

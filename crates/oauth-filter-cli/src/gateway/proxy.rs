@@ -717,13 +717,7 @@ pub(crate) fn identity<'f>(
     f: &'f Forwarding,
     t: &AccessToken,
 ) -> [(&'f HeaderName, Option<HeaderValue>); 3] {
-    let mut scopes = String::new();
-    for (i, s) in t.scopes().iter().enumerate() {
-        if i > 0 {
-            scopes.push(' ');
-        }
-        scopes.push_str(s);
-    }
+    let scopes = t.scopes().to_string();
     [
         (&f.subject_header, t.subject().and_then(header_value)),
         (&f.client_id_header, t.client_id().and_then(header_value)),
