@@ -110,9 +110,7 @@ ext_http_filter=$(cat <<YAML
 YAML
 )
 {
-  echo "admin: {address: {socket_address: {address: 127.0.0.1, port_value: $envoy_admin}}}"
-  echo "static_resources:"
-  echo "  listeners:"
+  envoy_head "$envoy_admin"
   envoy_listener open "$envoy_open" ""
   envoy_listener jwt "$envoy_jwt" "$jwt_filter"
   envoy_listener ext "$envoy_ext" "$ext_filter"
@@ -122,8 +120,7 @@ YAML
   envoy_cluster oauth_filter_grpc "$authz_port" h2
   envoy_cluster oauth_filter_http "$authz_port" h1
 } >"$work/envoy.yaml"
-taskset -c 0 "$bin/envoy" -c "$work/envoy.yaml" --concurrency 1 --disable-hot-restart -l warning 2>"$work/envoy.log" &
-envoy_pid=$!; pids="$pids $envoy_pid"
+envoy_start "$bin/envoy" "$work/envoy.yaml" "$work/envoy.log"; pids="$pids $envoy_pid"
 
 token="$(cat "$work/rs256")"
 for _ in $(seq 300); do
@@ -134,13 +131,9 @@ for _ in $(seq 300); do
   sleep 0.1
 done
 # Each checked variant must refuse a request without a token (else it measures nothing).
-for p in "$envoy_ext" "$envoy_ext_http" "$envoy_jwt" "$nginx_port"; do
-  code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$p/protected")
-  [ "$code" = 401 ] || { echo "port $p answered $code without a token"; cat "$work/envoy.log"; exit 1; }
-done
-nginx_worker=$(pgrep -P "$nginx_master" | head -1)
-
 source scripts/bench-common.sh
+curl_args=(); expect_status 401 "without a token" "$work/envoy.log" "$envoy_ext" "$envoy_ext_http" "$envoy_jwt" "$nginx_port"
+nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 variants=(
   "Envoy, no auth|$envoy_open|/protected||$envoy_pid|"
   "Envoy jwt_authn (JWT cache), repeated RS256 token|$envoy_jwt|/protected|rs256|$envoy_pid|"

@@ -1,4 +1,4 @@
-# Shared by scripts/bench-http.sh and scripts/bench-gateway.sh (sourced, not run).
+# Shared by the scripts/bench-*.sh wrk benchmarks (sourced, not run).
 
 # User + system CPU ticks of a process so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -16,3 +16,14 @@ result_requests() { sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$1"; }
 
 # CPU µs per request from a tick count and a request count.
 us_per_request() { awk -v t="$1" -v hz="$hz" -v r="$2" 'BEGIN { printf "%.2f", t / hz * 1e6 / r }'; }
+
+# A variant must refuse what it should, else it measures nothing: expect_status CODE WHY LOG
+# PORT... fails the run unless GET /protected on each port answers CODE; extra curl arguments
+# come from the array $curl_args (e.g. an Authorization header).
+expect_status() {
+  local want=$1 why=$2 log=$3 code p; shift 3
+  for p in "$@"; do
+    code=$(curl -s -o /dev/null -w '%{http_code}' "${curl_args[@]}" "http://127.0.0.1:$p/protected")
+    [ "$code" = "$want" ] || { echo "port $p answered $code $why"; cat "$log"; exit 1; }
+  done
+}

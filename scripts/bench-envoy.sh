@@ -91,3 +91,18 @@ envoy_rbac_scope_filter() {
                         value: {string_match: {safe_regex: {regex: "(.* )?$1( .*)?"}}}
 YAML
 }
+
+# The bootstrap's head: envoy_head ADMIN_PORT, then the listeners (envoy_listener ...), then
+# `echo "  clusters:"` and the clusters.
+envoy_head() {
+  echo "admin: {address: {socket_address: {address: 127.0.0.1, port_value: $1}}}"
+  echo "static_resources:"
+  echo "  listeners:"
+}
+
+# Starts Envoy as every benchmark runs it: envoy_start ENVOY_BIN CONFIG LOG, pinned to CPU 0,
+# one worker, no hot restart; sets envoy_pid.
+envoy_start() {
+  taskset -c 0 "$1" -c "$2" --concurrency 1 --disable-hot-restart -l warning 2>"$3" &
+  envoy_pid=$!
+}

@@ -150,6 +150,8 @@ async fn certificate_bound_tokens_over_the_gateways_tls() {
     assert_eq!(status, 200, "{echo}");
     assert_eq!(echo["headers"]["x-auth-subject"], "alice");
     assert!(echo["headers"].get("client-cert").is_none(), "{echo}");
+    // The client spoke TLS to the gateway: the upstream must not be told `http`.
+    assert_eq!(echo["headers"]["x-forwarded-proto"], "https");
     let reached = state.requests.load(Ordering::SeqCst);
 
     let (status, _, challenge) = get(&as_mallory, &url, &token, &[]).await;

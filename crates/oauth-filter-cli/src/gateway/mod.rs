@@ -231,8 +231,8 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
                 let handshake_timeout = limits.header_read_timeout;
                 let cors = config.cors.clone();
                 tokio::spawn(async move {
-                    let service = |cert: Option<oauth_filter::ClientCertificate>| {
-                        let handler = Handler { app, peer, cert, in_flight };
+                    let service = |tls: bool, cert: Option<oauth_filter::ClientCertificate>| {
+                        let handler = Handler { app, conn: Arc::new(proxy::Connection::new(peer, tls, cert)), in_flight };
                         // CORS outside everything: preflights never reach a route or the filter.
                         TowerToHyperService::new(
                             tower::ServiceBuilder::new().option_layer(cors).service(handler),
@@ -240,7 +240,7 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
                     };
                     let served = match acceptor {
                         None => {
-                            let conn = server.serve_connection_with_upgrades(TokioIo::new(io), service(None));
+                            let conn = server.serve_connection_with_upgrades(TokioIo::new(io), service(false, None));
                             watcher.watch(conn.into_owned()).await
                         }
                         Some(acceptor) => {
@@ -256,7 +256,7 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
                                 }
                             };
                             let cert = oauth_filter::ClientCertificate::from_connection(tls.get_ref().1);
-                            let conn = server.serve_connection_with_upgrades(TokioIo::new(tls), service(cert));
+                            let conn = server.serve_connection_with_upgrades(TokioIo::new(tls), service(true, cert));
                             watcher.watch(conn.into_owned()).await
                         }
                     };
@@ -289,12 +289,11 @@ enum App {
 }
 
 /// One connection's requests to the app, with what the connection knows (the peer's
-/// address, its client certificate).
+/// address, TLS, its client certificate). Cloned for every request: two reference counts.
 #[derive(Clone)]
 struct Handler {
     app: App,
-    peer: std::net::SocketAddr,
-    cert: Option<oauth_filter::ClientCertificate>,
+    conn: Arc<proxy::Connection>,
     in_flight: limits::InFlight,
 }
 
@@ -313,16 +312,18 @@ impl tower::Service<http::Request<hyper::body::Incoming>> for Handler {
     }
 
     fn call(&mut self, req: http::Request<hyper::body::Incoming>) -> Self::Future {
-        let (peer, cert) = (self.peer, self.cert.clone());
+        let conn = self.conn.clone();
         let guard = self.in_flight.start();
         match &self.app {
             App::Proxy(proxy) => {
                 let proxy = proxy.clone();
-                Box::pin(async move { Ok(proxy.handle(req, peer, cert, guard).await) })
+                Box::pin(async move { Ok(proxy.handle(req, &conn, guard).await) })
             }
             App::Authz(authz) => {
                 let authz = authz.clone();
-                Box::pin(async move { Ok(authz::Authz::handle(&authz, req, peer, guard).await) })
+                Box::pin(
+                    async move { Ok(authz::Authz::handle(&authz, req, conn.peer, guard).await) },
+                )
             }
         }
     }

@@ -57,6 +57,30 @@ pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
+/// What the gateway knows of a request's connection, made once per connection.
+pub(crate) struct Connection {
+    /// The client's address.
+    pub(crate) peer: SocketAddr,
+    /// The client's certificate, from the gateway's own TLS listener.
+    certificate: Option<ClientCertificate>,
+    /// `X-Forwarded-Proto`: `https` when the client connected over TLS.
+    proto: HeaderValue,
+    /// `X-Forwarded-For`: the peer's IP address.
+    forwarded_for: Option<HeaderValue>,
+}
+
+impl Connection {
+    /// A connection from `peer`, over TLS or not, with the certificate its TLS handshake gave.
+    pub(crate) fn new(peer: SocketAddr, tls: bool, certificate: Option<ClientCertificate>) -> Self {
+        Self {
+            peer,
+            certificate,
+            proto: HeaderValue::from_static(if tls { "https" } else { "http" }),
+            forwarded_for: HeaderValue::from_str(&peer.ip().to_string()).ok(),
+        }
+    }
+}
+
 /// The proxy's shared state.
 pub(crate) struct Proxy {
     filter: OAuthFilter,
@@ -171,12 +195,11 @@ impl Proxy {
     pub(crate) async fn handle(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
-        certificate: Option<ClientCertificate>,
+        conn: &Connection,
         guard: InFlightGuard,
     ) -> Response<Body> {
         let started = Instant::now();
-        let (response, outcome, reason) = self.decide_and_forward(req, peer, certificate).await;
+        let (response, outcome, reason) = self.decide_and_forward(req, conn).await;
         m::request(outcome, reason, started.elapsed());
         response.map(|body| Tracked::new(body, guard).boxed_unsync())
     }
@@ -184,8 +207,7 @@ impl Proxy {
     async fn decide_and_forward(
         &self,
         req: Request<Incoming>,
-        peer: SocketAddr,
-        certificate: Option<ClientCertificate>,
+        conn: &Connection,
     ) -> (Response<Body>, m::Outcome, &'static str) {
         let (mut head, body) = req.into_parts();
         let websocket = websocket_kind(&head);
@@ -194,7 +216,9 @@ impl Proxy {
             // checked and forwarded as that GET.
             head.method = http::Method::GET;
         }
-        if let Some(c) = self.client_certificate(&mut head.headers, peer, certificate) {
+        if let Some(c) =
+            self.client_certificate(&mut head.headers, conn.peer, conn.certificate.clone())
+        {
             head.extensions.insert(c);
         }
         let refuse = |status: StatusCode, reason: &'static str, error: &str, why: &str| {
@@ -325,7 +349,7 @@ impl Proxy {
             head.extensions.remove::<hyper::upgrade::OnUpgrade>()
         };
         if self
-            .rewrite_request(&mut head, peer, token.as_ref())
+            .rewrite_request(&mut head, conn, token.as_ref())
             .is_err()
         {
             // Never forward the inbound (possibly absolute-form) URI as it came.
@@ -523,7 +547,7 @@ impl Proxy {
     fn rewrite_request(
         &self,
         head: &mut http::request::Parts,
-        peer: SocketAddr,
+        conn: &Connection,
         token: Option<&AccessToken>,
     ) -> Result<(), http::Error> {
         let original_host = head.headers.get(header::HOST).cloned().or_else(|| {
@@ -540,10 +564,10 @@ impl Proxy {
             headers.remove(header::AUTHORIZATION);
             headers.remove(DPOP);
         }
-        if let Ok(v) = HeaderValue::from_str(&peer.ip().to_string()) {
-            headers.insert(X_FORWARDED_FOR, v);
+        if let Some(v) = &conn.forwarded_for {
+            headers.insert(X_FORWARDED_FOR, v.clone());
         }
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        headers.insert(X_FORWARDED_PROTO, conn.proto.clone());
         if let Some(host) = &original_host {
             headers.insert(X_FORWARDED_HOST, host.clone());
         }
@@ -579,12 +603,18 @@ impl Proxy {
 /// the inbound path and query. Never the inbound authority (an absolute-form request names a
 /// host of the client's choosing).
 fn upstream_uri(upstream: &Upstream, inbound: &Uri) -> Result<Uri, http::Error> {
-    let path_and_query = inbound.path_and_query().map_or("/", |pq| pq.as_str());
-    Uri::builder()
+    let uri = Uri::builder()
         .scheme(upstream.scheme.clone())
-        .authority(upstream.authority.clone())
-        .path_and_query(format!("{}{}", upstream.base_path, path_and_query))
-        .build()
+        .authority(upstream.authority.clone());
+    match inbound.path_and_query() {
+        // No base path: the inbound path and query as they are (shared, not copied).
+        Some(pq) if upstream.base_path.is_empty() => uri.path_and_query(pq.clone()),
+        pq => {
+            let pq = pq.map_or("/", |pq| pq.as_str());
+            uri.path_and_query(format!("{}{pq}", upstream.base_path))
+        }
+    }
+    .build()
 }
 
 /// 500: the gateway cannot make the upstream request (`reason` for the metrics).
@@ -1172,6 +1202,17 @@ mod tests {
         // inbound URI forwarded as it came.
         upstream.base_path = String::from("/a b");
         assert!(upstream_uri(&upstream, &inbound).is_err());
+        // No base path: the inbound path and query, still never its authority.
+        upstream.base_path = String::new();
+        assert_eq!(
+            upstream_uri(&upstream, &inbound).unwrap(),
+            "http://127.0.0.1:3000/orders?x=1"
+        );
+        let bare: Uri = "evil.example:443".parse().unwrap();
+        assert_eq!(
+            upstream_uri(&upstream, &bare).unwrap(),
+            "http://127.0.0.1:3000/"
+        );
     }
 
     #[test]
