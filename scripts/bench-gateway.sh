@@ -195,7 +195,7 @@ callgrind_run() { # path requests [token] -> instructions per request
   [ "$codes" = " $2 200" ] || { echo "callgrind run of $1: $codes" >&2; cat "$work/cg.log" >&2; kill "$pid"; exit 1; }
   kill -TERM "$pid"; wait "$pid" || true
   # CALLGRIND_KEEP=DIR keeps the counts for callgrind_annotate.
-  [ -n "${CALLGRIND_KEEP:-}" ] && cp "$out.1" "$CALLGRIND_KEEP/callgrind$name"
+  if [ -n "${CALLGRIND_KEEP:-}" ]; then mkdir -p "$CALLGRIND_KEEP"; cp "$out.1" "$CALLGRIND_KEEP/callgrind$name"; fi
   awk -v n="$2" '/^(summary|totals):/ {printf "%d\n", $2 / n; exit}' "$out.1"
 }
 echo
