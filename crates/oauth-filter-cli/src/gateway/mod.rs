@@ -232,7 +232,8 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
                 let cors = config.cors.clone();
                 tokio::spawn(async move {
                     let service = |tls: bool, cert: Option<oauth_filter::ClientCertificate>| {
-                        let handler = Handler { app, conn: Arc::new(proxy::Connection::new(peer, tls, cert)), in_flight };
+                        let conn = Arc::new(proxy::Connection::new(peer, tls, cert));
+                        let handler = Handler { app, conn, in_flight };
                         // CORS outside everything: preflights never reach a route or the filter.
                         TowerToHyperService::new(
                             tower::ServiceBuilder::new().option_layer(cors).service(handler),
@@ -289,7 +290,7 @@ enum App {
 }
 
 /// One connection's requests to the app, with what the connection knows (the peer's
-/// address, TLS, its client certificate). Cloned for every request: two reference counts.
+/// address, TLS, its client certificate). Cloned for every request: reference counts only.
 #[derive(Clone)]
 struct Handler {
     app: App,
