@@ -85,7 +85,7 @@ pub(crate) fn install() -> Result<PrometheusHandle, BuildError> {
         .set_buckets(&BUCKETS)?
         .install_recorder()?;
     let _ = HANDLES.set(Handles {
-        durations: Outcome::ALL.map(|o| metrics::histogram!(DURATION, "outcome" => o.as_str())),
+        durations: Outcome::ALL.map(duration),
         forwarded_ok: requests(Outcome::Forwarded, "ok"),
         allowed_ok: requests(Outcome::Allowed, "ok"),
         allowed_public: requests(Outcome::Allowed, "public"),
@@ -97,12 +97,16 @@ fn requests(outcome: Outcome, reason: &'static str) -> Counter {
     metrics::counter!(REQUESTS, "outcome" => outcome.as_str(), "reason" => reason)
 }
 
+fn duration(outcome: Outcome) -> Histogram {
+    metrics::histogram!(DURATION, "outcome" => outcome.as_str())
+}
+
 /// Counts a request and records its duration.
 pub(crate) fn request(outcome: Outcome, reason: &'static str, elapsed: Duration) {
     let Some(h) = HANDLES.get() else {
         // No recorder installed (nothing would be kept anyway).
         requests(outcome, reason).increment(1);
-        metrics::histogram!(DURATION, "outcome" => outcome.as_str()).record(elapsed.as_secs_f64());
+        duration(outcome).record(elapsed.as_secs_f64());
         return;
     };
     match (outcome, reason) {
