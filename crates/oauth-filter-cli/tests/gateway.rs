@@ -718,3 +718,116 @@ async fn ambiguous_framing_cannot_smuggle_a_request() {
     assert!(h.get("content-length").is_none_or(|v| v == "5"), "{h}");
     assert_eq!(count() - before, 2);
 }
+
+/// An HTTP/1.1 upstream that counts its connections. `/upstream/close` answers with
+/// `Connection: close`, `/upstream/empty` 204, `/upstream/chunked` a body of two chunks.
+async fn counting_upstream() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use hyper::service::service_fn;
+    use std::sync::atomic::Ordering;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let svc = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                    type Chunk = Result<hyper::body::Frame<bytes::Bytes>, std::convert::Infallible>;
+                    let mut resp = match req.uri().path() {
+                        "/upstream/chunked" => {
+                            let frames: Vec<Chunk> = ["one;", "two"]
+                                .into_iter()
+                                .map(|s| Ok(hyper::body::Frame::data(bytes::Bytes::from(s))))
+                                .collect();
+                            let body =
+                                http_body_util::StreamBody::new(futures_util::stream::iter(frames));
+                            hyper::Response::new(http_body_util::BodyExt::boxed(body))
+                        }
+                        path => hyper::Response::new(http_body_util::BodyExt::boxed(
+                            http_body_util::Full::new(bytes::Bytes::from(path.to_owned())),
+                        )),
+                    };
+                    match req.uri().path() {
+                        "/upstream/close" => {
+                            resp.headers_mut().insert(
+                                "connection",
+                                hyper::header::HeaderValue::from_static("close"),
+                            );
+                        }
+                        "/upstream/empty" => {
+                            *resp.status_mut() = hyper::StatusCode::NO_CONTENT;
+                            *resp.body_mut() =
+                                http_body_util::BodyExt::boxed(http_body_util::Empty::new());
+                        }
+                        _ => {}
+                    }
+                    Ok::<_, std::convert::Infallible>(resp)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_connections_are_reused_and_closed_ones_replaced() {
+    use std::sync::atomic::Ordering;
+    let issuer = TestIssuer::start().await;
+    let (up, connections) = counting_upstream().await;
+    let gw = Gateway::start(&config(&format!("http://{up}"), &issuer, ""), &[SECRET_ENV]).await;
+    let client = reqwest::Client::new();
+    // Sequential requests of every body shape (sized, chunked, none, HEAD): one connection.
+    for i in 0..5 {
+        let r = client.get(gw.url("/upstream/a")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "request {i}");
+        assert_eq!(r.text().await.unwrap(), "/upstream/a");
+        let r = client
+            .get(gw.url("/upstream/chunked"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.text().await.unwrap(), "one;two");
+        let r = client.get(gw.url("/upstream/empty")).send().await.unwrap();
+        assert_eq!(r.status(), 204);
+        let r = client.head(gw.url("/upstream/a")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "the upstream connection was not reused"
+    );
+    // A connection the upstream closes is never used again: each request after one gets a new
+    // connection, none fails.
+    for i in 0..4 {
+        let r = client.get(gw.url("/upstream/close")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "request {i} after a closed connection");
+    }
+    let r = client.get(gw.url("/upstream/a")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // The first /close reused connection 1; each later request needed a new one.
+    assert_eq!(connections.load(Ordering::SeqCst), 5);
+    // Concurrent requests open connections of their own (at most one each); read to their
+    // ends, they are back in the pool, and later requests open none.
+    let burst = futures_util::future::join_all((0..8).map(|_| async {
+        let r = client.get(gw.url("/upstream/a")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        r.text().await.unwrap()
+    }));
+    burst.await;
+    let after_burst = connections.load(Ordering::SeqCst);
+    assert!((5..=12).contains(&after_burst), "{after_burst}");
+    for _ in 0..10 {
+        let r = client.get(gw.url("/upstream/a")).send().await.unwrap();
+        assert_eq!(r.text().await.unwrap(), "/upstream/a");
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), after_burst);
+}

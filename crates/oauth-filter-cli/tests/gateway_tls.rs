@@ -54,9 +54,14 @@ fn pki(name: &str) -> Pki {
     }
 }
 
-/// An HTTPS upstream answering "tls-ok"; returns its port. With `mutual`, clients must present
-/// a certificate from `pki`'s CA.
+/// An HTTPS upstream answering "tls-ok" (its HTTP version in `x-version`); returns its port.
+/// With `mutual`, clients must present a certificate from `pki`'s CA; with `h2`, ALPN offers
+/// HTTP/2 first.
 async fn https_upstream(pki: &Pki, mutual: bool) -> u16 {
+    https_upstream_with(pki, mutual, false).await
+}
+
+async fn https_upstream_with(pki: &Pki, mutual: bool, h2: bool) -> u16 {
     let builder = rustls::ServerConfig::builder();
     let builder = if mutual {
         let mut roots = rustls::RootCertStore::empty();
@@ -71,9 +76,12 @@ async fn https_upstream(pki: &Pki, mutual: bool) -> u16 {
     } else {
         builder.with_no_client_auth()
     };
-    let config = builder
+    let mut config = builder
         .with_single_cert(vec![pki.cert.clone()], pki.key.clone_key())
         .unwrap();
+    if h2 {
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    }
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -85,10 +93,14 @@ async fn https_upstream(pki: &Pki, mutual: bool) -> u16 {
                 let Ok(tls) = acceptor.accept(tcp).await else {
                     return;
                 };
-                let svc = service_fn(|_req| async {
-                    Ok::<_, Infallible>(hyper::Response::new(http_body_util::Full::new(
+                let svc = service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                    let mut resp = hyper::Response::new(http_body_util::Full::new(
                         bytes::Bytes::from("tls-ok"),
-                    )))
+                    ));
+                    let version = format!("{:?}", req.version());
+                    resp.headers_mut()
+                        .insert("x-version", version.parse().unwrap());
+                    Ok::<_, Infallible>(resp)
                 });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tls), svc)
@@ -201,5 +213,30 @@ async fn client_certificate_for_a_mutual_tls_upstream() {
             err.contains(&format!("configuration error: {key_name}")),
             "{err}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_upstream_speaks_http2_when_alpn_chooses_it() {
+    let p = pki("upstream test CA");
+    let dir = scratch_dir();
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &p.ca_pem).unwrap();
+    for (h2, version) in [(true, "HTTP/2.0"), (false, "HTTP/1.1")] {
+        let port = https_upstream_with(&p, false, h2).await;
+        let gw = Gateway::start(&config(port, Some(&ca)), &[]).await;
+        // Several requests, concurrent and one after another, on what ALPN chose.
+        let client = reqwest::Client::new();
+        for _ in 0..3 {
+            let answers =
+                futures_util::future::join_all((0..4).map(|_| client.get(gw.url("/x")).send()))
+                    .await;
+            for r in answers {
+                let r = r.unwrap();
+                assert_eq!(r.status(), 200);
+                assert_eq!(r.headers()["x-version"], version, "h2 offered: {h2}");
+                assert_eq!(r.text().await.unwrap(), "tls-ok");
+            }
+        }
     }
 }

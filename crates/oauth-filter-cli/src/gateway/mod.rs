@@ -17,6 +17,7 @@ pub(crate) mod limits;
 pub(crate) mod metrics;
 pub(crate) mod proxy;
 pub(crate) mod tls;
+pub(crate) mod upstream;
 
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;

@@ -29,15 +29,14 @@
 use super::config::{AuthorizationPolicy, Config, Forwarding, Protocol, Upstream};
 use super::limits::{BodyFault, BodyOutcome, InFlightGuard, Limits, RequestBody, Tracked};
 use super::metrics as m;
+use super::upstream::Pool;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use oauth_filter::{
     AccessToken, ClientCertificate, Decision, ErrorResponder, JsonErrorResponder, OAuthFilter,
     PathRequirements, Rejection, RequestParts,
@@ -54,8 +53,6 @@ const CLIENT_CERT_HEADERS: [&str; 2] = ["client-cert", "client-cert-chain"];
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// What the gateway answers with: a streamed upstream body or a small local one.
 pub(crate) type Body = UnsyncBoxBody<Bytes, BoxError>;
-
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 /// What the gateway knows of a request's connection, made once per connection.
 pub(crate) struct Connection {
@@ -88,7 +85,8 @@ pub(crate) struct Proxy {
     upstream: Upstream,
     forwarding: Forwarding,
     limits: Limits,
-    client: Client<Connector, RequestBody>,
+    /// Connections to the upstream.
+    pool: std::sync::Arc<Pool>,
     /// Proxies whose `Client-Cert` header is honoured (`server.client_cert_header_from`).
     client_cert_proxies: Vec<ipnet::IpNet>,
     /// Routes' WebSocket and MCP options, by route name.
@@ -99,12 +97,14 @@ pub(crate) struct Proxy {
 #[derive(Debug)]
 pub(crate) enum ClientBuildError {
     Tls(String),
+    Origin(http::Error),
 }
 
 impl std::fmt::Display for ClientBuildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Tls(e) => write!(f, "cannot set up TLS to the upstream: {e}"),
+            Self::Origin(e) => write!(f, "cannot make a URI of the upstream's url: {e}"),
         }
     }
 }
@@ -124,18 +124,20 @@ impl Proxy {
             .enable_http1()
             .enable_http2()
             .wrap_connector(http);
-        let mut client = Client::builder(TokioExecutor::new());
-        client.pool_idle_timeout(std::time::Duration::from_secs(60));
-        if upstream.protocol == Protocol::H2c {
-            client.http2_only(true);
-        }
+        let origin = Uri::builder()
+            .scheme(upstream.scheme.clone())
+            .authority(upstream.authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(ClientBuildError::Origin)?;
+        let pool = Pool::new(connector, origin, upstream.protocol == Protocol::H2c);
         Ok(Self {
             filter: config.filter.clone(),
             routes: config.routes.clone(),
             upstream: upstream.clone(),
             forwarding: config.forwarding.clone(),
             limits: config.limits.clone(),
-            client: client.build(connector),
+            pool,
             client_cert_proxies: config.client_cert_proxies.clone(),
             route_options: config.route_options.clone(),
         })
@@ -395,7 +397,7 @@ impl Proxy {
             _ => RequestBody::new(body, &self.limits, outcome.clone()),
         };
         let upstream_req = Request::from_parts(head, body);
-        match tokio::time::timeout(self.upstream.timeout, self.client.request(upstream_req)).await {
+        match tokio::time::timeout(self.upstream.timeout, self.pool.send(upstream_req)).await {
             Ok(Ok(mut resp)) => {
                 let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
                 if switched
@@ -443,7 +445,7 @@ impl Proxy {
                         .headers
                         .insert(HeaderName::from_static("dpop-nonce"), v);
                 }
-                let body = body.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
+                let body = body.boxed_unsync();
                 (
                     Response::from_parts(parts, body),
                     m::Outcome::Forwarded,
@@ -599,13 +601,11 @@ impl Proxy {
     }
 }
 
-/// The upstream's URI for an inbound one: the upstream's scheme, authority and base path, then
-/// the inbound path and query. Never the inbound authority (an absolute-form request names a
-/// host of the client's choosing).
+/// The upstream's URI for an inbound one, in origin form: the upstream's base path, then the
+/// inbound path and query. Never the inbound authority (an absolute-form request names a host
+/// of the client's choosing); the pool adds the upstream's own where HTTP/2 needs one.
 fn upstream_uri(upstream: &Upstream, inbound: &Uri) -> Result<Uri, http::Error> {
-    let uri = Uri::builder()
-        .scheme(upstream.scheme.clone())
-        .authority(upstream.authority.clone());
+    let uri = Uri::builder();
     match inbound.path_and_query() {
         // No base path: the inbound path and query as they are (shared, not copied).
         Some(pq) if upstream.base_path.is_empty() => uri.path_and_query(pq.clone()),
@@ -1196,7 +1196,7 @@ mod tests {
         let inbound: Uri = "http://evil.example/orders?x=1".parse().unwrap();
         assert_eq!(
             upstream_uri(&upstream, &inbound).unwrap(),
-            "http://127.0.0.1:3000/api/orders?x=1"
+            "/api/orders?x=1"
         );
         // A base path that cannot be part of a URI: an error (answered 500), never the
         // inbound URI forwarded as it came.
@@ -1204,15 +1204,9 @@ mod tests {
         assert!(upstream_uri(&upstream, &inbound).is_err());
         // No base path: the inbound path and query, still never its authority.
         upstream.base_path = String::new();
-        assert_eq!(
-            upstream_uri(&upstream, &inbound).unwrap(),
-            "http://127.0.0.1:3000/orders?x=1"
-        );
+        assert_eq!(upstream_uri(&upstream, &inbound).unwrap(), "/orders?x=1");
         let bare: Uri = "evil.example:443".parse().unwrap();
-        assert_eq!(
-            upstream_uri(&upstream, &bare).unwrap(),
-            "http://127.0.0.1:3000/"
-        );
+        assert_eq!(upstream_uri(&upstream, &bare).unwrap(), "/");
     }
 
     #[test]
