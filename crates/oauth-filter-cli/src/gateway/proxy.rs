@@ -29,20 +29,18 @@
 use super::config::{AuthorizationPolicy, Config, Forwarding, Protocol, Upstream};
 use super::limits::{BodyFault, BodyOutcome, InFlightGuard, Limits, RequestBody, Tracked};
 use super::metrics as m;
-use super::upstream::Pool;
+use super::upstream::{self, Pool};
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode, Uri};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
 use oauth_filter::{
     AccessToken, ClientCertificate, Decision, ErrorResponder, JsonErrorResponder, OAuthFilter,
     PathRequirements, Rejection, RequestParts,
 };
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use rustls_pki_types::pem::PemObject;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -93,44 +91,9 @@ pub(crate) struct Proxy {
     route_options: std::collections::BTreeMap<String, oauth_filter_config::RouteOptions>,
 }
 
-/// Why the upstream client could not be set up.
-#[derive(Debug)]
-pub(crate) enum ClientBuildError {
-    Tls(String),
-    Origin(http::Error),
-}
-
-impl std::fmt::Display for ClientBuildError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Tls(e) => write!(f, "cannot set up TLS to the upstream: {e}"),
-            Self::Origin(e) => write!(f, "cannot make a URI of the upstream's url: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ClientBuildError {}
-
 impl Proxy {
-    pub(crate) fn new(config: &Config, upstream: &Upstream) -> Result<Self, ClientBuildError> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(upstream.connect_timeout));
-        let builder =
-            hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(upstream_tls(config)?);
-        let connector = builder
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let origin = Uri::builder()
-            .scheme(upstream.scheme.clone())
-            .authority(upstream.authority.clone())
-            .path_and_query("/")
-            .build()
-            .map_err(ClientBuildError::Origin)?;
-        let pool = Pool::new(connector, origin, upstream.protocol == Protocol::H2c);
+    pub(crate) fn new(config: &Config, upstream: &Upstream) -> Result<Self, upstream::BuildError> {
+        let pool = Pool::new(config, upstream)?;
         Ok(Self {
             filter: config.filter.clone(),
             routes: config.routes.clone(),
@@ -707,38 +670,6 @@ fn near_name(name: &str, canonical: &str) -> bool {
             .bytes()
             .zip(canonical.bytes())
             .all(|(a, b)| a == b || (a == b'_' && b == b'-'))
-}
-
-/// TLS to an https upstream: the configured CA bundle or the platform's roots, and the
-/// gateway's client certificate when one is configured.
-fn upstream_tls(config: &Config) -> Result<rustls::ClientConfig, ClientBuildError> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-    let tls = |e: rustls::Error| ClientBuildError::Tls(e.to_string());
-    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(tls)?;
-    let builder = match &config.ca_pem {
-        Some(pem) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| ClientBuildError::Tls(e.to_string()))?;
-                roots.add(cert).map_err(tls)?;
-            }
-            builder.with_root_certificates(roots)
-        }
-        None => builder.with_platform_verifier().map_err(tls)?,
-    };
-    match &config.client_identity {
-        Some(id) => {
-            let key = id
-                .key()
-                .ok_or_else(|| ClientBuildError::Tls(String::from("unusable client key")))?;
-            builder.with_client_auth_cert(id.chain(), key).map_err(tls)
-        }
-        None => Ok(builder.with_no_client_auth()),
-    }
 }
 
 /// The identity headers for a verified token: subject, client id and scopes, each `None` when

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! ```ignore
-//! let pool = Pool::new(connector, &upstream);
+//! let pool = Pool::new(&config, &upstream)?; // connector, TLS and ALPN from the configuration
 //! let response = pool.send(request).await?; // request: origin-form URI, Host set
 //! ```
 //!
@@ -27,6 +27,7 @@
 //! HTTP/1.1 connections can be upgraded (WebSockets), and an upgraded, broken or half-read one
 //! never goes back; idle connections are closed after [`IDLE_TIMEOUT`].
 
+use super::config::{Config, Protocol, Upstream};
 use super::limits::RequestBody;
 use super::proxy::BoxError;
 use bytes::Bytes;
@@ -35,6 +36,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::{http1, http2};
 use hyper_util::client::legacy::connect::{Connection as _, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rustls_pki_types::pem::PemObject;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -68,6 +70,24 @@ impl std::fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// Why the upstream's connections could not be set up.
+#[derive(Debug)]
+pub(crate) enum BuildError {
+    Tls(String),
+    Origin(http::Error),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tls(e) => write!(f, "cannot set up TLS to the upstream: {e}"),
+            Self::Origin(e) => write!(f, "cannot make a URI of the upstream's url: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {}
+
 /// The connections to one upstream.
 pub(crate) struct Pool {
     connector: Connector,
@@ -94,15 +114,33 @@ struct Idle {
 }
 
 impl Pool {
-    /// Connections to `origin` (a URI of the upstream's scheme and authority only).
-    pub(crate) fn new(connector: Connector, origin: Uri, h2c: bool) -> Arc<Self> {
-        Arc::new(Self {
+    /// Connections to `upstream`: TCP with `connect_timeout` and `TCP_NODELAY`, then TLS (the
+    /// configured CA bundle or the platform's roots, the gateway's client certificate) for
+    /// `https`, where ALPN may choose HTTP/2.
+    pub(crate) fn new(config: &Config, upstream: &Upstream) -> Result<Arc<Self>, BuildError> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(upstream.connect_timeout));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(upstream_tls(config)?)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        let origin = Uri::builder()
+            .scheme(upstream.scheme.clone())
+            .authority(upstream.authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(BuildError::Origin)?;
+        Ok(Arc::new(Self {
             connector,
             origin,
-            h2c,
+            h2c: upstream.protocol == Protocol::H2c,
             state: Mutex::new(State::default()),
             reaping: AtomicBool::new(false),
-        })
+        }))
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -116,32 +154,35 @@ impl Pool {
         self: &Arc<Self>,
         mut req: Request<RequestBody>,
     ) -> Result<Response<PooledBody>, Error> {
-        let shared = self.state().h2.clone();
-        if let Some(mut h2) = shared {
-            match h2.try_send_request(self.absolute(req)).await {
-                Ok(resp) => return Ok(resp.map(PooledBody::alone)),
-                Err(mut e) => match e.take_message() {
-                    // Closed before this request went out: a new connection takes it.
-                    Some(r) => {
-                        self.forget_closed_h2();
-                        req = r;
+        while let Some(sender) = self.checkout() {
+            match sender {
+                Sender::H2(mut h2) => match h2.try_send_request(self.absolute(req)).await {
+                    Ok(resp) => return Ok(resp.map(PooledBody::alone)),
+                    Err(mut e) => match e.take_message() {
+                        // Closed before this request went out: a new connection takes it
+                        // (not another turn here, which could find the same connection).
+                        Some(r) => {
+                            self.forget_closed_h2();
+                            req = r;
+                            break;
+                        }
+                        None => return Err(Error::Http(e.into_error())),
+                    },
+                },
+                Sender::H1(mut h1) => {
+                    // Given back at its response's end; hyper may not have marked it ready yet.
+                    if h1.ready().await.is_err() {
+                        continue;
                     }
-                    None => return Err(Error::Http(e.into_error())),
-                },
-            }
-        }
-        while let Some(mut sender) = self.checkout() {
-            // Given back at its response's end; hyper may not have marked it ready yet.
-            if sender.ready().await.is_err() {
-                continue;
-            }
-            match sender.try_send_request(req).await {
-                Ok(resp) => return Ok(self.returning(resp, sender)),
-                Err(mut e) => match e.take_message() {
-                    // Closed while idle, nothing sent: the next connection takes it.
-                    Some(r) => req = r,
-                    None => return Err(Error::Http(e.into_error())),
-                },
+                    match h1.try_send_request(req).await {
+                        Ok(resp) => return Ok(self.returning(resp, h1)),
+                        Err(mut e) => match e.take_message() {
+                            // Closed while idle, nothing sent: the next connection takes it.
+                            Some(r) => req = r,
+                            None => return Err(Error::Http(e.into_error())),
+                        },
+                    }
+                }
             }
         }
         // Boxed: connecting is rare, and its future is most of this one's size, which every
@@ -173,9 +214,16 @@ impl Pool {
         req
     }
 
-    /// The most recently used idle connection that is still open and not past its idle time.
-    fn checkout(&self) -> Option<http1::SendRequest<RequestBody>> {
+    /// Under one lock: the shared HTTP/2 connection if it is open, else the most recently
+    /// used idle HTTP/1.1 connection that is still open and not past its idle time.
+    fn checkout(&self) -> Option<Sender> {
         let mut state = self.state();
+        if let Some(h2) = &state.h2 {
+            if !h2.is_closed() {
+                return Some(Sender::H2(h2.clone()));
+            }
+            state.h2 = None;
+        }
         while let Some(idle) = state.idle.pop() {
             if idle.since.elapsed() >= IDLE_TIMEOUT {
                 // The most recent is too old, so are all the others.
@@ -183,7 +231,7 @@ impl Pool {
                 return None;
             }
             if !idle.sender.is_closed() {
-                return Some(idle.sender);
+                return Some(Sender::H1(idle.sender));
             }
         }
         None
@@ -282,6 +330,38 @@ impl Pool {
                     .retain(|i| i.since.elapsed() < IDLE_TIMEOUT && !i.sender.is_closed());
             }
         });
+    }
+}
+
+/// TLS to an https upstream: the configured CA bundle or the platform's roots, and the
+/// gateway's client certificate when one is configured.
+fn upstream_tls(config: &Config) -> Result<rustls::ClientConfig, BuildError> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let tls = |e: rustls::Error| BuildError::Tls(e.to_string());
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(tls)?;
+    let builder = match &config.ca_pem {
+        Some(pem) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+                let cert = cert.map_err(|e| BuildError::Tls(e.to_string()))?;
+                roots.add(cert).map_err(tls)?;
+            }
+            builder.with_root_certificates(roots)
+        }
+        None => builder.with_platform_verifier().map_err(tls)?,
+    };
+    match &config.client_identity {
+        Some(id) => {
+            let key = id
+                .key()
+                .ok_or_else(|| BuildError::Tls(String::from("unusable client key")))?;
+            builder.with_client_auth_cert(id.chain(), key).map_err(tls)
+        }
+        None => Ok(builder.with_no_client_auth()),
     }
 }
 
