@@ -130,8 +130,31 @@ pub(crate) fn main(args: &GatewayArgs, mode: config::Mode) -> std::process::Exit
     }
 }
 
+/// How far ahead the runtime's next timer wake-up always is, at most (see [`hold_timer_floor`]);
+/// shorter than every per-request timeout, which are whole seconds.
+const TIMER_FLOOR: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Keeps a timer due within [`TIMER_FLOOR`], so that a request's timers (header read, upstream
+/// response, request body: each at least a second away) are never due before the runtime's
+/// next wake-up. Tokio 1.54 wakes its driver with an eventfd write, a system call, for every
+/// timer registered before that wake-up, even from the driver's own thread while it polls
+/// tasks and cannot be parked (tokio-rs/tokio#5207). `scripts/bench-gateway.sh` counted 0.5
+/// such writes per proxied request without the floor and none with it, for two wake-ups a
+/// second. Timers stay exact: one due sooner than the floor still wakes the driver, and the
+/// others are due after a wake-up that recomputes the next.
+fn hold_timer_floor() {
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(TIMER_FLOOR);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+        }
+    });
+}
+
 async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     let handle = metrics::install()?;
+    hold_timer_floor();
     let app = match &config.upstream {
         Some(upstream) => App::Proxy(Arc::new(proxy::Proxy::new(&config, upstream)?)),
         None => App::Authz(Arc::new(authz::Authz::new(&config))),
