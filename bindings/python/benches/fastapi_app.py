@@ -2,9 +2,9 @@
 
 ``open`` (no guard), ``oauth_filter`` (this package's ``Security`` dependency) or ``pyjwt`` (an
 ``async`` dependency on PyJWT 2's ``PyJWKClient``, as many apps have one). Every guard requires
-the ``read`` scope and gives the handler the subject. ``security_noop`` (used by
-``asgi_inprocess.py``): a ``Security`` dependency with ``SecurityScopes`` that checks nothing,
-FastAPI's own cost of a security dependency.
+the ``read`` scope and gives the handler the subject. ``security_noop`` (used by the other
+scripts of this directory beside the three): a ``Security`` dependency with ``SecurityScopes``
+that checks nothing, FastAPI's own cost of a security dependency.
 """
 
 from __future__ import annotations

@@ -11,8 +11,14 @@ with a repeated token and with a new RS256 token on every request (never one the
 worker's CPU time per request (user + system, from /proc): medians over the rounds, and ratios
 taken within each round (their median).
 
-``BENCH_FRAMEWORK=fastapi``: the FastAPI app (``fastapi_app.py``: open route, this package's
-``Security`` dependency, a PyJWT dependency) under one uvicorn process each, same method.
+``BENCH_FRAMEWORK=fastapi``: the FastAPI app (``fastapi_app.py``: open route, a ``Security``
+dependency that checks nothing (FastAPI's own share), this package's ``Security`` dependency, a
+PyJWT dependency) under one uvicorn process each, same method. Servers run on CPU 0, wrk on CPU 1.
+
+``--paired N``: N more rounds in which the two comparisons with targets run side by side (our
+guard and the open route at once, then our guard and PyJWT's on new tokens at once), so that the
+machine's speed, which moves by tens of per cent from one second to the next on a shared host,
+is the same for both sides of each ratio.
 """
 
 from __future__ import annotations
@@ -34,6 +40,14 @@ HERE = Path(__file__).resolve().parent
 # BENCH_FRAMEWORK=fastapi: the FastAPI app (fastapi_app.py) under one uvicorn process instead.
 FRAMEWORK = os.environ.get("BENCH_FRAMEWORK", "flask")
 TICKS = os.sysconf("SC_CLK_TCK")
+# Every server on CPU 0 and wrk on CPU 1, as the Rust benchmarks pin them (scripts/bench-*.sh):
+# the scheduler then never puts wrk beside the server under test, which moved single rounds by
+# several per cent. On a one-core machine nothing is pinned.
+PIN = len(os.sched_getaffinity(0)) >= 2
+
+
+def pinned(cpu: int, command: list[str]) -> list[str]:
+    return ["taskset", "-c", str(cpu), *command] if PIN else command
 
 
 def free_port() -> int:
@@ -68,16 +82,19 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("gunicorn did not start")
 
 
-def wrk(url: str, seconds: int, env: dict[str, str], token: str | None) -> tuple[int, float]:
-    """One wrk run: ``token`` on every request, or (None) the next of the token file each."""
-    cmd = ["wrk", "-t1", "-c4", f"-d{seconds}s", "--latency"]
+def wrk_command(url: str, seconds: int, token: str | None) -> list[str]:
+    """wrk for ``seconds``: ``token`` on every request, or (None) the next of the token file
+    (``BENCH_TOKENS``) on each."""
+    cmd = pinned(1, ["wrk", "-t1", "-c4", f"-d{seconds}s", "--latency"])
     if token is None:
         cmd += ["-s", str(HERE / "tokens.lua")]
     else:
         cmd += ["-H", f"Authorization: Bearer {token}"]
-    out = subprocess.run(
-        [*cmd, f"{url}/hello"], env=env, check=True, capture_output=True, text=True
-    ).stdout
+    return [*cmd, f"{url}/hello"]
+
+
+def wrk_result(out: str) -> tuple[int, float]:
+    """(requests, req/s) of one wrk run's report; errors and a short token file end the run."""
     if "Non-2xx" in out or ("Socket errors" in out and "timeout" in out):
         raise SystemExit(f"wrk saw errors:\n{out}")
     requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
@@ -86,6 +103,14 @@ def wrk(url: str, seconds: int, env: dict[str, str], token: str | None) -> tuple
     if counts and int(counts.group(2)) > int(counts.group(1)):
         raise SystemExit(f"not enough tokens: {counts.group(0)}; mint more")
     return requests, rps
+
+
+def wrk(url: str, seconds: int, env: dict[str, str], token: str | None) -> tuple[int, float]:
+    """One wrk run: ``token`` on every request, or (None) the next of the token file each."""
+    out = subprocess.run(
+        wrk_command(url, seconds, token), env=env, check=True, capture_output=True, text=True
+    ).stdout
+    return wrk_result(out)
 
 
 class Server:
@@ -115,7 +140,7 @@ class Server:
                 *extra, "--bind", f"127.0.0.1:{port}",
                 "--log-level", "error", "--chdir", str(HERE), "app:app",
             ]  # fmt: skip
-        self.proc = subprocess.Popen(command, env=self.env)
+        self.proc = subprocess.Popen(pinned(0, command), env=self.env)
         wait_ready(self.url, self.proc)
         if FRAMEWORK == "fastapi":
             self.worker = self.proc.pid  # uvicorn serves in its own process
@@ -136,6 +161,25 @@ class Server:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=30)
+
+
+def paired(runs: list[tuple[Server, str | None]], seconds: int, tokens: Path) -> list[float]:
+    """req/s of each run, all driven at once: their servers share CPU 0 (the scheduler gives
+    each an equal share), so a slow second of the machine slows all of them alike, and the
+    ratio of two is the ratio of their costs per request."""
+    procs = [
+        subprocess.Popen(
+            wrk_command(server.url, seconds, token),
+            env={**server.env, "BENCH_TOKENS": str(tokens)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for server, token in runs
+    ]
+    outs = [p.communicate()[0] for p in procs]
+    if any(p.returncode for p in procs):
+        raise SystemExit("wrk failed")
+    return [wrk_result(out)[1] for out in outs]
 
 
 def report(
@@ -182,21 +226,31 @@ def main() -> None:
     # Tokens per burst of new tokens: at least the requests of one burst (wrk() refuses a
     # burst that would reuse one); every burst against this package gets its own.
     parser.add_argument("--tokens", type=int, default=6_000)
+    # Rounds after the others in which the two comparisons the issue sets targets for run
+    # side by side (paired()): our guard and the open route (one token) at once, then our guard
+    # and PyJWT's (new tokens) at once.
+    parser.add_argument("--paired", type=int, default=0)
     args = parser.parse_args()
     guards = ["open", "oauth_filter", "flask_of_oil", "pyjwt"]
     if FRAMEWORK == "fastapi":
-        guards.remove("flask_of_oil")
+        # FastAPI's own cost of a `Security` dependency (one that checks nothing), beside ours.
+        guards[guards.index("flask_of_oil")] = "security_noop"
     with TestIssuer(algorithms=["RS256"]) as issuer, tempfile.TemporaryDirectory() as tmp:
         print(f"minting {args.tokens * (args.rounds + 1)} RS256 tokens...", file=sys.stderr)
         files = []
-        for n in range(args.rounds + 1):
+        for n in range(args.rounds + 1 + args.paired):
             path = Path(tmp) / f"tokens-{n}.txt"
             minted = (issuer.mint("read", expires_in=3600) for _ in range(args.tokens))
             path.write_text("\n".join(minted))
             files.append(path)
         repeated = issuer.mint("read", expires_in=3600)
         servers = {g: Server(g, issuer) for g in guards}
-        runs = [("open", "open")] + [(g, v) for g in guards[1:] for v in ("repeated", "new")]
+        runs = [("open", "open")] + [
+            (g, v)
+            for g in guards[1:]
+            for v in ("repeated", "new")
+            if not (g == "security_noop" and v == "new")  # it reads no token
+        ]
         rounds: dict[tuple[str, str], list[tuple[float, float]]] = {run: [] for run in runs}
         try:
             for r in range(args.rounds):
@@ -209,10 +263,35 @@ def main() -> None:
                     rounds[(guard, variant)].append((rps, cpu))
                     line = f"round {r + 1} {guard:13} {variant:8} {rps:8.0f} req/s {cpu:6.0f} us"
                     print(line, file=sys.stderr)
+            pairs: dict[str, list[float]] = {"repeated": [], "new": []}
+            other = "pyjwt"
+            for r in range(args.paired):
+                tokens = files[args.rounds + 1 + r]
+                ours, open_route = paired(
+                    [(servers["oauth_filter"], repeated), (servers["open"], repeated)],
+                    args.seconds,
+                    tokens,
+                )
+                pairs["repeated"].append(ours / open_route)
+                ours, theirs = paired(
+                    [(servers["oauth_filter"], None), (servers[other], None)], args.seconds, tokens
+                )
+                pairs["new"].append(ours / theirs)
+                print(
+                    f"paired {r + 1}: repeated/open {pairs['repeated'][-1]:.3f}, "
+                    f"new/{other} {pairs['new'][-1]:.3f}",
+                    file=sys.stderr,
+                )
         finally:
             for server in servers.values():
                 server.stop()
     report(rounds, args)
+    if args.paired:
+        print(
+            f"\npaired rounds ({args.paired}, both at once on CPU 0; medians): repeated token "
+            f"{statistics.median(pairs['repeated']):.2f}x the open route (target >= 0.95x), "
+            f"new tokens {statistics.median(pairs['new']):.2f}x {other} (target >= 1.5x)"
+        )
 
 
 if __name__ == "__main__":

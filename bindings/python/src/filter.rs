@@ -25,6 +25,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyMapping, PyTuple};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 pyo3::create_exception!(
@@ -239,16 +240,16 @@ impl Filter {
         scope: &Bound<'py, PyAny>,
         requirement: Option<&Requirement>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let request = match scope.cast::<PyDict>() {
-            Ok(dict) => Request::from_scope(dict)?,
+        let items = match scope.cast::<PyDict>() {
+            Ok(dict) => ScopeItems::read(dict)?,
             // ASGI scopes are dicts; any other mapping is read through a copy.
             Err(_) => {
                 let dict = PyDict::new(py);
                 dict.update(scope.cast::<PyMapping>()?)?;
-                Request::from_scope(&dict)?
+                ScopeItems::read(&dict)?
             }
         };
-        self.answer_async(py, request, requirement)
+        self.answer_async(py, items.request()?, requirement)
     }
 
     /// Checks a token this filter verified against another requirement (a route's decorator
@@ -272,13 +273,15 @@ impl Filter {
     fn answer_async<'py>(
         &self,
         py: Python<'py>,
-        request: Request,
+        request: Request<'_>,
         requirement: Option<&Requirement>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (filter, guard) = self.guard(py, requirement)?;
         if let Some(d) = request.decide_now(&filter, &guard) {
             return Answer::from(d).into_pyobject(py);
         }
+        // The task outlives this call and the Python objects the request borrows from.
+        let request = request.into_owned();
         crate::runtime::count_wait();
         // Made here, in this process, so that the awaitable's tasks have it to run on.
         runtime().map_err(|e| no_runtime(&e))?;
@@ -302,16 +305,28 @@ impl Filter {
     }
 }
 
-/// The parts of a request a check reads, owned (they cross into the GIL-free closure or the
-/// runtime's task).
-struct Request {
+/// The parts of a request a check reads: borrowed from the Python objects while the check
+/// holds the GIL (an ASGI scope's byte strings are not copied on a cache hit), owned
+/// ([`Request::into_owned`]) when they cross into the GIL-free closure or the runtime's task.
+struct Request<'a> {
     /// Each `Authorization` header value (several are refused as several credentials).
-    authorization: Vec<Vec<u8>>,
+    authorization: Vec<Cow<'a, [u8]>>,
     /// Each `DPoP` header value (several are refused).
-    dpop: Vec<Vec<u8>>,
-    query: Option<String>,
-    method: String,
-    path: String,
+    dpop: Vec<Cow<'a, [u8]>>,
+    query: Option<Cow<'a, str>>,
+    method: Cow<'a, str>,
+    path: Cow<'a, str>,
+}
+
+/// What a check reads of an ASGI scope, as the scope's own objects (held, so that a
+/// [`Request`] can borrow their bytes).
+struct ScopeItems<'py> {
+    authorization: Vec<Bound<'py, PyAny>>,
+    dpop: Vec<Bound<'py, PyAny>>,
+    query: Option<Bound<'py, PyAny>>,
+    method: Option<Bound<'py, PyAny>>,
+    raw_path: Option<Bound<'py, PyAny>>,
+    path: Option<Bound<'py, PyAny>>,
 }
 
 /// What Python's `urllib.parse.quote(path, safe="/:@!$&'()*+,;=-._~")` leaves as it is: the
@@ -338,20 +353,29 @@ const PATH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 
 /// A byte string as text: UTF-8 when it is, else each byte as its Latin-1 character (what an
 /// ASGI server's bytes mean when they are not UTF-8; the core refuses what it cannot read).
-fn text(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes)
-        .unwrap_or_else(|e| e.into_bytes().into_iter().map(char::from).collect())
-}
-
-/// The bytes of an ASGI byte string (`bytes`, or another bytes-like object).
-fn byte_string(value: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    match value.cast::<PyBytes>() {
-        Ok(b) => Ok(b.as_bytes().to_vec()),
-        Err(_) => value.extract(),
+fn text(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match bytes {
+        Cow::Borrowed(b) => match std::str::from_utf8(b) {
+            Ok(t) => Cow::Borrowed(t),
+            Err(_) => Cow::Owned(b.iter().copied().map(char::from).collect()),
+        },
+        Cow::Owned(b) => Cow::Owned(
+            String::from_utf8(b)
+                .unwrap_or_else(|e| e.into_bytes().into_iter().map(char::from).collect()),
+        ),
     }
 }
 
-impl Request {
+/// The bytes of an ASGI byte string: borrowed from a `bytes`, copied from another bytes-like
+/// object.
+fn byte_string<'a>(value: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
+    match value.cast::<PyBytes>() {
+        Ok(b) => Ok(Cow::Borrowed(b.as_bytes())),
+        Err(_) => Ok(Cow::Owned(value.extract()?)),
+    }
+}
+
+impl Request<'static> {
     fn new(
         authorization: Option<String>,
         query: Option<String>,
@@ -363,19 +387,25 @@ impl Request {
         let dpop = dpop
             .iter()
             .flat_map(|d| d.split(','))
-            .map(|d| d.trim().as_bytes().to_vec())
+            .map(|d| Cow::Owned(d.trim().as_bytes().to_vec()))
             .collect();
         Self {
-            authorization: authorization.map(String::into_bytes).into_iter().collect(),
+            authorization: authorization
+                .map(|a| Cow::Owned(a.into_bytes()))
+                .into_iter()
+                .collect(),
             dpop,
-            query,
-            method,
-            path,
+            query: query.map(Cow::Owned),
+            method: Cow::Owned(method),
+            path: Cow::Owned(path),
         }
     }
+}
 
-    /// The parts of an ASGI scope a check reads.
-    fn from_scope(scope: &Bound<'_, PyDict>) -> PyResult<Self> {
+impl<'py> ScopeItems<'py> {
+    /// The items of an ASGI scope a check reads: every `authorization` and `dpop` header value
+    /// (names compared ignoring case), `query_string`, `method`, `raw_path` and `path`.
+    fn read(scope: &Bound<'py, PyDict>) -> PyResult<Self> {
         let py = scope.py();
         let mut authorization = Vec::new();
         let mut dpop = Vec::new();
@@ -386,53 +416,89 @@ impl Request {
                     Ok(pair) if pair.len() == 2 => (pair.get_item(0)?, pair.get_item(1)?),
                     _ => (header.get_item(0)?, header.get_item(1)?),
                 };
-                let owned;
-                let name = match name.cast::<PyBytes>() {
-                    Ok(b) => b.as_bytes(),
-                    Err(_) => {
-                        owned = byte_string(&name)?;
-                        &owned
-                    }
-                };
+                let name = byte_string(&name)?;
                 if name.eq_ignore_ascii_case(b"authorization") {
-                    authorization.push(byte_string(&value)?);
+                    authorization.push(value);
                 } else if name.eq_ignore_ascii_case(b"dpop") {
-                    dpop.push(byte_string(&value)?);
+                    dpop.push(value);
                 }
             }
         }
-        let query = match scope.get_item(intern!(py, "query_string"))? {
-            Some(q) => Some(text(byte_string(&q)?)).filter(|q| !q.is_empty()),
-            None => None,
-        };
-        let method = match scope.get_item(intern!(py, "method"))? {
-            Some(m) => m.extract()?,
-            None => "GET".to_owned(),
-        };
-        let raw = match scope.get_item(intern!(py, "raw_path"))? {
-            Some(raw) if !raw.is_none() => byte_string(&raw)?,
-            _ => Vec::new(),
-        };
-        let path = if raw.is_empty() {
-            let path: String = match scope.get_item(intern!(py, "path"))? {
-                Some(p) => p.extract()?,
-                None => "/".to_owned(),
-            };
-            utf8_percent_encode(&path, PATH_ENCODE).to_string()
-        } else {
-            let mut raw = text(raw);
-            if let Some(q) = raw.find('?') {
-                raw.truncate(q);
-            }
-            raw
-        };
+        let raw_path = scope
+            .get_item(intern!(py, "raw_path"))?
+            .filter(|raw| !raw.is_none());
         Ok(Self {
             authorization,
             dpop,
+            query: scope.get_item(intern!(py, "query_string"))?,
+            method: scope.get_item(intern!(py, "method"))?,
+            path: scope.get_item(intern!(py, "path"))?,
+            raw_path,
+        })
+    }
+
+    /// The request, borrowing from the items: `method` `GET` when absent (as in a WebSocket
+    /// scope), the path from `raw_path` without its query, or `path` percent-encoded when a
+    /// server gives no `raw_path` (or an empty one).
+    fn request(&self) -> PyResult<Request<'_>> {
+        fn all<'a>(values: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<Cow<'a, [u8]>>> {
+            values.iter().map(byte_string).collect()
+        }
+        let query = match &self.query {
+            Some(q) => Some(text(byte_string(q)?)).filter(|q| !q.is_empty()),
+            None => None,
+        };
+        let method = match &self.method {
+            Some(m) => Cow::Owned(m.extract()?),
+            None => Cow::Borrowed("GET"),
+        };
+        let raw = match &self.raw_path {
+            Some(raw) => byte_string(raw)?,
+            None => Cow::Borrowed(&b""[..]),
+        };
+        let path = if raw.is_empty() {
+            let path: String = match &self.path {
+                Some(p) => p.extract()?,
+                None => "/".to_owned(),
+            };
+            Cow::Owned(utf8_percent_encode(&path, PATH_ENCODE).to_string())
+        } else {
+            match text(raw) {
+                Cow::Borrowed(raw) => Cow::Borrowed(raw.split('?').next().unwrap_or(raw)),
+                Cow::Owned(mut raw) => {
+                    if let Some(q) = raw.find('?') {
+                        raw.truncate(q);
+                    }
+                    Cow::Owned(raw)
+                }
+            }
+        };
+        Ok(Request {
+            authorization: all(&self.authorization)?,
+            dpop: all(&self.dpop)?,
             query,
             method,
             path,
         })
+    }
+}
+
+impl Request<'_> {
+    /// This request with every part owned.
+    fn into_owned(self) -> Request<'static> {
+        let owned = |values: Vec<Cow<'_, [u8]>>| {
+            values
+                .into_iter()
+                .map(|v| Cow::Owned(v.into_owned()))
+                .collect()
+        };
+        Request {
+            authorization: owned(self.authorization),
+            dpop: owned(self.dpop),
+            query: self.query.map(|q| Cow::Owned(q.into_owned())),
+            method: Cow::Owned(self.method.into_owned()),
+            path: Cow::Owned(self.path.into_owned()),
+        }
     }
 
     fn parts(&self) -> RequestParts<'_> {

@@ -232,6 +232,10 @@ def test_what_the_core_reads_of_an_asgi_scope(issuer: TestIssuer, ran: list[str]
     assert call(app, scope(raw_path=None, path="/admin"))[0] == 403
     assert call(app, scope(raw_path=None, path="/public/../admin", headers=[]))[0] == 400
     assert call(app, scope(raw_path=None, path="/who?/public"))[0] == 404
+    # An empty raw_path is no path either: the route comes from path.
+    assert call(app, scope(raw_path=b"", path="/admin"))[0] == 403
+    # A raw_path that is not UTF-8 is read as Latin-1, as before: not the route of its prefix.
+    assert call(app, scope(raw_path=b"/admin\xff"))[0] == 404
     # No method (a WebSocket scope has none): GET. A method the route does not allow: 405.
     assert call(app, {k: v for k, v in scope().items() if k != "method"})[0] == 200
     assert call(app, scope(method="POST"))[0] == 405

@@ -37,11 +37,116 @@ pub(crate) fn introspection_call(outcome: &'static str) {
     metrics::counter!(INTROSPECTION_CALLS, "outcome" => outcome).increment(1);
 }
 
+/// A cache lookup's key, made at compile time: this counter is bumped on every request, and
+/// `metrics::counter!` with labels chosen at run time builds them in a new `Vec` and hashes
+/// the key each time (about 500 instructions per request under callgrind, with no recorder).
+const fn lookup(cache: &'static str, result: &'static str) -> [metrics::Label; 2] {
+    [
+        metrics::Label::from_static_parts("cache", cache),
+        metrics::Label::from_static_parts("result", result),
+    ]
+}
+
+static JWT_HIT: [metrics::Label; 2] = lookup("jwt", "hit");
+static JWT_MISS: [metrics::Label; 2] = lookup("jwt", "miss");
+static INTROSPECTION_HIT: [metrics::Label; 2] = lookup("introspection", "hit");
+static INTROSPECTION_MISS: [metrics::Label; 2] = lookup("introspection", "miss");
+static LOOKUPS: [metrics::Key; 4] = [
+    metrics::Key::from_static_parts(CACHE_LOOKUPS, &JWT_HIT),
+    metrics::Key::from_static_parts(CACHE_LOOKUPS, &JWT_MISS),
+    metrics::Key::from_static_parts(CACHE_LOOKUPS, &INTROSPECTION_HIT),
+    metrics::Key::from_static_parts(CACHE_LOOKUPS, &INTROSPECTION_MISS),
+];
+
 pub(crate) fn cache(cache: Cache, hit: bool) {
-    let cache = match cache {
-        Cache::Jwt => "jwt",
-        Cache::Introspection => "introspection",
+    // What `metrics::counter!` does, with the key made at compile time.
+    static METADATA: metrics::Metadata<'static> =
+        metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+    let [jwt_hit, jwt_miss, introspection_hit, introspection_miss] = &LOOKUPS;
+    let key = match (cache, hit) {
+        (Cache::Jwt, true) => jwt_hit,
+        (Cache::Jwt, false) => jwt_miss,
+        (Cache::Introspection, true) => introspection_hit,
+        (Cache::Introspection, false) => introspection_miss,
     };
-    let result = if hit { "hit" } else { "miss" };
-    metrics::counter!(CACHE_LOOKUPS, "cache" => cache, "result" => result).increment(1);
+    metrics::with_recorder(|r| r.register_counter(key, &METADATA)).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// Records the name and labels of every counter registered.
+    #[derive(Default)]
+    struct Keys(Mutex<Vec<String>>);
+
+    impl metrics::Recorder for Keys {
+        fn describe_counter(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_gauge(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn describe_histogram(
+            &self,
+            _: metrics::KeyName,
+            _: Option<metrics::Unit>,
+            _: metrics::SharedString,
+        ) {
+        }
+        fn register_counter(
+            &self,
+            key: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Counter {
+            let labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            if let Ok(mut seen) = self.0.lock() {
+                seen.push(format!("{}{{{}}}", key.name(), labels.join(",")));
+            }
+            metrics::Counter::noop()
+        }
+        fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+            metrics::Gauge::noop()
+        }
+        fn register_histogram(
+            &self,
+            _: &metrics::Key,
+            _: &metrics::Metadata<'_>,
+        ) -> metrics::Histogram {
+            metrics::Histogram::noop()
+        }
+    }
+
+    #[test]
+    fn each_cache_lookup_is_counted_under_its_own_labels() {
+        let keys = Keys::default();
+        metrics::with_local_recorder(&keys, || {
+            cache(Cache::Jwt, true);
+            cache(Cache::Jwt, false);
+            cache(Cache::Introspection, true);
+            cache(Cache::Introspection, false);
+        });
+        let seen = keys.0.lock().map(|s| s.clone()).unwrap_or_default();
+        assert_eq!(
+            seen,
+            [
+                "oauth_filter_cache_lookups_total{cache=jwt,result=hit}",
+                "oauth_filter_cache_lookups_total{cache=jwt,result=miss}",
+                "oauth_filter_cache_lookups_total{cache=introspection,result=hit}",
+                "oauth_filter_cache_lookups_total{cache=introspection,result=miss}",
+            ]
+        );
+    }
 }
