@@ -149,6 +149,8 @@ impl Proxy {
 
 struct World {
     issuer: TestIssuer,
+    /// `dead`'s port, held closed for the world's life.
+    _closed: common::ClosedPort,
     dead: String,
     authz: Gateway,
     up: SocketAddr,
@@ -158,11 +160,13 @@ struct World {
 
 async fn world() -> World {
     let issuer = TestIssuer::start().await;
-    let dead = format!("http://127.0.0.1:{}", common::closed_port().await);
+    let closed = common::closed_port().await;
+    let dead = format!("http://127.0.0.1:{}", closed.port);
     let authz = Gateway::start_as("authz", &authz_config(&issuer, &dead), &[]).await;
     let (up, state) = upstream().await;
     World {
         issuer,
+        _closed: closed,
         dead,
         authz,
         up,
@@ -477,7 +481,8 @@ async fn caddy_forward_auth() {
 #[tokio::test]
 async fn forward_auth_believes_only_trusted_proxies() {
     let issuer = TestIssuer::start().await;
-    let dead = format!("http://127.0.0.1:{}", common::closed_port().await);
+    let closed = common::closed_port().await;
+    let dead = format!("http://127.0.0.1:{}", closed.port);
     let text = authz_config(&issuer, &dead).replace(
         r#"trusted_proxies = ["127.0.0.1"]"#,
         r#"trusted_proxies = ["10.0.0.0/8"]"#,

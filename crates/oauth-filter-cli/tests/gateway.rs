@@ -456,6 +456,16 @@ async fn authorization_can_be_kept_and_json_logs() {
     assert!(!line.contains("not-a-jwt-and-unknown"));
 }
 
+#[tokio::test]
+async fn a_closed_port_refuses_connections_and_is_taken_while_held() {
+    let closed = common::closed_port().await;
+    let addr = format!("127.0.0.1:{}", closed.port);
+    let refused = tokio::net::TcpStream::connect(&addr).await.unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    // Nothing else gets the port while the test holds it.
+    assert!(std::net::TcpListener::bind(&addr).is_err());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_failures_and_unavailable_authorization_server() {
     let issuer = TestIssuer::start().await;
@@ -470,7 +480,8 @@ async fn upstream_failures_and_unavailable_authorization_server() {
     drop(gw);
 
     // Upstream down: 502. Introspection endpoint down: 503 with Retry-After; readyz 503.
-    let port = common::closed_port().await;
+    let closed = common::closed_port().await;
+    let port = closed.port;
     let text = config(&format!("http://127.0.0.1:{port}"), &issuer, "").replace(
         &issuer.introspection_url(),
         &format!("http://127.0.0.1:{port}/introspect"),

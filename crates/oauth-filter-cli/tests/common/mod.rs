@@ -268,10 +268,24 @@ pub async fn raw_status(addr: SocketAddr, request: &str) -> u16 {
     head.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// A port nothing listens on.
-pub async fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
+/// A loopback port that refuses connections for as long as this value lives: bound, never
+/// listening, so the kernel gives it to nothing else. A port found free and then released could
+/// go to the next `bind(0)` (the gateway's own listener included, which then proxies to itself
+/// until the upstream timeout: a 504 where the test expects 502).
+pub struct ClosedPort {
+    _socket: tokio::net::TcpSocket,
+    pub port: u16,
+}
+
+/// A port nothing listens on, held (see [`ClosedPort`]).
+pub async fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
+    ClosedPort {
+        _socket: socket,
+        port,
+    }
 }
 
 /// oidc-provider 8 (npm) from `interop/oidc-provider`, on a free loopback port.
