@@ -78,15 +78,14 @@ def counted(guard: str, variant: str, n: int, tmp: Path) -> int:
 def served(guard: str, variant: str, n: int, tmp: Path) -> float:
     """Instructions per request of ``fastapi_app.py`` guarded by ``guard`` under uvicorn."""
     import http.client
-    import socket
     import time
+
+    from run import free_port  # run.py, beside this script
 
     from oauth_filter.testing import TestIssuer
 
     warm_up = 300
-    with socket.socket() as s:  # a free port
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with TestIssuer(algorithms=["RS256"]) as issuer:
         repeated = issuer.mint("read", expires_in=3600)
         tokens = [issuer.mint("read", expires_in=3600) for _ in range(warm_up + n)]

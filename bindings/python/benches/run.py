@@ -236,9 +236,10 @@ def main() -> None:
         # FastAPI's own cost of a `Security` dependency (one that checks nothing), beside ours.
         guards[guards.index("flask_of_oil")] = "security_noop"
     with TestIssuer(algorithms=["RS256"]) as issuer, tempfile.TemporaryDirectory() as tmp:
-        print(f"minting {args.tokens * (args.rounds + 1)} RS256 tokens...", file=sys.stderr)
+        bursts = args.rounds + 1 + args.paired
+        print(f"minting {args.tokens * bursts} RS256 tokens...", file=sys.stderr)
         files = []
-        for n in range(args.rounds + 1 + args.paired):
+        for n in range(bursts):
             path = Path(tmp) / f"tokens-{n}.txt"
             minted = (issuer.mint("read", expires_in=3600) for _ in range(args.tokens))
             path.write_text("\n".join(minted))

@@ -354,15 +354,12 @@ const PATH_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 /// A byte string as text: UTF-8 when it is, else each byte as its Latin-1 character (what an
 /// ASGI server's bytes mean when they are not UTF-8; the core refuses what it cannot read).
 fn text(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
+    let latin1 = |b: &[u8]| b.iter().copied().map(char::from).collect::<String>();
     match bytes {
-        Cow::Borrowed(b) => match std::str::from_utf8(b) {
-            Ok(t) => Cow::Borrowed(t),
-            Err(_) => Cow::Owned(b.iter().copied().map(char::from).collect()),
-        },
-        Cow::Owned(b) => Cow::Owned(
-            String::from_utf8(b)
-                .unwrap_or_else(|e| e.into_bytes().into_iter().map(char::from).collect()),
-        ),
+        Cow::Borrowed(b) => {
+            std::str::from_utf8(b).map_or_else(|_| Cow::Owned(latin1(b)), Cow::Borrowed)
+        }
+        Cow::Owned(b) => Cow::Owned(String::from_utf8(b).unwrap_or_else(|e| latin1(e.as_bytes()))),
     }
 }
 
