@@ -18,7 +18,12 @@ PyJWT dependency) under one uvicorn process each, same method. Servers run on CP
 ``--paired N``: N more rounds in which the two comparisons with targets run side by side (our
 guard and the open route at once, then our guard and PyJWT's on new tokens at once), so that the
 machine's speed, which moves by tens of per cent from one second to the next on a shared host,
-is the same for both sides of each ratio.
+is the same for both sides of each ratio. Each paired round starts its servers afresh: two
+processes of the same app differ by a few per cent in speed for as long as they live (their
+memory layout and hash seed; two ``open`` servers side by side measured 0.95x..1.0x of each
+other), so one pair of processes for all rounds would put its own bias into every round. The
+rounds also pair two fresh ``open`` servers, the control: its median shows what is left of
+that bias.
 """
 
 from __future__ import annotations
@@ -264,23 +269,26 @@ def main() -> None:
                     rounds[(guard, variant)].append((rps, cpu))
                     line = f"round {r + 1} {guard:13} {variant:8} {rps:8.0f} req/s {cpu:6.0f} us"
                     print(line, file=sys.stderr)
-            pairs: dict[str, list[float]] = {"repeated": [], "new": []}
+            pairs: dict[str, list[float]] = {"repeated": [], "new": [], "control": []}
             other = "pyjwt"
             for r in range(args.paired):
                 tokens = files[args.rounds + 1 + r]
-                ours, open_route = paired(
-                    [(servers["oauth_filter"], repeated), (servers["open"], repeated)],
-                    args.seconds,
-                    tokens,
-                )
-                pairs["repeated"].append(ours / open_route)
-                ours, theirs = paired(
-                    [(servers["oauth_filter"], None), (servers[other], None)], args.seconds, tokens
-                )
-                pairs["new"].append(ours / theirs)
+                for kind, (a, b), token in (
+                    ("repeated", ("oauth_filter", "open"), repeated),
+                    ("new", ("oauth_filter", other), None),
+                    ("control", ("open", "open"), repeated),
+                ):
+                    fresh: list[Server] = []
+                    try:
+                        fresh += [Server(a, issuer), Server(b, issuer)]
+                        x, y = paired([(s, token) for s in fresh], args.seconds, tokens)
+                    finally:
+                        for server in fresh:
+                            server.stop()
+                    pairs[kind].append(x / y)
                 print(
                     f"paired {r + 1}: repeated/open {pairs['repeated'][-1]:.3f}, "
-                    f"new/{other} {pairs['new'][-1]:.3f}",
+                    f"new/{other} {pairs['new'][-1]:.3f}, open/open {pairs['control'][-1]:.3f}",
                     file=sys.stderr,
                 )
         finally:
@@ -288,10 +296,16 @@ def main() -> None:
                 server.stop()
     report(rounds, args)
     if args.paired:
+
+        def spread(kind: str) -> str:
+            values = pairs[kind]
+            return f"{statistics.median(values):.3f}x ({min(values):.2f}..{max(values):.2f})"
+
         print(
-            f"\npaired rounds ({args.paired}, both at once on CPU 0; medians): repeated token "
-            f"{statistics.median(pairs['repeated']):.2f}x the open route (target >= 0.95x), "
-            f"new tokens {statistics.median(pairs['new']):.2f}x {other} (target >= 1.5x)"
+            f"\npaired rounds ({args.paired}, both at once on CPU 0, fresh servers each; medians "
+            f"(min..max)): repeated token {spread('repeated')} the open route (target >= 0.95x), "
+            f"new tokens {spread('new')} {other} (target >= 1.5x); control, open route against "
+            f"open route: {spread('control')}"
         )
 
 
