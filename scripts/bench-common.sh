@@ -1,7 +1,8 @@
 # Shared by the scripts/bench-*.sh wrk benchmarks (sourced, not run).
 
-# User + system CPU ticks of a process so far.
+# User + system CPU ticks of a process so far; system ticks alone.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
 # One measurement: wrk pinned to CPU 1 (1 thread, 32 connections, $duration seconds) against

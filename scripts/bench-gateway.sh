@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Gateway load check on loopback: wrk -> {straight to the upstream | oauth-filter gateway
-# (public route, JWT route with a repeated RS256 token, JWT route with 100k distinct tokens) |
+# (public route, JWT route with a repeated RS256 token, JWT route with 100k distinct tokens; and
+# the same gateway with `server.http1_fast_path = false`, hyper alone, for the first two) |
 # nginx proxy_pass, no auth | Envoy, no auth | Envoy jwt_authn + RBAC scope check} -> the same
 # upstream (bench_server, answering "ok"), in one run, ROUNDS interleaved repetitions of
 # DURATION seconds. Each proxy has one worker (gateway `workers = 1`, nginx `worker_processes
@@ -19,6 +20,7 @@ up_port="${PORT:-3911}"
 gw_port=$((up_port + 1)); admin_port=$((up_port + 2)); nginx_port=$((up_port + 3))
 envoy_port=$((up_port + 4)); envoy_jwt_port=$((up_port + 5)); envoy_admin=$((up_port + 6))
 cg_port=$((up_port + 7)); cg_admin=$((up_port + 8)); pingora_port=$((up_port + 9))
+hy_port=$((up_port + 10)); hy_admin=$((up_port + 11))
 work=$(mktemp -d)
 export TOKENS_DIR="$work"
 bin="$(scripts/proxies-env.sh)"
@@ -36,11 +38,13 @@ up_pid=$!; pids="$up_pid"
 for _ in $(seq 300); do [ -s "$work/forged" ] && curl -fs "http://127.0.0.1:$up_port/open" >/dev/null 2>&1 && break; sleep 0.1; done
 issuer=$(cat "$work/issuer")
 
-gateway_toml() { # listen admin
+gateway_toml() { # listen admin [http1_fast_path]
   cat <<TOML
 listen = "127.0.0.1:$1"
 admin_listen = "127.0.0.1:$2"
 workers = 1
+[server]
+http1_fast_path = ${3:-true}
 [upstream]
 url = "http://127.0.0.1:$up_port"
 [[issuers]]
@@ -58,6 +62,10 @@ TOML
 gateway_toml "$gw_port" "$admin_port" >"$work/gateway.toml"
 RUST_LOG=warn taskset -c 0 "$gateway_bin" gateway --config "$work/gateway.toml" >"$work/gw.out" 2>"$work/gw.log" &
 gw_pid=$!; pids="$pids $gw_pid"
+# The same gateway with hyper serving every request (server.http1_fast_path = false).
+gateway_toml "$hy_port" "$hy_admin" false >"$work/gateway-hyper.toml"
+RUST_LOG=warn taskset -c 0 "$gateway_bin" gateway --config "$work/gateway-hyper.toml" >"$work/hy.out" 2>"$work/hy.log" &
+hy_pid=$!; pids="$pids $hy_pid"
 
 cat >"$work/nginx.conf" <<NGINX
 worker_processes 1;
@@ -103,6 +111,7 @@ envoy_start "$bin/envoy" "$work/envoy.yaml" "$work/envoy.log"; pids="$pids $envo
 token="$(cat "$work/rs256")"
 for _ in $(seq 300); do
   curl -fs "http://127.0.0.1:$gw_port/public" >/dev/null 2>&1 && curl -fs "http://127.0.0.1:$nginx_port/public" >/dev/null 2>&1 \
+    && curl -fs "http://127.0.0.1:$hy_port/public" >/dev/null 2>&1 \
     && curl -fs -H "Authorization: Bearer $token" "http://127.0.0.1:$envoy_jwt_port/protected" >/dev/null 2>&1 \
     && curl -fs "http://127.0.0.1:$envoy_port/public" >/dev/null 2>&1 && break
   sleep 0.1
@@ -110,17 +119,20 @@ done
 nginx_worker=$(pgrep -P "$nginx_master" | head -1)
 # Warm the gateway's key set.
 curl -fs -H "Authorization: Bearer $token" "http://127.0.0.1:$gw_port/protected" >/dev/null
+curl -fs -H "Authorization: Bearer $token" "http://127.0.0.1:$hy_port/protected" >/dev/null
 # The checked variants must refuse what they should (else they measure nothing): no token 401,
 # a token without the scope 403 (Envoy's RBAC).
 source scripts/bench-common.sh
-curl_args=(); expect_status 401 "without a token" "$work/envoy.log" "$gw_port" "$envoy_jwt_port"
+curl_args=(); expect_status 401 "without a token" "$work/envoy.log" "$gw_port" "$hy_port" "$envoy_jwt_port"
 curl_args=(-H "Authorization: Bearer $(cat "$work/noscope")")
-expect_status 403 "to a token without the scope" "$work/envoy.log" "$gw_port" "$envoy_jwt_port"
+expect_status 403 "to a token without the scope" "$work/envoy.log" "$gw_port" "$hy_port" "$envoy_jwt_port"
 variants=(
   "direct to the upstream|$up_port|/public||"
   "gateway, public route|$gw_port|/public||$gw_pid"
   "gateway, JWT route, repeated RS256 token|$gw_port|/protected|rs256|$gw_pid"
   "gateway, JWT route, 100k distinct ES256 tokens|$gw_port|/protected|rotating|$gw_pid"
+  "gateway on hyper alone, public route|$hy_port|/public||$hy_pid"
+  "gateway on hyper alone, JWT route, repeated RS256 token|$hy_port|/protected|rs256|$hy_pid"
   "nginx proxy_pass (no auth)|$nginx_port|/public||$nginx_worker"
   "Envoy (no auth)|$envoy_port|/public||$envoy_pid"
   "Envoy jwt_authn (JWT cache) + RBAC scope, repeated RS256 token|$envoy_jwt_port|/protected|rs256|$envoy_pid"
@@ -131,13 +143,16 @@ for round in $(seq "$rounds"); do
   for v in "${variants[@]}"; do
     IFS='|' read -r name port path file proxy <<<"$v"
     export BENCH_PATH="$path" TOKENS_FILE="${file:+$work/$file}"
-    up_before=$(cpu_ticks "$up_pid"); px_before=0; [ -n "$proxy" ] && px_before=$(cpu_ticks "$proxy")
+    up_before=$(cpu_ticks "$up_pid"); px_before=0; sys_before=0
+    [ -n "$proxy" ] && px_before=$(cpu_ticks "$proxy") && sys_before=$(sys_ticks "$proxy")
     out=$(wrk_result "$port")
-    up_after=$(cpu_ticks "$up_pid"); px_after=0; [ -n "$proxy" ] && px_after=$(cpu_ticks "$proxy")
+    up_after=$(cpu_ticks "$up_pid"); px_after=0; sys_after=0
+    [ -n "$proxy" ] && px_after=$(cpu_ticks "$proxy") && sys_after=$(sys_ticks "$proxy")
     reqs=$(result_requests "$out")
     proxy_us=$(us_per_request $((px_after - px_before)) "$reqs")
+    sys_us=$(us_per_request $((sys_after - sys_before)) "$reqs")
     total_us=$(us_per_request $((px_after - px_before + up_after - up_before)) "$reqs")
-    echo "$round|$name|$out proxy_cpu_us=$proxy_us total_cpu_us=$total_us" | tee -a "$work/results"
+    echo "$round|$name|$out proxy_cpu_us=$proxy_us proxy_sys_us=$sys_us total_cpu_us=$total_us" | tee -a "$work/results"
   done
 done
 if [ "$rounds" -gt 0 ]; then
@@ -156,14 +171,15 @@ base = statistics.median(r["rps"] for r in data[nginx])
 base_cpu = statistics.median(r["proxy_cpu_us"] for r in data[nginx])
 def cell(vals, fmt):
     return f"{fmt.format(statistics.median(vals))} ({fmt.format(min(vals))}..{fmt.format(max(vals))})"
-print("| variant | req/s | req/s vs nginx | p50 µs | p99 µs | proxy CPU µs/req | proxy CPU vs nginx | proxy+upstream CPU µs/req | non-200 |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| variant | req/s | req/s vs nginx | p50 µs | p99 µs | proxy CPU µs/req | of which kernel | proxy CPU vs nginx | proxy+upstream CPU µs/req | non-200 |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for name in names:
     rs = data[name]
     rps = [r["rps"] for r in rs]
     print(f"| {name} | {cell(rps, '{:.0f}')} | {statistics.median(rps) / base:.2f}× "
           f"| {cell([r['p50_us'] for r in rs], '{:.0f}')} | {cell([r['p99_us'] for r in rs], '{:.0f}')} "
           f"| {cell([r['proxy_cpu_us'] for r in rs], '{:.1f}')} "
+          f"| {statistics.median(r['proxy_sys_us'] for r in rs):.1f} "
           f"| {statistics.median(r['proxy_cpu_us'] for r in rs) / base_cpu:.2f}× "
           f"| {cell([r['total_cpu_us'] for r in rs], '{:.1f}')} "
           f"| {sum(int(r['non200']) for r in rs)} |")
@@ -218,9 +234,13 @@ nginx_ir=$(callgrind_run nginx /public "$n" "" nginx -c "$work/nginx-callgrind.c
 echo "| variant | instructions per request | vs nginx |"
 echo "|---|---|---|"
 echo "| nginx proxy_pass (no auth) | $nginx_ir | 1.00× |"
-for v in "public|public route|/public|" "protected|JWT route, repeated RS256 token|/protected|$token"; do
-  IFS='|' read -r label name path tok <<<"$v"
-  ir=$(callgrind_run "$label" "$path" "$n" "$tok" "${gateway[@]}")
+gateway_toml "$cg_port" "$cg_admin" false >"$work/callgrind-hyper.toml"
+hyper=("$gateway_bin" gateway --config "$work/callgrind-hyper.toml")
+for v in "public|public route|/public||gateway" "protected|JWT route, repeated RS256 token|/protected|$token|gateway" \
+  "hyper-public|public route, hyper alone|/public||hyper" "hyper-protected|JWT route, repeated RS256 token, hyper alone|/protected|$token|hyper"; do
+  IFS='|' read -r label name path tok which <<<"$v"
+  if [ "$which" = hyper ]; then cmd=("${hyper[@]}"); else cmd=("${gateway[@]}"); fi
+  ir=$(callgrind_run "$label" "$path" "$n" "$tok" "${cmd[@]}")
   echo "| gateway, $name | $ir | $(python3 -c "print(f'{$ir / $nginx_ir:.2f}')")× |"
 done
 if [ -n "${PINGORA_BIN:-}" ]; then

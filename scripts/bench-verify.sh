@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp)
-cargo bench -q -p oauth-filter --bench verify -- "$@" 2>&1 | tee "$out" >/dev/null
+cargo bench -q -p oauth-filter --features __internal --bench verify -- "$@" 2>&1 | tee "$out" >/dev/null
 python3 - "$out" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()

@@ -55,6 +55,48 @@ fn a_good_file_passes_check_config() {
 }
 
 #[test]
+fn check_config_says_which_engine_serves_http1_and_why() {
+    let (code, out, err) = run("check-config", GOOD, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("HTTP/1.1: the gateway's own engine"), "{out}");
+    for (change, why) in [
+        (
+            GOOD.replace(
+                "[upstream]",
+                "[server]\nhttp1_fast_path = false\n[upstream]",
+            ),
+            "HTTP/1.1: hyper (server.http1_fast_path = false)",
+        ),
+        (
+            GOOD.replace("http://127.0.0.1:3000", "https://127.0.0.1:3000"),
+            "HTTP/1.1: hyper (the upstream is https)",
+        ),
+        (
+            GOOD.replace("[upstream]", "[upstream]\nprotocol = \"h2c\""),
+            "HTTP/1.1: hyper (the upstream speaks h2c)",
+        ),
+        (
+            format!("{GOOD}\n[cors]\nallowed_origins = [\"https://app.example\"]\n"),
+            "HTTP/1.1: hyper ([cors] is configured)",
+        ),
+    ] {
+        let (code, out, err) = run("check-config", &change, &[]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains(why), "{why}: {out}");
+    }
+    let (code, _, err) = run(
+        "check-config",
+        &GOOD.replace(
+            "[upstream]",
+            "[server]\nhttp1_fast_path = \"yes\"\n[upstream]",
+        ),
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("http1_fast_path"), "{err}");
+}
+
+#[test]
 fn the_documented_example_is_valid() {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/gateway.example.toml"))

@@ -177,6 +177,21 @@ impl AccessToken {
     pub(crate) fn binding(&self) -> Binding {
         self.0.binding
     }
+    /// Whether `a` and `b` are one verified token, not merely equal facts: the verified-token
+    /// cache hands out the same `AccessToken` to every request that presents the same
+    /// credentials, so an adapter can keep what it derives from a token (header values, say)
+    /// for the next request that brings it. A constant-time pointer comparison.
+    ///
+    /// ```
+    /// # use oauth_filter::AccessToken;
+    /// fn same(a: &AccessToken, b: &AccessToken) -> bool {
+    ///     AccessToken::ptr_eq(a, b)
+    /// }
+    /// ```
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+
     /// How the token was verified.
     pub fn kind(&self) -> TokenKind {
         self.0.kind

@@ -368,21 +368,24 @@ impl Requirement {
                 .and_then(Value::as_f64)
                 .is_some_and(|t| now - t <= max.as_secs_f64())
         };
-        let leaf = |met: bool, unmet: Unmet| if met { Ok(()) } else { Err(unmet) };
+        // What is unmet is made only when it is: a met requirement allocates nothing (this runs
+        // on every request, the verified-token cache's hits included).
+        fn leaf(met: bool, unmet: impl FnOnce() -> Unmet) -> Result<(), Unmet> {
+            if met { Ok(()) } else { Err(unmet()) }
+        }
         match self {
             Self::Authenticated => Ok(()),
-            Self::AllOf(_) | Self::AnyOf(_) => leaf(
-                self.is_met_by(token.scopes()),
-                Unmet::Scope(self.scopes().to_vec()),
-            ),
-            Self::Claim(rule) => leaf(rule.test.holds(rule.path.find(token)), Unmet::Privilege),
+            Self::AllOf(_) | Self::AnyOf(_) => leaf(self.is_met_by(token.scopes()), || {
+                Unmet::Scope(self.scopes().to_vec())
+            }),
+            Self::Claim(rule) => leaf(rule.test.holds(rule.path.find(token)), || Unmet::Privilege),
             Self::ClientIds(ids) => leaf(
                 token
                     .client_id()
                     .is_some_and(|c| ids.iter().any(|i| i == c)),
-                Unmet::Privilege,
+                || Unmet::Privilege,
             ),
-            Self::MaxTokenAge(max) => leaf(age_ok("iat", max), Unmet::Privilege),
+            Self::MaxTokenAge(max) => leaf(age_ok("iat", max), || Unmet::Privilege),
             Self::StepUp {
                 acr_values,
                 max_age,
@@ -393,13 +396,10 @@ impl Requirement {
                         .and_then(Value::as_str)
                         .is_some_and(|a| acr_values.iter().any(|v| v == a));
                 let time_ok = max_age.as_ref().is_none_or(|m| age_ok("auth_time", m));
-                leaf(
-                    acr_ok && time_ok,
-                    Unmet::StepUp {
-                        acr_values: acr_values.clone(),
-                        max_age: max_age.map(|d| d.as_secs()),
-                    },
-                )
+                leaf(acr_ok && time_ok, || Unmet::StepUp {
+                    acr_values: acr_values.clone(),
+                    max_age: max_age.map(|d| d.as_secs()),
+                })
             }
             Self::All(parts) => parts
                 .iter()

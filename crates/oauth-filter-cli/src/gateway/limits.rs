@@ -9,6 +9,7 @@
 //! body_idle_timeout_secs = 30      # a request body that stalls this long gets 408
 //! http2_keep_alive_interval_secs = 30
 //! http2_keep_alive_timeout_secs = 10
+//! http1_fast_path = true           # false: hyper serves every request (see `super::h1`)
 //! ```
 //!
 //! hyper bounds the time to read an HTTP/1 request head once it starts reading one
@@ -44,6 +45,9 @@ pub(crate) struct Limits {
     pub(crate) body_idle_timeout: Duration,
     pub(crate) http2_keep_alive_interval: Duration,
     pub(crate) http2_keep_alive_timeout: Duration,
+    /// `http1_fast_path`: plain-HTTP connections are served by the gateway's own HTTP/1.1
+    /// engine (`super::h1`) where it can, else by hyper.
+    pub(crate) http1_fast_path: bool,
 }
 
 /// Requests of one connection whose response has not been fully sent.

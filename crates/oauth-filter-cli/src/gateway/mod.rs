@@ -13,6 +13,7 @@ pub(crate) mod admin;
 pub(crate) mod authz;
 pub(crate) mod config;
 pub(crate) mod cors;
+pub(crate) mod h1;
 pub(crate) mod limits;
 pub(crate) mod metrics;
 pub(crate) mod proxy;
@@ -79,6 +80,9 @@ pub(crate) fn check_config(args: &GatewayArgs) -> Result<(), config::ConfigError
     }
     if let Some(tls) = &c.tls {
         println!("TLS: {}", tls.describe());
+    }
+    if let Some(engine) = h1::describe(&c) {
+        println!("{engine}");
     }
     if !c.client_cert_proxies.is_empty() {
         let from: Vec<String> = c
@@ -226,6 +230,7 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let server = Arc::new(server);
     let graceful = GracefulShutdown::new();
+    let drain = h1::Drain::default();
     let mut shutdown = std::pin::pin!(shutdown_signal());
     loop {
         let permit = tokio::select! {
@@ -247,17 +252,23 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
                 };
                 let _ = stream.set_nodelay(true);
                 let in_flight = limits::InFlight::default();
-                let io = limits::IdleIo::new(stream, limits.idle_timeout, in_flight.clone());
+                // Plain HTTP to a proxy the gateway's own HTTP/1.1 engine serves: it takes the
+                // connection first, and hands it to hyper at a request it does not take.
+                let fast = match (&app, &tls) {
+                    (App::Proxy(p), None) => p.fast_path().map(|u| (p.clone(), u.clone())),
+                    _ => None,
+                };
                 let app = app.clone();
                 let server = server.clone();
                 let watcher = graceful.watcher();
                 let acceptor = tls.as_ref().map(|rx| tokio_rustls::TlsAcceptor::from(rx.borrow().clone()));
                 let handshake_timeout = limits.header_read_timeout;
+                let idle_timeout = limits.idle_timeout;
                 let cors = config.cors.clone();
+                let drain = drain.clone();
                 tokio::spawn(async move {
-                    let service = |tls: bool, cert: Option<oauth_filter::ClientCertificate>| {
-                        let conn = Arc::new(proxy::Connection::new(peer, tls, cert));
-                        let handler = Handler { app, conn, in_flight };
+                    let service = |conn: Arc<proxy::Connection>| {
+                        let handler = Handler { app, conn, in_flight: in_flight.clone() };
                         // CORS outside everything: preflights never reach a route or the filter.
                         TowerToHyperService::new(
                             tower::ServiceBuilder::new().option_layer(cors).service(handler),
@@ -265,10 +276,22 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
                     };
                     let served = match acceptor {
                         None => {
-                            let conn = server.serve_connection_with_upgrades(TokioIo::new(io), service(false, None));
+                            let conn = Arc::new(proxy::Connection::new(peer, false, None));
+                            let stream = match fast {
+                                Some((proxy, upstreams)) => {
+                                    match h1::serve(&proxy, &upstreams, stream, &conn, &drain).await {
+                                        h1::Ended::Closed => return,
+                                        h1::Ended::HandOver(rewind) => rewind,
+                                    }
+                                }
+                                None => h1::Rewind::new(bytes::Bytes::new(), stream),
+                            };
+                            let io = limits::IdleIo::new(stream, idle_timeout, in_flight.clone());
+                            let conn = server.serve_connection_with_upgrades(TokioIo::new(io), service(conn));
                             watcher.watch(conn.into_owned()).await
                         }
                         Some(acceptor) => {
+                            let io = limits::IdleIo::new(h1::Rewind::new(bytes::Bytes::new(), stream), idle_timeout, in_flight.clone());
                             let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await {
                                 Ok(Ok(tls)) => tls,
                                 Ok(Err(e)) => {
@@ -281,7 +304,8 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
                                 }
                             };
                             let cert = oauth_filter::ClientCertificate::from_connection(tls.get_ref().1);
-                            let conn = server.serve_connection_with_upgrades(TokioIo::new(tls), service(true, cert));
+                            let conn = Arc::new(proxy::Connection::new(peer, true, cert));
+                            let conn = server.serve_connection_with_upgrades(TokioIo::new(tls), service(conn));
                             watcher.watch(conn.into_owned()).await
                         }
                     };
@@ -297,8 +321,16 @@ async fn run(config: config::Config) -> Result<(), Box<dyn std::error::Error>> {
     draining.store(true, Ordering::Relaxed);
     drop(listener);
     tracing::info!("shutting down: no new connections, finishing in-flight requests");
+    drain.start();
+    // Every connection holds a permit until it ends, whichever engine serves it.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let closed = async {
+        tokio::join!(graceful.shutdown(), async {
+            let _ = permits.acquire_many(all).await;
+        });
+    };
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections closed"),
+        () = closed => tracing::info!("all connections closed"),
         () = tokio::time::sleep(config.shutdown_grace) => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
         }

@@ -76,6 +76,22 @@ impl Connection {
     }
 }
 
+/// The gateway's own answer to a request: the response, and its outcome and reason for the
+/// metrics.
+pub(crate) type Answer = (Response<Body>, m::Outcome, &'static str);
+
+/// A request [`Proxy::admit`] lets through, its head rewritten for the upstream.
+pub(crate) struct Admitted<'p> {
+    /// The route that decided (for log lines).
+    pub(crate) route_name: &'p str,
+    /// The route's WebSocket and MCP options.
+    pub(crate) options: Option<&'p oauth_filter_config::RouteOptions>,
+    /// The verified token (`None` on a public route).
+    pub(crate) token: Option<AccessToken>,
+    /// A fresh DPoP nonce for the response, replacing any the upstream sends.
+    pub(crate) dpop_nonce: Option<String>,
+}
+
 /// The proxy's shared state.
 pub(crate) struct Proxy {
     filter: OAuthFilter,
@@ -89,11 +105,22 @@ pub(crate) struct Proxy {
     client_cert_proxies: Vec<ipnet::IpNet>,
     /// Routes' WebSocket and MCP options, by route name.
     route_options: std::collections::BTreeMap<String, oauth_filter_config::RouteOptions>,
+    /// The gateway's own HTTP/1.1 engine's upstream connections, when it serves plain-HTTP
+    /// listeners (`super::h1`): `server.http1_fast_path`, an `http://` HTTP/1.1 upstream, no
+    /// `[cors]`.
+    fast: Option<std::sync::Arc<super::h1::Upstreams>>,
+    /// Some route checks MCP tool calls: its POST bodies are read, which hyper's engine does.
+    mcp_routes: bool,
+    /// The upstream's `Host`, made once.
+    upstream_host: Option<HeaderValue>,
 }
 
 impl Proxy {
     pub(crate) fn new(config: &Config, upstream: &Upstream) -> Result<Self, upstream::BuildError> {
         let pool = Pool::new(config, upstream)?;
+        let fast = super::h1::why_not(config, upstream)
+            .is_none()
+            .then(|| super::h1::Upstreams::new(&upstream.authority, upstream.connect_timeout));
         Ok(Self {
             filter: config.filter.clone(),
             routes: config.routes.clone(),
@@ -103,7 +130,30 @@ impl Proxy {
             pool,
             client_cert_proxies: config.client_cert_proxies.clone(),
             route_options: config.route_options.clone(),
+            fast,
+            mcp_routes: config.route_options.values().any(|o| o.mcp.is_some()),
+            upstream_host: HeaderValue::from_str(upstream.authority.as_str()).ok(),
         })
+    }
+
+    /// The gateway's own HTTP/1.1 engine's upstream connections, if it serves this proxy.
+    pub(crate) fn fast_path(&self) -> Option<&std::sync::Arc<super::h1::Upstreams>> {
+        self.fast.as_ref()
+    }
+
+    /// POST requests go to hyper's engine (some route reads MCP bodies).
+    pub(crate) fn hands_over_posts(&self) -> bool {
+        self.mcp_routes
+    }
+
+    /// The `[server]` limits.
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// How long the upstream has to start its response (`upstream.timeout_secs`).
+    pub(crate) fn upstream_timeout(&self) -> std::time::Duration {
+        self.upstream.timeout
     }
 
     /// The request's client certificate, for certificate-bound tokens (RFC 8705): from a
@@ -122,17 +172,17 @@ impl Proxy {
             .any(|n| n.contains(&peer.ip()));
         // The `_` near-names (`client_cert`) always go: CGI-style readers take them for the
         // real header; from anyone but a trusted proxy, the real ones go too.
-        let doomed: Vec<HeaderName> = headers
-            .keys()
-            .filter(|name| {
-                let n = name.as_str();
-                let near = n.contains('_');
-                CLIENT_CERT_HEADERS.iter().any(|c| near_name(n, c)) && (near || !trusted)
-            })
-            .cloned()
-            .collect();
-        for name in doomed {
-            headers.remove(name);
+        let doomed = |name: &HeaderName| {
+            let n = name.as_str();
+            let near = n.contains('_');
+            CLIENT_CERT_HEADERS.iter().any(|c| near_name(n, c)) && (near || !trusted)
+        };
+        // Most requests carry none: that is found without collecting anything.
+        if headers.keys().any(doomed) {
+            let names: Vec<HeaderName> = headers.keys().filter(|n| doomed(n)).cloned().collect();
+            for name in names {
+                headers.remove(name);
+            }
         }
         if !trusted {
             return connection;
@@ -169,18 +219,19 @@ impl Proxy {
         response.map(|body| Tracked::new(body, guard).boxed_unsync())
     }
 
-    async fn decide_and_forward(
+    /// Every check a request passes before it may go upstream, in order: one `Host`, a
+    /// normal-form path, the RFC 9728 metadata path (answered here), a route and its method,
+    /// a WebSocket's token subprotocol, the filter's decision, the declared body size; then the
+    /// head is rewritten for the upstream ([`Proxy::rewrite_request`]). `Err`: the gateway's own
+    /// answer (logged here). Both HTTP engines (hyper's, and `super::h1`'s) call this one
+    /// function, so they cannot differ in what they let through or what the upstream is told.
+    pub(crate) async fn admit(
         &self,
-        req: Request<Incoming>,
+        head: &mut http::request::Parts,
         conn: &Connection,
-    ) -> (Response<Body>, m::Outcome, &'static str) {
-        let (mut head, body) = req.into_parts();
-        let websocket = websocket_kind(&head);
-        if websocket == WebSocket::Http2 {
-            // RFC 8441's CONNECT is the HTTP/1.1 GET handshake in HTTP/2 clothes: routed,
-            // checked and forwarded as that GET.
-            head.method = http::Method::GET;
-        }
+        websocket: WebSocket,
+        memo: Option<&mut IdentityMemo>,
+    ) -> Result<Admitted<'_>, Answer> {
         if let Some(c) =
             self.client_certificate(&mut head.headers, conn.peer, conn.certificate.clone())
         {
@@ -193,46 +244,48 @@ impl Proxy {
         // both would be forwarded).
         if head.headers.get_all(header::HOST).iter().nth(1).is_some() {
             tracing::info!(reason = "duplicate_host", status = 400, method = %head.method, "request refused");
-            return refuse(
+            return Err(refuse(
                 StatusCode::BAD_REQUEST,
                 "duplicate_host",
                 "invalid_request",
                 "more than one Host header",
-            );
+            ));
         }
         let path = match oauth_filter::path::check(head.uri.path()) {
             Ok(p) => p,
             Err(why) => {
                 tracing::info!(reason = "invalid_path", status = 400, method = %head.method, why, "request refused");
-                return refuse(
+                return Err(refuse(
                     StatusCode::BAD_REQUEST,
                     "invalid_path",
                     "invalid_request",
                     why,
-                );
+                ));
             }
         };
         // RFC 9728 metadata: the gateway's own answer, no token needed, never forwarded.
         if let Some(m) = self.filter.resource_metadata()
             && path == m.path()
         {
-            return if matches!(head.method, http::Method::GET | http::Method::HEAD) {
-                let r: Response<Full<Bytes>> = m.response();
-                (
-                    r.map(|b| b.map_err(|e| match e {}).boxed_unsync()),
-                    m::Outcome::Local,
-                    "resource_metadata",
-                )
-            } else {
-                let mut r = local(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "method_not_allowed",
-                    "the metadata is read with GET",
-                );
-                r.headers_mut()
-                    .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-                (r, m::Outcome::Refused, "method_not_allowed")
-            };
+            return Err(
+                if matches!(head.method, http::Method::GET | http::Method::HEAD) {
+                    let r: Response<Full<Bytes>> = m.response();
+                    (
+                        r.map(|b| b.map_err(|e| match e {}).boxed_unsync()),
+                        m::Outcome::Local,
+                        "resource_metadata",
+                    )
+                } else {
+                    let mut r = local(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        "method_not_allowed",
+                        "the metadata is read with GET",
+                    );
+                    r.headers_mut()
+                        .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+                    (r, m::Outcome::Refused, "method_not_allowed")
+                },
+            );
         }
         let route = match self.routes.select_normalized(head.method.as_str(), &path) {
             Ok(route) => route,
@@ -244,7 +297,7 @@ impl Proxy {
                 let rejection = self
                     .filter
                     .route_rejection(&self.routes, head.uri.path(), error);
-                return (respond(&rejection), m::Outcome::Refused, reason);
+                return Err((respond(&rejection), m::Outcome::Refused, reason));
             }
         };
         let route_name = route.name();
@@ -257,12 +310,12 @@ impl Proxy {
                 Ok(s) => s,
                 Err(why) => {
                     tracing::info!(reason = "websocket_protocol_token", status = 400, route = %route_name, why, "request refused");
-                    return refuse(
+                    return Err(refuse(
                         StatusCode::BAD_REQUEST,
                         "websocket_protocol_token",
                         "invalid_request",
                         why,
-                    );
+                    ));
                 }
             }
         } else {
@@ -272,7 +325,7 @@ impl Proxy {
         let token = match route.requirement() {
             None => None,
             Some(_) => {
-                let parts = RequestParts::from_http_parts(&head);
+                let parts = RequestParts::from_http_parts(head);
                 match self.filter.decide(&parts, None, route).await {
                     Decision::Allow(t) => {
                         dpop_nonce = self.filter.dpop_nonce_refresh(&parts);
@@ -280,15 +333,15 @@ impl Proxy {
                     }
                     Decision::Deny(rejection) => {
                         let reason = rejection.error().reason_code();
-                        return (respond(&rejection), m::Outcome::Rejected, reason);
+                        return Err((respond(&rejection), m::Outcome::Rejected, reason));
                     }
                     _ => {
-                        return refuse(
+                        return Err(refuse(
                             StatusCode::UNAUTHORIZED,
                             "missing_token",
                             "unauthorized",
                             "an access token is required",
-                        );
+                        ));
                     }
                 }
             }
@@ -301,26 +354,56 @@ impl Proxy {
                 .and_then(|v| v.parse::<u64>().ok());
             if declared.is_some_and(|len| len > max) {
                 tracing::info!(reason = "body_too_large", status = 413, route = %route_name, "request refused");
-                return too_large();
+                return Err(too_large());
             }
         }
         if synthesized {
             // The token came in the protocol header: it is not the caller's Authorization.
             head.headers.remove(header::AUTHORIZATION);
         }
+        if self
+            .rewrite_request(head, conn, token.as_ref(), memo)
+            .is_err()
+        {
+            // Never forward the inbound (possibly absolute-form) URI as it came.
+            tracing::error!(reason = "upstream_uri", status = 500, route = %route_name, "cannot build the upstream URI");
+            return Err(cannot_forward("upstream_uri"));
+        }
+        Ok(Admitted {
+            route_name,
+            options,
+            token,
+            dpop_nonce,
+        })
+    }
+
+    async fn decide_and_forward(
+        &self,
+        req: Request<Incoming>,
+        conn: &Connection,
+    ) -> (Response<Body>, m::Outcome, &'static str) {
+        let (mut head, body) = req.into_parts();
+        let websocket = websocket_kind(&head);
+        if websocket == WebSocket::Http2 {
+            // RFC 8441's CONNECT is the HTTP/1.1 GET handshake in HTTP/2 clothes: routed,
+            // checked and forwarded as that GET.
+            head.method = http::Method::GET;
+        }
         let on_upgrade = if websocket == WebSocket::No {
             None
         } else {
             head.extensions.remove::<hyper::upgrade::OnUpgrade>()
         };
-        if self
-            .rewrite_request(&mut head, conn, token.as_ref())
-            .is_err()
-        {
-            // Never forward the inbound (possibly absolute-form) URI as it came.
-            tracing::error!(reason = "upstream_uri", status = 500, route = %route_name, "cannot build the upstream URI");
-            return cannot_forward("upstream_uri");
-        }
+        let admitted = match self.admit(&mut head, conn, websocket, None).await {
+            Ok(a) => a,
+            Err(answer) => return answer,
+        };
+        let Admitted {
+            route_name,
+            options,
+            token,
+            dpop_nonce,
+        } = admitted;
         let mut h2_key = None;
         if on_upgrade.is_some() {
             // Hop-by-hop, but the handshake itself: asked of the upstream again.
@@ -426,28 +509,12 @@ impl Proxy {
                 }
                 None => {
                     tracing::warn!(reason = "upstream_unavailable", status = 502, route = %route_name, error = %e, "upstream request failed");
-                    (
-                        local(
-                            StatusCode::BAD_GATEWAY,
-                            "bad_gateway",
-                            "the upstream is unavailable",
-                        ),
-                        m::Outcome::UpstreamError,
-                        "upstream_unavailable",
-                    )
+                    upstream_unavailable()
                 }
             },
             Err(_) => {
                 tracing::warn!(reason = "upstream_timeout", status = 504, route = %route_name, "upstream did not answer in time");
-                (
-                    local(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "gateway_timeout",
-                        "the upstream did not answer in time",
-                    ),
-                    m::Outcome::UpstreamError,
-                    "upstream_timeout",
-                )
+                upstream_timeout()
             }
         }
     }
@@ -514,6 +581,7 @@ impl Proxy {
         head: &mut http::request::Parts,
         conn: &Connection,
         token: Option<&AccessToken>,
+        memo: Option<&mut IdentityMemo>,
     ) -> Result<(), http::Error> {
         let original_host = head.headers.get(header::HOST).cloned().or_else(|| {
             head.uri
@@ -543,16 +611,20 @@ impl Proxy {
             }
         }
         if let Some(t) = token {
-            for (name, value) in identity(f, t) {
+            let values = match memo {
+                Some(memo) => memo.values(f, t),
+                None => identity(f, t).map(|(_, v)| v),
+            };
+            for (name, value) in f.identity_headers().into_iter().zip(values) {
                 if let Some(v) = value {
                     headers.insert(name.clone(), v);
                 }
             }
         }
-        if !self.upstream.preserve_host || original_host.is_none() {
-            if let Ok(v) = HeaderValue::from_str(self.upstream.authority.as_str()) {
-                headers.insert(header::HOST, v);
-            }
+        if (!self.upstream.preserve_host || original_host.is_none())
+            && let Some(v) = &self.upstream_host
+        {
+            headers.insert(header::HOST, v.clone());
         }
         head.uri = upstream_uri(&self.upstream, &head.uri)?;
         // The client picks the upstream protocol; the inbound version must not leak into it.
@@ -593,8 +665,34 @@ fn cannot_forward(reason: &'static str) -> (Response<Body>, m::Outcome, &'static
     )
 }
 
+/// 502: the upstream could not be reached, or broke the exchange off.
+pub(crate) fn upstream_unavailable() -> Answer {
+    (
+        local(
+            StatusCode::BAD_GATEWAY,
+            "bad_gateway",
+            "the upstream is unavailable",
+        ),
+        m::Outcome::UpstreamError,
+        "upstream_unavailable",
+    )
+}
+
+/// 504: no response head within the upstream's `timeout`.
+pub(crate) fn upstream_timeout() -> Answer {
+    (
+        local(
+            StatusCode::GATEWAY_TIMEOUT,
+            "gateway_timeout",
+            "the upstream did not answer in time",
+        ),
+        m::Outcome::UpstreamError,
+        "upstream_timeout",
+    )
+}
+
 /// 408: the request body stalled past `body_idle_timeout_secs`.
-fn body_timeout() -> (Response<Body>, m::Outcome, &'static str) {
+pub(crate) fn body_timeout() -> (Response<Body>, m::Outcome, &'static str) {
     (
         local(
             StatusCode::REQUEST_TIMEOUT,
@@ -646,19 +744,20 @@ fn remove_managed(headers: &mut HeaderMap, f: &Forwarding) {
             || name.starts_with("x-forwarded-")
             || ROUTING_HEADERS.contains(&name)
     };
-    let doomed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| {
-            let name = name.as_str();
-            if name.contains('_') {
-                managed(&name.replace('_', "-"))
-            } else {
-                managed(name)
-            }
-        })
-        .cloned()
-        .collect();
-    for name in doomed {
+    let doomed = |name: &HeaderName| {
+        let name = name.as_str();
+        if name.contains('_') {
+            managed(&name.replace('_', "-"))
+        } else {
+            managed(name)
+        }
+    };
+    // Most requests carry none: that is found without collecting anything.
+    if !headers.keys().any(doomed) {
+        return;
+    }
+    let names: Vec<HeaderName> = headers.keys().filter(|n| doomed(n)).cloned().collect();
+    for name in names {
         headers.remove(name);
     }
 }
@@ -686,6 +785,26 @@ pub(crate) fn identity<'f>(
     ]
 }
 
+/// The identity header values of the last token a connection presented, for its next request:
+/// a client sends the same token again and again, and the verified-token cache hands out the
+/// same [`AccessToken`] for it ([`AccessToken::ptr_eq`]), so the values need making once.
+#[derive(Default)]
+pub(crate) struct IdentityMemo(Option<(AccessToken, [Option<HeaderValue>; 3])>);
+
+impl IdentityMemo {
+    /// [`identity`]'s values for `t`: kept ones when `t` is the last token, else made anew.
+    fn values(&mut self, f: &Forwarding, t: &AccessToken) -> [Option<HeaderValue>; 3] {
+        match &self.0 {
+            Some((last, values)) if AccessToken::ptr_eq(last, t) => values.clone(),
+            _ => {
+                let values = identity(f, t).map(|(_, v)| v);
+                self.0 = Some((t.clone(), values.clone()));
+                values
+            }
+        }
+    }
+}
+
 /// Percent-encodes what a header value cannot carry verbatim (controls, non-ASCII) and `%`
 /// itself, so the value is unambiguous and decodable.
 const HEADER_UNSAFE: &AsciiSet = &CONTROLS.add(b'%');
@@ -706,7 +825,9 @@ const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// RFC 9110 §7.6.1's connection-specific headers (besides `TE`, kept when it is `trailers`).
-const HOP_BY_HOP: [HeaderName; 8] = [
+/// A `static`, not a `const`: a `const` array of header names is built and dropped again at
+/// every use.
+static HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -726,25 +847,40 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     {
         return;
     }
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    let connection = |name: &[u8]| {
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| has_token(v.as_bytes(), name))
+    };
+    let mut kept = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers.iter() {
+        if !is_hop_by_hop(name.as_str().as_bytes(), value.as_bytes(), connection) {
+            kept.append(name.clone(), value.clone());
+        }
     }
-    let keep_te = headers
-        .get(header::TE)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    if !keep_te {
-        headers.remove(header::TE);
-    }
+    *headers = kept;
+}
+
+/// RFC 9110 §7.6.1: whether a field goes no further than this hop: one of [`HOP_BY_HOP`], a `TE`
+/// other than `trailers` (gRPC needs that one), or a name the message's `Connection` field lists
+/// (`connection(name)`). Both HTTP engines drop exactly these ([`remove_hop_by_hop`] here,
+/// the response relay of `super::h1`).
+pub(crate) fn is_hop_by_hop(name: &[u8], value: &[u8], connection: impl Fn(&[u8]) -> bool) -> bool {
+    let listed = name.eq_ignore_ascii_case(header::TE.as_str().as_bytes())
+        && !value.trim_ascii().eq_ignore_ascii_case(b"trailers");
+    listed
+        || HOP_BY_HOP
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
+        || connection(name)
+}
+
+/// Whether a comma-separated field value lists `token` (ASCII case-insensitive).
+pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|b| *b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 /// The tool names of the `tools/call` requests in an MCP JSON-RPC body (a message, or a batch
@@ -839,7 +975,7 @@ impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
 
 /// How a request opens a WebSocket, if it does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WebSocket {
+pub(crate) enum WebSocket {
     No,
     /// RFC 6455 §4.1: an HTTP/1.1 GET with `Upgrade: websocket`.
     Http1,

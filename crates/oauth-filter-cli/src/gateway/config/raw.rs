@@ -125,6 +125,8 @@ pub(crate) struct RawServer {
     pub(crate) body_idle_timeout_secs: u64,
     pub(crate) http2_keep_alive_interval_secs: u64,
     pub(crate) http2_keep_alive_timeout_secs: u64,
+    /// The gateway's own HTTP/1.1 engine for plain-HTTP listeners (false: hyper's for all).
+    pub(crate) http1_fast_path: bool,
     /// `[server.tls]`: inbound TLS.
     pub(crate) tls: Option<crate::gateway::tls::RawServerTls>,
     /// Addresses or networks (CIDR) of TLS-terminating proxies whose RFC 9440 `Client-Cert`
@@ -142,6 +144,7 @@ impl Default for RawServer {
             body_idle_timeout_secs: 30,
             http2_keep_alive_interval_secs: 30,
             http2_keep_alive_timeout_secs: 10,
+            http1_fast_path: true,
             tls: None,
             client_cert_header_from: Vec::new(),
         }

@@ -190,6 +190,7 @@ fn validate_server(raw: &raw::RawServer) -> Result<crate::gateway::limits::Limit
             "http2_keep_alive_timeout_secs",
             raw.http2_keep_alive_timeout_secs,
         )?,
+        http1_fast_path: raw.http1_fast_path,
     })
 }
 

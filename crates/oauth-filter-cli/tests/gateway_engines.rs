@@ -1,0 +1,834 @@
+//! The gateway's two HTTP/1.1 engines: its own (`server.http1_fast_path`, the default) and
+//! hyper's. Raw bytes on real sockets, the real binary, a real upstream: the engines must give
+//! the same answers and tell the upstream the same things, and the gateway's own engine must
+//! relay every upstream framing correctly and refuse the ambiguous ones.
+//!
+//! Every wait is for a condition (an answer, a closed socket), bounded generously so that a
+//! loaded machine cannot make a test fail.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use common::{Gateway, upstream};
+use oauth_filter_testkit::TestIssuer;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Only reached when the gateway fails the test.
+const BOUND: Duration = Duration::from_secs(15);
+
+fn config(upstream: SocketAddr, issuer: &TestIssuer, fast: bool) -> String {
+    format!(
+        r#"
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+
+[server]
+http1_fast_path = {fast}
+
+[upstream]
+url = "http://{upstream}"
+timeout_secs = 5
+
+[[issuers]]
+issuer = "{iss}"
+audience = "api"
+jwks_url = "{jwks}"
+
+[[routes]]
+path = "/public"
+public = true
+
+[[routes]]
+prefix = "/open"
+public = true
+
+[[routes]]
+prefix = "/upstream"
+public = true
+
+[[routes]]
+prefix = "/orders"
+scopes = ["orders:read"]
+
+[[routes]]
+path = "/admin"
+methods = ["GET"]
+scopes = ["admin"]
+"#,
+        iss = issuer.issuer(),
+        jwks = issuer.jwks_url(),
+    )
+}
+
+/// One HTTP/1.1 response as a client reads it.
+#[derive(Debug, PartialEq, Eq)]
+struct Answer {
+    status: u16,
+    /// Lower-case names, sorted, `date` left out (it differs by the second).
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// The bytes of the body as they came (chunk framing included).
+    raw_body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A client connection that reads responses one after another.
+struct Client {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Self {
+        Self {
+            stream: TcpStream::connect(addr).await.unwrap(),
+            buf: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.unwrap();
+    }
+
+    /// Reads more; `false` at the end of the stream (or a reset).
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 16384];
+        match tokio::time::timeout(BOUND, self.stream.read(&mut chunk))
+            .await
+            .expect("no answer in time")
+        {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    /// The next response (`head`: it answers a HEAD request); `None` if the connection ends
+    /// before a whole one.
+    async fn answer(&mut self, head: bool) -> Option<Answer> {
+        let (status, headers, len) = loop {
+            let mut fields = [httparse::EMPTY_HEADER; 64];
+            let mut resp = httparse::Response::new(&mut fields);
+            if let httparse::Status::Complete(len) = resp.parse(&self.buf).unwrap() {
+                let mut headers: Vec<(String, String)> = resp
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_ascii_lowercase(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .filter(|(n, _)| n != "date")
+                    .collect();
+                headers.sort();
+                break (resp.code.unwrap(), headers, len);
+            }
+            if !self.fill().await {
+                return None;
+            }
+        };
+        self.buf.drain(..len);
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let (mut body, mut raw_body) = (Vec::new(), Vec::new());
+        if head || status == 204 || status == 304 {
+        } else if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            loop {
+                let (line, size) = loop {
+                    if let Ok(httparse::Status::Complete(s)) = httparse::parse_chunk_size(&self.buf)
+                    {
+                        break s;
+                    }
+                    if !self.fill().await {
+                        return None;
+                    }
+                };
+                let size = usize::try_from(size).unwrap();
+                while self.buf.len() < line + size + 2 {
+                    if !self.fill().await {
+                        return None;
+                    }
+                }
+                raw_body.extend(self.buf.drain(..line + size + 2));
+                body.extend_from_slice(&raw_body[raw_body.len() - size - 2..raw_body.len() - 2]);
+                if size == 0 {
+                    break;
+                }
+            }
+        } else if let Some(len) = get("content-length") {
+            let len: usize = len.parse().unwrap();
+            while self.buf.len() < len {
+                if !self.fill().await {
+                    return None;
+                }
+            }
+            body = self.buf.drain(..len).collect();
+            raw_body = body.clone();
+        } else {
+            while self.fill().await {}
+            body = std::mem::take(&mut self.buf);
+            raw_body = body.clone();
+        }
+        Some(Answer {
+            status,
+            headers,
+            body,
+            raw_body,
+        })
+    }
+
+    /// Whether the gateway closed the connection (reads to its end).
+    async fn closed(&mut self) -> bool {
+        while self.fill().await {}
+        true
+    }
+}
+
+/// Sends `request` on a new connection and reads `n` answers.
+async fn exchange(addr: SocketAddr, request: &[u8], n: usize, head: bool) -> Vec<Answer> {
+    let mut c = Client::connect(addr).await;
+    c.send(request).await;
+    let mut answers = Vec::new();
+    for _ in 0..n {
+        answers.push(c.answer(head).await.expect("an answer"));
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_engines_give_the_same_answers_and_tell_the_upstream_the_same() {
+    let issuer = TestIssuer::start().await;
+    let (up, _state) = upstream().await;
+    let own = Gateway::start(&config(up, &issuer, true), &[]).await;
+    let hyper = Gateway::start(&config(up, &issuer, false), &[]).await;
+    let read = issuer.mint().scope("orders:read").subject("alice").sign();
+    let other = issuer.mint().scope("other").sign();
+    let host = "Host: gw\r\n";
+    let cases: Vec<(String, usize, bool)> = vec![
+        (format!("GET /public HTTP/1.1\r\n{host}\r\n"), 1, false),
+        // Spoofed identity and forwarding headers, hop-by-hop ones, a query.
+        (
+            format!(
+                "GET /public?x=1&y=%20 HTTP/1.1\r\n{host}X-Auth-Subject: mallory\r\nx_auth_scope: admin\r\nX-Forwarded-For: 6.6.6.6\r\nForwarded: for=evil\r\nX-Real-IP: 6.6.6.6\r\nConnection: X-Secret\r\nX-Secret: 1\r\nKeep-Alive: 5\r\nTE: trailers\r\nUser-Agent: test\r\n\r\n"
+            ),
+            1,
+            false,
+        ),
+        (
+            format!("POST /public HTTP/1.1\r\n{host}Content-Length: 5\r\n\r\nhello"),
+            1,
+            false,
+        ),
+        (format!("HEAD /public HTTP/1.1\r\n{host}\r\n"), 1, true),
+        // The filter: no token, a good one, one without the scope, a malformed one.
+        (format!("GET /orders/1 HTTP/1.1\r\n{host}\r\n"), 1, false),
+        (
+            format!("GET /orders/1 HTTP/1.1\r\n{host}Authorization: Bearer {read}\r\n\r\n"),
+            1,
+            false,
+        ),
+        (
+            format!("GET /orders/1 HTTP/1.1\r\n{host}Authorization: Bearer {other}\r\n\r\n"),
+            1,
+            false,
+        ),
+        (
+            format!("GET /orders/1 HTTP/1.1\r\n{host}Authorization: Bearer a b\r\n\r\n"),
+            1,
+            false,
+        ),
+        (
+            format!("POST /orders/1 HTTP/1.1\r\n{host}Content-Length: 3\r\n\r\nabc"),
+            1,
+            false,
+        ),
+        // Routing and path refusals.
+        (format!("GET /nowhere HTTP/1.1\r\n{host}\r\n"), 1, false),
+        (format!("DELETE /admin HTTP/1.1\r\n{host}\r\n"), 1, false),
+        (
+            format!("GET /open/../admin HTTP/1.1\r\n{host}\r\n"),
+            1,
+            false,
+        ),
+        (
+            format!("GET /open/%2e%2e/admin HTTP/1.1\r\n{host}\r\n"),
+            1,
+            false,
+        ),
+        (
+            "GET /public HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_owned(),
+            1,
+            false,
+        ),
+        // Two requests in one write.
+        (
+            format!("GET /public HTTP/1.1\r\n{host}\r\nGET /open/2 HTTP/1.1\r\n{host}\r\n"),
+            2,
+            false,
+        ),
+        // What the gateway's engine hands to hyper: a chunked body, HTTP/1.0, absolute form.
+        (
+            format!(
+                "POST /public HTTP/1.1\r\n{host}Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+            ),
+            1,
+            false,
+        ),
+        (format!("GET /public HTTP/1.0\r\n{host}\r\n"), 1, false),
+        (
+            format!("GET http://elsewhere.example/public HTTP/1.1\r\n{host}\r\n"),
+            1,
+            false,
+        ),
+    ];
+    for (request, n, head) in &cases {
+        let ours = exchange(own.addr, request.as_bytes(), *n, *head).await;
+        let theirs = exchange(hyper.addr, request.as_bytes(), *n, *head).await;
+        assert_eq!(ours, theirs, "{request:?}");
+    }
+    // And the answers are the right ones (not the same mistake twice).
+    let mut statuses = Vec::new();
+    for i in [0, 4, 5, 6, 7, 9, 10, 11, 13] {
+        let (request, n, head) = &cases[i];
+        statuses.push(exchange(own.addr, request.as_bytes(), *n, *head).await[0].status);
+    }
+    assert_eq!(statuses, [200, 401, 200, 403, 401, 404, 405, 400, 400]);
+    let spoofed = &exchange(own.addr, cases[1].0.as_bytes(), 1, false).await[0];
+    let seen: serde_json::Value = serde_json::from_slice(&spoofed.body).unwrap();
+    let h = &seen["headers"];
+    for gone in [
+        "x-auth-subject",
+        "x_auth_scope",
+        "forwarded",
+        "x-real-ip",
+        "x-secret",
+        "keep-alive",
+        "connection",
+    ] {
+        assert!(h.get(gone).is_none(), "{gone} reached the upstream: {h}");
+    }
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["te"], "trailers");
+    assert_eq!(h["host"], up.to_string());
+    let authorized = &exchange(own.addr, cases[5].0.as_bytes(), 1, false).await[0];
+    let seen: serde_json::Value = serde_json::from_slice(&authorized.body).unwrap();
+    assert_eq!(seen["headers"]["x-auth-subject"], "alice");
+    assert!(seen["headers"].get("authorization").is_none());
+}
+
+/// What the scripted upstream does for a path.
+#[derive(Clone)]
+enum Script {
+    /// These bytes, then keep the connection.
+    Answer(&'static [u8]),
+    /// These bytes, then close the connection (announced or not).
+    AnswerAndClose(Vec<u8>),
+    /// Answers as soon as the head is read, then neither reads nor closes.
+    Early(&'static [u8]),
+    /// Answers a connection's first request; at its second, closes without a word (as an
+    /// upstream does that closed an idle connection just as the request arrived).
+    FirstOnly(&'static [u8]),
+}
+
+/// A raw HTTP/1.1 upstream that answers each path with scripted bytes, counting connections
+/// and keeping every request head and body it read.
+struct Scripted {
+    addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+async fn scripted(scripts: HashMap<&'static str, Script>) -> Scripted {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let scripts = Arc::new(scripts);
+    let (count, seen) = (connections.clone(), requests.clone());
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            count.fetch_add(1, Ordering::SeqCst);
+            let (scripts, seen) = (scripts.clone(), seen.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut served = 0;
+                loop {
+                    let (path, head_len, body_len) = loop {
+                        let mut fields = [httparse::EMPTY_HEADER; 64];
+                        let mut req = httparse::Request::new(&mut fields);
+                        if let Ok(httparse::Status::Complete(n)) = req.parse(&buf) {
+                            let len = req
+                                .headers
+                                .iter()
+                                .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                                .map_or(0, |h| {
+                                    std::str::from_utf8(h.value).unwrap().parse().unwrap()
+                                });
+                            break (req.path.unwrap().to_owned(), n, len);
+                        }
+                        let mut chunk = [0u8; 65536];
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    };
+                    let script = scripts
+                        .get(path.as_str())
+                        .cloned()
+                        .unwrap_or(Script::Answer(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+                        ));
+                    if let Script::Early(bytes) = script {
+                        seen.lock().unwrap().push(buf[..head_len].to_vec());
+                        let _ = s.write_all(bytes).await;
+                        tokio::time::sleep(Duration::from_secs(3600)).await;
+                        return;
+                    }
+                    while buf.len() < head_len + body_len {
+                        let mut chunk = [0u8; 65536];
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    }
+                    seen.lock()
+                        .unwrap()
+                        .push(buf.drain(..head_len + body_len).collect());
+                    served += 1;
+                    match script {
+                        Script::FirstOnly(_) if served > 1 => return,
+                        Script::FirstOnly(bytes) => {
+                            if s.write_all(bytes).await.is_err() {
+                                return;
+                            }
+                        }
+                        Script::Answer(bytes) => {
+                            if s.write_all(bytes).await.is_err() {
+                                return;
+                            }
+                        }
+                        Script::AnswerAndClose(bytes) => {
+                            let _ = s.write_all(&bytes).await;
+                            return;
+                        }
+                        Script::Early(_) => unreachable!(),
+                    }
+                }
+            });
+        }
+    });
+    Scripted {
+        addr,
+        connections,
+        requests,
+    }
+}
+
+/// Every path public, so that the upstream's answers are all there is to see.
+fn open_config(upstream: SocketAddr, issuer: &TestIssuer, fast: bool) -> String {
+    format!(
+        r#"
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+
+[server]
+http1_fast_path = {fast}
+
+[upstream]
+url = "http://{upstream}"
+timeout_secs = 5
+
+[[issuers]]
+issuer = "{iss}"
+audience = "api"
+jwks_url = "{jwks}"
+
+[[routes]]
+prefix = "/"
+public = true
+"#,
+        iss = issuer.issuer(),
+        jwks = issuer.jwks_url(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_upstream_framing_reaches_the_client_well_framed() {
+    let issuer = TestIssuer::start().await;
+    let big_head = {
+        let mut h = b"HTTP/1.1 200 OK\r\n".to_vec();
+        for i in 0..120 {
+            h.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "v".repeat(4000)).as_bytes());
+        }
+        h.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+        h
+    };
+    let up = scripted(HashMap::from([
+        (
+            "/chunked",
+            Script::Answer(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Up: 1\r\n\r\n5;ext=\"x\"\r\nhello\r\nA\r\n wide worl\r\n1\r\nd\r\n0\r\nTrailer-A: x\r\n\r\n",
+            ),
+        ),
+        (
+            "/until-close",
+            Script::AnswerAndClose(b"HTTP/1.1 200 OK\r\nX-Up: 2\r\n\r\nuntil the end".to_vec()),
+        ),
+        (
+            "/early-hints",
+            Script::Answer(
+                b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 Fine\r\nContent-Length: 4\r\n\r\nfine",
+            ),
+        ),
+        (
+            "/sized",
+            Script::Answer(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"),
+        ),
+        ("/empty", Script::Answer(b"HTTP/1.1 204 No Content\r\n\r\n")),
+        (
+            "/hop",
+            Script::Answer(
+                b"HTTP/1.1 200 OK\r\nConnection: X-Private, keep-alive\r\nX-Private: 1\r\nKeep-Alive: timeout=5\r\nUpgrade: h2c\r\nX-Kept: 1\r\nContent-Length: 2\r\n\r\nok",
+            ),
+        ),
+        (
+            "/te-and-length",
+            Script::Answer(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            ),
+        ),
+        (
+            "/two-lengths",
+            Script::Answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nabc"),
+        ),
+        (
+            "/gzip-te",
+            Script::Answer(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"),
+        ),
+        (
+            "/switching",
+            Script::Answer(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n"),
+        ),
+        ("/garbage", Script::Answer(b"NOT HTTP AT ALL\r\n\r\n")),
+        ("/big-head", Script::AnswerAndClose(big_head)),
+        (
+            "/bad-chunk",
+            Script::AnswerAndClose(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n".to_vec(),
+            ),
+        ),
+        (
+            "/cut",
+            Script::AnswerAndClose(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part".to_vec()),
+        ),
+    ]))
+    .await;
+    let gw = Gateway::start(&open_config(up.addr, &issuer, true), &[]).await;
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: gw\r\n\r\n");
+
+    // A chunked body: the same data, in chunks written anew (no extension, no trailers), and
+    // the connection serves the next request.
+    let mut c = Client::connect(gw.addr).await;
+    c.send(get("/chunked").as_bytes()).await;
+    let a = c.answer(false).await.unwrap();
+    assert_eq!((a.status, &a.body[..]), (200, &b"hello wide world"[..]));
+    assert_eq!(a.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(a.header("x-up"), Some("1"));
+    assert_eq!(
+        a.raw_body,
+        b"5\r\nhello\r\na\r\n wide worl\r\n1\r\nd\r\n0\r\n\r\n"
+    );
+    // A body that ends with the upstream's close: chunked to the client, which keeps its
+    // connection.
+    c.send(get("/until-close").as_bytes()).await;
+    let a = c.answer(false).await.unwrap();
+    assert_eq!((a.status, &a.body[..]), (200, &b"until the end"[..]));
+    assert_eq!(a.header("transfer-encoding"), Some("chunked"));
+    // Informational answers are skipped; the upstream's reason phrase is kept.
+    c.send(get("/early-hints").as_bytes()).await;
+    let a = c.answer(false).await.unwrap();
+    assert_eq!((a.status, &a.body[..]), (200, &b"fine"[..]));
+    assert!(a.header("link").is_none());
+    // HEAD and 204: no body, whatever the length says, and no desynchronised connection.
+    c.send(b"HEAD /sized HTTP/1.1\r\nHost: gw\r\n\r\n").await;
+    let a = c.answer(true).await.unwrap();
+    assert_eq!((a.status, a.header("content-length")), (200, Some("5")));
+    c.send(get("/empty").as_bytes()).await;
+    assert_eq!(c.answer(false).await.unwrap().status, 204);
+    // Hop-by-hop fields, and those the Connection field names, stay with the upstream hop.
+    c.send(get("/hop").as_bytes()).await;
+    let a = c.answer(false).await.unwrap();
+    assert_eq!(a.status, 200);
+    for gone in ["connection", "x-private", "keep-alive", "upgrade"] {
+        assert!(a.header(gone).is_none(), "{gone}: {:?}", a.headers);
+    }
+    assert_eq!(a.header("x-kept"), Some("1"));
+    c.send(get("/ordinary").as_bytes()).await;
+    assert_eq!(c.answer(false).await.unwrap().body, b"ok");
+
+    // What cannot be relayed unambiguously is a 502, never passed on.
+    for path in [
+        "/te-and-length",
+        "/two-lengths",
+        "/gzip-te",
+        "/switching",
+        "/garbage",
+        "/big-head",
+    ] {
+        let a = &exchange(gw.addr, get(path).as_bytes(), 1, false).await[0];
+        assert_eq!(a.status, 502, "{path}");
+        assert!(
+            String::from_utf8_lossy(&a.body).contains("bad_gateway"),
+            "{path}"
+        );
+    }
+    // A body broken off after its head went out: the client's connection closes before the
+    // body's end, so the client sees it incomplete.
+    for (path, whole) in [("/bad-chunk", 0), ("/cut", 100)] {
+        let mut c = Client::connect(gw.addr).await;
+        c.send(get(path).as_bytes()).await;
+        assert!(c.answer(false).await.is_none(), "{path}");
+        let _ = whole;
+    }
+    assert!(
+        gw.logs().contains("upstream response relay ended early"),
+        "{}",
+        gw.logs()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_connections_closed_while_idle_are_never_used() {
+    let issuer = TestIssuer::start().await;
+    // The upstream closes every connection after its answer, without saying so.
+    let up = scripted(HashMap::from([(
+        "/once",
+        Script::AnswerAndClose(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nonce".to_vec()),
+    )]))
+    .await;
+    let gw = Gateway::start(&open_config(up.addr, &issuer, true), &[]).await;
+    let mut c = Client::connect(gw.addr).await;
+    for i in 0..20 {
+        c.send(b"GET /once HTTP/1.1\r\nHost: gw\r\n\r\n").await;
+        let a = c.answer(false).await.unwrap();
+        assert_eq!((a.status, &a.body[..]), (200, &b"once"[..]), "request {i}");
+    }
+    assert_eq!(up.connections.load(Ordering::SeqCst), 20);
+    // Requests that could not be sent again safely (a POST with a body) too: the closed
+    // connection is seen as closed before anything is sent on it.
+    for i in 0..20 {
+        c.send(b"POST /once HTTP/1.1\r\nHost: gw\r\nContent-Length: 3\r\n\r\nabc")
+            .await;
+        let a = c.answer(false).await.unwrap();
+        assert_eq!((a.status, &a.body[..]), (200, &b"once"[..]), "POST {i}");
+    }
+    assert_eq!(up.connections.load(Ordering::SeqCst), 40);
+    // Answers that keep the connection: one connection for all of them.
+    let keep = scripted(HashMap::new()).await;
+    let gw = Gateway::start(&open_config(keep.addr, &issuer, true), &[]).await;
+    let mut c = Client::connect(gw.addr).await;
+    for _ in 0..20 {
+        c.send(b"GET /x HTTP/1.1\r\nHost: gw\r\n\r\n").await;
+        assert_eq!(c.answer(false).await.unwrap().body, b"ok");
+    }
+    assert_eq!(keep.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_the_upstream_dropped_unanswered_is_sent_again_only_when_safe() {
+    let issuer = TestIssuer::start().await;
+    let up = scripted(HashMap::from([(
+        "/first",
+        Script::FirstOnly(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"),
+    )]))
+    .await;
+    let gw = Gateway::start(&open_config(up.addr, &issuer, true), &[]).await;
+    let mut c = Client::connect(gw.addr).await;
+    // GET: the dropped request goes again on a new connection, which answers it.
+    for i in 0..5 {
+        c.send(b"GET /first HTTP/1.1\r\nHost: gw\r\n\r\n").await;
+        let a = c.answer(false).await.unwrap();
+        assert_eq!((a.status, &a.body[..]), (200, &b"first"[..]), "GET {i}");
+    }
+    assert_eq!(up.connections.load(Ordering::SeqCst), 5);
+    // POST: the upstream may have acted on it; it is not sent twice (502).
+    c.send(b"POST /first HTTP/1.1\r\nHost: gw\r\nContent-Length: 1\r\n\r\nx")
+        .await;
+    assert_eq!(c.answer(false).await.unwrap().status, 502);
+    assert_eq!(up.connections.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_that_answers_before_the_whole_body_is_heard() {
+    let issuer = TestIssuer::start().await;
+    for fast in [true, false] {
+        let up = scripted(HashMap::from([(
+            "/upload",
+            Script::Early(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbig!"),
+        )]))
+        .await;
+        let gw = Gateway::start(&open_config(up.addr, &issuer, fast), &[]).await;
+        let mut c = Client::connect(gw.addr).await;
+        let len = 8 * 1024 * 1024;
+        c.send(
+            format!("PUT /upload HTTP/1.1\r\nHost: gw\r\nContent-Length: {len}\r\n\r\n").as_bytes(),
+        )
+        .await;
+        // The body goes out from another task, for as long as anyone takes it.
+        let (mut rd, mut wr) = c.stream.into_split();
+        let writer = tokio::spawn(async move {
+            let chunk = vec![b'x'; 65536];
+            for _ in 0..len / chunk.len() {
+                if wr.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let answered = tokio::time::timeout(BOUND, async {
+            loop {
+                match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+                if got.windows(4).any(|w| w == b"big!") {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(
+            answered.is_ok(),
+            "fast={fast}: no answer while the body was going out"
+        );
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 413"), "fast={fast}: {text}");
+        assert!(text.ends_with("big!"), "fast={fast}: {text}");
+        writer.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_upstream_is_told_the_request_in_one_plain_form() {
+    let issuer = TestIssuer::start().await;
+    let up = scripted(HashMap::new()).await;
+    let gw = Gateway::start(&open_config(up.addr, &issuer, true), &[]).await;
+    let body = vec![b'b'; 100_000];
+    let mut request = b"POST /form?q=1 HTTP/1.1\r\nHost: gw\r\nContent-Length: 100000\r\nConnection: X-Secret\r\nX-Secret: s\r\nAuthorization: Bearer not-for-the-upstream\r\nX-Custom: kept\r\n\r\n".to_vec();
+    request.extend_from_slice(&body);
+    assert_eq!(exchange(gw.addr, &request, 1, false).await[0].body, b"ok");
+    let seen = up.requests.lock().unwrap().pop().unwrap();
+    let split = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let (head, sent_body) = seen.split_at(split);
+    let head = String::from_utf8_lossy(head).to_ascii_lowercase();
+    assert!(head.starts_with("post /form?q=1 http/1.1\r\n"), "{head}");
+    assert!(head.contains("content-length: 100000\r\n"), "{head}");
+    assert!(head.contains("x-custom: kept\r\n"), "{head}");
+    assert!(head.contains(&format!("host: {}\r\n", up.addr)), "{head}");
+    assert!(head.contains("x-forwarded-host: gw\r\n"), "{head}");
+    for gone in ["authorization", "x-secret", "connection"] {
+        assert!(!head.contains(&format!("{gone}:")), "{gone} in {head}");
+    }
+    assert_eq!(sent_body, &body[..]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_handed_to_hyper_keeps_serving() {
+    let issuer = TestIssuer::start().await;
+    let (up, _state) = upstream().await;
+    let gw = Gateway::start(&config(up, &issuer, true), &[]).await;
+    let mut c = Client::connect(gw.addr).await;
+    c.send(b"GET /public HTTP/1.1\r\nHost: gw\r\n\r\n").await;
+    assert_eq!(c.answer(false).await.unwrap().status, 200);
+    // A chunked body: hyper's from here on, this request and those after it.
+    c.send(b"POST /public HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /open/after HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .await;
+    let a = c.answer(false).await.unwrap();
+    assert_eq!(a.status, 200);
+    let seen: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(seen["method"], "POST");
+    let a = c.answer(false).await.unwrap();
+    let seen: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    assert_eq!(seen["path"], "/open/after", "{a:?} {seen}");
+    // Expect: 100-continue is hyper's too (to an upstream path that reads the body before it
+    // answers).
+    c.send(
+        b"PUT /upstream/stream-up HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n",
+    )
+    .await;
+    let mut got = Vec::new();
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut buf = [0u8; 512];
+        let n = tokio::time::timeout(BOUND, c.stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    c.buf.clear();
+    c.send(b"ok").await;
+    let a = c.answer(false).await.unwrap();
+    assert_eq!((a.status, &a.body[..]), (200, &b"2"[..]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_requests_with_bodies_keep_or_close_the_connection() {
+    let issuer = TestIssuer::start().await;
+    let (up, state) = upstream().await;
+    let gw = Gateway::start(&config(up, &issuer, true), &[]).await;
+    // A small unread body is read and dropped: the next request on the connection is served.
+    let mut c = Client::connect(gw.addr).await;
+    let small = "x".repeat(1000);
+    c.send(
+        format!(
+            "POST /orders/1 HTTP/1.1\r\nHost: gw\r\nContent-Length: {}\r\n\r\n{small}GET /public HTTP/1.1\r\nHost: gw\r\n\r\n",
+            small.len()
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert_eq!(c.answer(false).await.unwrap().status, 401);
+    assert_eq!(c.answer(false).await.unwrap().status, 200);
+    // A large one is not read: the answer says the connection closes, and it does.
+    let mut c = Client::connect(gw.addr).await;
+    c.send(b"POST /orders/1 HTTP/1.1\r\nHost: gw\r\nContent-Length: 10000000\r\n\r\nxyz")
+        .await;
+    let a = c.answer(false).await.unwrap();
+    assert_eq!((a.status, a.header("connection")), (401, Some("close")));
+    assert!(c.closed().await);
+    assert_eq!(state.requests.load(Ordering::SeqCst), 1);
+}
