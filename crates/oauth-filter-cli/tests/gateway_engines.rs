@@ -28,7 +28,9 @@ use tokio::net::{TcpListener, TcpStream};
 /// Only reached when the gateway fails the test.
 const BOUND: Duration = Duration::from_secs(15);
 
-fn config(upstream: SocketAddr, issuer: &TestIssuer, fast: bool) -> String {
+/// The gateway in front of `upstream` (`fast`: its own HTTP/1.1 engine, else hyper alone),
+/// with these routes.
+fn config_with(upstream: SocketAddr, issuer: &TestIssuer, fast: bool, routes: &str) -> String {
     format!(
         r#"
 listen = "127.0.0.1:0"
@@ -45,7 +47,19 @@ timeout_secs = 5
 issuer = "{iss}"
 audience = "api"
 jwks_url = "{jwks}"
+{routes}"#,
+        iss = issuer.issuer(),
+        jwks = issuer.jwks_url(),
+    )
+}
 
+/// Public, protected and method-limited routes.
+fn config(upstream: SocketAddr, issuer: &TestIssuer, fast: bool) -> String {
+    config_with(
+        upstream,
+        issuer,
+        fast,
+        r#"
 [[routes]]
 path = "/public"
 public = true
@@ -67,8 +81,6 @@ path = "/admin"
 methods = ["GET"]
 scopes = ["admin"]
 "#,
-        iss = issuer.issuer(),
-        jwks = issuer.jwks_url(),
     )
 }
 
@@ -454,29 +466,11 @@ async fn scripted(scripts: HashMap<&'static str, Script>) -> Scripted {
 
 /// Every path public, so that the upstream's answers are all there is to see.
 fn open_config(upstream: SocketAddr, issuer: &TestIssuer, fast: bool) -> String {
-    format!(
-        r#"
-listen = "127.0.0.1:0"
-admin_listen = "127.0.0.1:0"
-
-[server]
-http1_fast_path = {fast}
-
-[upstream]
-url = "http://{upstream}"
-timeout_secs = 5
-
-[[issuers]]
-issuer = "{iss}"
-audience = "api"
-jwks_url = "{jwks}"
-
-[[routes]]
-prefix = "/"
-public = true
-"#,
-        iss = issuer.issuer(),
-        jwks = issuer.jwks_url(),
+    config_with(
+        upstream,
+        issuer,
+        fast,
+        "[[routes]]\nprefix = \"/\"\npublic = true\n",
     )
 }
 

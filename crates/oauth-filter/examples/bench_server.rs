@@ -8,7 +8,7 @@
 //! cache off: every request is a full verification), all answering "ok"; every other path
 //! answers like `/open` (the upstream of `scripts/bench-gateway.sh`). Writes token files to
 //! `TOKENS_DIR`: `rs256`, `es256`, `eddsa` (one token each, scope `read`), `noscope` (RS256,
-//! scope `write`), `rotating` (100,000 distinct ES256 tokens), `forged` (a bad signature from a
+//! scope `write`), `rotating` (`ROTATING`, 100,000 by default, distinct ES256 tokens), `forged` (a bad signature from a
 //! known kid). With `DPOP_ROUNDS` set, `/dpop` (DPoP required, cache off: the token and a proof
 //! verified per request) and the files `dpop-token` (a DPoP-bound ES256 token) and
 //! `dpop-proofs-<round>` (`DPOP_PROOFS` fresh ES256 proofs for `GET /dpop` each, one file per
@@ -76,7 +76,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             + "\n",
     )?;
     let es = issuer.key_for(SigningAlg::ES256).ok_or("no key")?;
-    let rotating: Vec<String> = (0..100_000)
+    // ROTATING: how many (default 100,000; fewer under valgrind, which signs slowly).
+    let rotating: usize = std::env::var("ROTATING").map_or(Ok(100_000), |n| n.parse())?;
+    let rotating: Vec<String> = (0..rotating)
         .map(|_| {
             issuer
                 .mint()

@@ -42,8 +42,8 @@
 //! Timeouts are the configured ones: `idle_timeout` while waiting for a request,
 //! `header_read_timeout` once its head has begun (408), `body_idle_timeout` while its body
 //! arrives (408), and the upstream's `timeout` for the response head (504). One timer per
-//! connection serves them all: it is moved only when a deadline comes nearer, and when it fires
-//! before the current deadline it is set to that deadline. An upstream connection that was
+//! connection serves them all, kept no further ahead than the shortest of them so that no
+//! request needs to move it ([`Timer`]). An upstream connection that was
 //! idle is reused when the runtime has seen no event on it (the upstream closes idle
 //! connections with a FIN the runtime sees); a request on a reused connection that fails
 //! before any byte of an answer is sent again on a new connection when that is safe: when
@@ -168,7 +168,7 @@ pub(crate) async fn serve(
         inbuf: BytesMut::with_capacity(HEAD_READ),
         out: BytesMut::with_capacity(HEAD_READ),
         upbuf: BytesMut::with_capacity(HEAD_READ),
-        timer: Box::pin(tokio::time::sleep(limits.header_read_timeout)),
+        timer: Timer::new(limits, proxy.upstream_timeout()),
         spans: Vec::new(),
         spare_headers: None,
         identity: proxy::IdentityMemo::default(),
@@ -424,7 +424,7 @@ struct Client {
     out: BytesMut,
     /// What the upstream sent that is not relayed yet.
     upbuf: BytesMut,
-    timer: Pin<Box<Sleep>>,
+    timer: Timer,
     /// Field offsets of the request head being read (kept to reuse its allocation).
     spans: Vec<[u32; 4]>,
     /// The last request's header map, emptied, for the next one.
@@ -439,9 +439,7 @@ impl Client {
         headers.clear();
         self.spare_headers = Some(headers);
     }
-}
 
-impl Client {
     /// Reads from the client into `inbuf` by `deadline`, or until `shutdown` fires.
     async fn read_client(
         &mut self,
@@ -502,7 +500,7 @@ impl Client {
         field(
             &mut self.out,
             b"content-length",
-            itoa_buf(&mut [0; 20], body.len() as u64),
+            number(&mut [0; 20], body.len() as u64, 10),
         );
         finish_head(&mut self.out, date, close, dpop_nonce);
         if !is_head {
@@ -552,14 +550,12 @@ impl Client {
 async fn read_by(
     io: &mut TcpStream,
     buf: &mut BytesMut,
-    timer: &mut Pin<Box<Sleep>>,
+    timer: &mut Timer,
     deadline: Instant,
     want: usize,
     mut shutdown: Option<Pin<&mut tokio::sync::futures::Notified<'_>>>,
 ) -> Result<usize, Fail> {
-    if timer.deadline() > deadline {
-        timer.as_mut().reset(deadline);
-    }
+    timer.arm(deadline);
     buf.reserve(want);
     let read = io.read_buf(buf);
     let mut read = std::pin::pin!(read);
@@ -572,15 +568,56 @@ async fn read_by(
         {
             return Poll::Ready(Err(Fail::Drain));
         }
-        while timer.as_mut().poll(cx).is_ready() {
-            if Instant::now() >= deadline {
-                return Poll::Ready(Err(Fail::TimedOut));
-            }
-            timer.as_mut().reset(deadline);
+        match timer.poll_expired(cx, deadline) {
+            Poll::Ready(()) => Poll::Ready(Err(Fail::TimedOut)),
+            Poll::Pending => Poll::Pending,
         }
-        Poll::Pending
     })
     .await
+}
+
+/// A connection's one timer for all its deadlines. It is never later than the deadline being
+/// waited for, and never moved for a later one: it is set at most the shortest configured
+/// timeout ahead, so every deadline a request brings (its time, plus a configured timeout) is
+/// at least as far, and a request costs no timer update. When it fires before the deadline it
+/// is set again, to the deadline or the shortest timeout ahead, whichever is sooner.
+struct Timer {
+    sleep: Pin<Box<Sleep>>,
+    /// The shortest of the timeouts this engine waits with.
+    step: Duration,
+}
+
+impl Timer {
+    fn new(limits: &super::limits::Limits, upstream: Duration) -> Self {
+        let step = limits
+            .header_read_timeout
+            .min(limits.idle_timeout)
+            .min(limits.body_idle_timeout)
+            .min(upstream);
+        Self {
+            sleep: Box::pin(tokio::time::sleep(step)),
+            step,
+        }
+    }
+
+    /// Makes sure the timer fires no later than `deadline`.
+    fn arm(&mut self, deadline: Instant) {
+        if self.sleep.deadline() > deadline {
+            self.sleep.as_mut().reset(deadline);
+        }
+    }
+
+    /// `Ready` once `deadline` has passed (the timer registered with `cx` until then).
+    fn poll_expired(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+        while self.sleep.as_mut().poll(cx).is_ready() {
+            let now = Instant::now();
+            if now >= deadline {
+                return Poll::Ready(());
+            }
+            self.sleep.as_mut().reset(deadline.min(now + self.step));
+        }
+        Poll::Pending
+    }
 }
 
 /// One admitted request on its way upstream and back.
@@ -750,9 +787,7 @@ impl Exchange<'_> {
         let idle = self.proxy.limits().body_idle_timeout;
         let mut deadline = Instant::now() + idle;
         while left > 0 {
-            if c.timer.deadline() > deadline {
-                c.timer.as_mut().reset(deadline);
-            }
+            c.timer.arm(deadline);
             if c.inbuf.is_empty() {
                 c.inbuf.reserve(BODY_READ);
             }
@@ -768,11 +803,8 @@ impl Exchange<'_> {
                             Ok(_) => Ok(Event::FromClient),
                         });
                     }
-                    while c.timer.as_mut().poll(cx).is_ready() {
-                        if Instant::now() >= deadline {
-                            return Poll::Ready(Err(Failed::BodyStalled));
-                        }
-                        c.timer.as_mut().reset(deadline);
+                    if c.timer.poll_expired(cx, deadline).is_ready() {
+                        return Poll::Ready(Err(Failed::BodyStalled));
                     }
                     return Poll::Pending;
                 }
@@ -1023,8 +1055,8 @@ async fn upstream_read(up: &mut TcpStream, buf: &mut BytesMut) -> io::Result<()>
 
 /// Writes `data` as one chunk.
 async fn chunk(c: &mut Client, data: &[u8]) -> io::Result<()> {
-    let mut line = [0u8; 18];
-    let size = hex(&mut line, data.len() as u64);
+    let mut line = [0u8; 20];
+    let size = number(&mut line, data.len() as u64, 16);
     c.out.extend_from_slice(size);
     c.out.extend_from_slice(b"\r\n");
     c.send(data).await?;
@@ -1042,8 +1074,8 @@ async fn relay_chunked(c: &mut Client, up: &mut TcpStream) -> io::Result<bool> {
         })?;
         match step {
             Step::Chunk(size) => {
-                let mut line = [0u8; 18];
-                c.out.extend_from_slice(hex(&mut line, size));
+                let mut line = [0u8; 20];
+                c.out.extend_from_slice(number(&mut line, size, 16));
                 c.out.extend_from_slice(b"\r\n");
             }
             Step::Data(data) => c.send(&data).await?,
@@ -1205,32 +1237,17 @@ fn request_head(out: &mut BytesMut, head: &http::request::Parts) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// `n` in decimal, in `buf`.
-fn itoa_buf(buf: &mut [u8; 20], mut n: u64) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        if let Some(d) = buf.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
-        }
-        n /= 10;
-        if n == 0 || i == 0 {
-            break;
-        }
-    }
-    buf.get(i..).unwrap_or_default()
-}
-
-/// `n` in lower-case hexadecimal, in `buf`.
-fn hex(buf: &mut [u8; 18], mut n: u64) -> &[u8] {
+/// `n` written in `radix` (10 for lengths, 16 for chunk sizes; lower-case digits) at the end of
+/// `buf`, which is long enough for any `u64` in any radix from 10 up.
+fn number(buf: &mut [u8; 20], mut n: u64, radix: u64) -> &[u8] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut i = buf.len();
     loop {
         i -= 1;
-        if let (Some(d), Some(h)) = (buf.get_mut(i), DIGITS.get((n & 15) as usize)) {
-            *d = *h;
+        if let (Some(d), Some(digit)) = (buf.get_mut(i), DIGITS.get((n % radix) as usize)) {
+            *d = *digit;
         }
-        n >>= 4;
+        n /= radix;
         if n == 0 || i == 0 {
             break;
         }
@@ -1738,8 +1755,8 @@ mod tests {
     #[test]
     fn numbers_are_written_in_full() {
         for n in [0u64, 1, 9, 10, 255, 4096, u64::MAX] {
-            assert_eq!(itoa_buf(&mut [0; 20], n), n.to_string().as_bytes());
-            assert_eq!(hex(&mut [0; 18], n), format!("{n:x}").as_bytes());
+            assert_eq!(number(&mut [0; 20], n, 10), n.to_string().as_bytes());
+            assert_eq!(number(&mut [0; 20], n, 16), format!("{n:x}").as_bytes());
         }
     }
 

@@ -5,7 +5,8 @@
 //! READY listen=127.0.0.1:8080 admin=127.0.0.1:9090
 //! ```
 //!
-//! The configuration is described in [`config`]; a request's way through in [`proxy`]. On
+//! The configuration is described in [`config`]; a request's way through in [`proxy`]; the
+//! gateway's own HTTP/1.1 engine, which serves plain-HTTP connections before hyper, in [`h1`]. On
 //! SIGTERM or Ctrl-C the gateway stops accepting, `/readyz` turns 503, in-flight requests finish
 //! (up to `shutdown_grace_secs`), and the process exits 0.
 
