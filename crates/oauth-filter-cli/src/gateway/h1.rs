@@ -82,6 +82,8 @@ const MAX_TRAILERS: usize = 64 * 1024;
 /// Free space a read asks for (heads), and for bodies.
 const HEAD_READ: usize = 8 * 1024;
 const BODY_READ: usize = 64 * 1024;
+/// A connection keeps buffers up to this size between requests; larger ones are let go.
+const KEEP_BUFFER: usize = 16 * 1024;
 /// Output is gathered up to this much before it is written.
 const GATHER: usize = 64 * 1024;
 /// A request body already read up to this size goes upstream in one write with the head.
@@ -266,6 +268,7 @@ pub(crate) async fn serve(
                 return Ended::Closed;
             }
         }
+        c.shrink();
     }
 }
 
@@ -434,6 +437,20 @@ struct Client {
 }
 
 impl Client {
+    /// Lets go of buffers a large body grew, between requests: ten thousand idle keep-alive
+    /// connections must not each hold what their largest exchange needed.
+    fn shrink(&mut self) {
+        for buf in [&mut self.out, &mut self.upbuf] {
+            if buf.capacity() > KEEP_BUFFER && buf.is_empty() {
+                *buf = BytesMut::new();
+            }
+        }
+        if self.inbuf.capacity() > KEEP_BUFFER && self.inbuf.len() <= HEAD_READ {
+            // Whatever of the next request came already stays.
+            self.inbuf = BytesMut::from(self.inbuf.as_ref());
+        }
+    }
+
     /// Keeps a finished request's header map (emptied) for the next request.
     fn recycle(&mut self, mut headers: HeaderMap) {
         headers.clear();
@@ -1750,6 +1767,44 @@ mod tests {
         }
         let endless = format!("{}1\r\n", "0".repeat(MAX_CHUNK_LINE + 1));
         assert!(dechunk(endless.as_bytes(), &[64]).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_connection_lets_go_of_buffers_a_large_body_grew() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let io = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let limits = crate::gateway::config::parse(
+            "[upstream]\nurl = \"http://127.0.0.1:1\"\n[[issuers]]\nissuer = \"https://i.example\"\naudience = \"a\"\n[[routes]]\nprefix = \"/\"\npublic = true\n",
+            Vec::<(String, String)>::new(),
+        )
+        .unwrap()
+        .limits;
+        let mut c = Client {
+            io,
+            inbuf: BytesMut::with_capacity(1 << 20),
+            out: BytesMut::with_capacity(1 << 20),
+            upbuf: BytesMut::with_capacity(1 << 20),
+            timer: Timer::new(&limits, Duration::from_secs(1)),
+            spans: Vec::new(),
+            spare_headers: None,
+            identity: proxy::IdentityMemo::default(),
+        };
+        c.inbuf.extend_from_slice(b"GET /next HTTP/1.1\r\n");
+        c.shrink();
+        assert!(c.out.capacity() <= KEEP_BUFFER && c.upbuf.capacity() <= KEEP_BUFFER);
+        assert!(c.inbuf.capacity() <= KEEP_BUFFER);
+        assert_eq!(
+            &c.inbuf[..],
+            b"GET /next HTTP/1.1\r\n",
+            "the next request's bytes stay"
+        );
+        // Small buffers are kept as they are.
+        c.out.reserve(4096);
+        let kept = c.out.capacity();
+        c.shrink();
+        assert_eq!(c.out.capacity(), kept);
     }
 
     #[test]
