@@ -216,10 +216,10 @@ impl Client {
         })
     }
 
-    /// Whether the gateway closed the connection (reads to its end).
-    async fn closed(&mut self) -> bool {
+    /// Reads to the end of the stream: returns when the gateway closed the connection, panics
+    /// if it keeps it open past [`BOUND`].
+    async fn closes(&mut self) {
         while self.fill().await {}
-        true
     }
 }
 
@@ -823,6 +823,17 @@ async fn refused_requests_with_bodies_keep_or_close_the_connection() {
         .await;
     let a = c.answer(false).await.unwrap();
     assert_eq!((a.status, a.header("connection")), (401, Some("close")));
-    assert!(c.closed().await);
+    c.closes().await;
     assert_eq!(state.requests.load(Ordering::SeqCst), 1);
+    // A client that asks for the connection to close has it closed, refused or not.
+    for request in [
+        &b"GET /orders/1 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n"[..],
+        b"GET /public HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n",
+    ] {
+        let mut c = Client::connect(gw.addr).await;
+        c.send(request).await;
+        let a = c.answer(false).await.unwrap();
+        assert_eq!(a.header("connection"), Some("close"), "{a:?}");
+        c.closes().await;
+    }
 }

@@ -220,7 +220,9 @@ pub(crate) async fn serve(
                         "request_timeout",
                         "the request head did not arrive in time",
                     );
-                    let _ = c.answer(answer, false, true, &None).await;
+                    if c.answer(answer, false, true, &None).await {
+                        c.close().await;
+                    }
                     return Ended::Closed;
                 }
             }
@@ -245,7 +247,7 @@ pub(crate) async fn serve(
                         && c.drain_body(content_length, limits.body_idle_timeout).await);
                 let sent = c.answer(response, is_head, close || !drained, &None).await;
                 c.recycle(parts.headers);
-                (sent && drained).then(Instant::now)
+                (sent && drained && !close).then(Instant::now)
             }
             Ok(admitted) => {
                 let exchange = Exchange {
