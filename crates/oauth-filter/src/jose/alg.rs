@@ -173,6 +173,18 @@ impl Algorithm {
         })
     }
 
+    /// The digest an RSA or ECDSA signature is made over; `None` for EdDSA (which signs the
+    /// message itself) and HMAC.
+    pub(crate) fn digest(self) -> Option<&'static aws_lc_rs::digest::Algorithm> {
+        use aws_lc_rs::digest;
+        Some(match self {
+            Self::RS256 | Self::PS256 | Self::ES256 => &digest::SHA256,
+            Self::RS384 | Self::PS384 | Self::ES384 => &digest::SHA384,
+            Self::RS512 | Self::PS512 | Self::ES512 => &digest::SHA512,
+            Self::EdDSA | Self::HS256 | Self::HS384 | Self::HS512 => return None,
+        })
+    }
+
     pub(crate) fn rsa_parameters(self) -> Option<&'static sig::RsaParameters> {
         Some(match self {
             Self::RS256 => &sig::RSA_PKCS1_2048_8192_SHA256,
