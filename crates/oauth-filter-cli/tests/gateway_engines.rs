@@ -731,6 +731,56 @@ async fn an_upstream_that_answers_before_the_whole_body_is_heard() {
     }
 }
 
+/// An upstream that takes a request's head and then neither reads its body nor answers: the
+/// upload stops moving, and the upstream's `timeout` (5 s here) still ends the exchange with
+/// 504, on both engines, rather than holding the client's connection for as long as the
+/// upstream keeps its own open.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_that_stops_reading_an_upload_times_out() {
+    let issuer = TestIssuer::start().await;
+    for fast in [true, false] {
+        let up = scripted(HashMap::from([("/upload", Script::Early(b""))])).await;
+        let gw = Gateway::start(&open_config(up.addr, &issuer, fast), &[]).await;
+        let c = Client::connect(gw.addr).await;
+        // More than the sockets between gateway and upstream can hold, so that writing stalls.
+        let len: usize = 64 * 1024 * 1024;
+        let (mut rd, mut wr) = c.stream.into_split();
+        let writer = tokio::spawn(async move {
+            let head = format!("PUT /upload HTTP/1.1\r\nHost: gw\r\nContent-Length: {len}\r\n\r\n");
+            if wr.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+            let chunk = vec![b'x'; 65536];
+            for _ in 0..len / chunk.len() {
+                if wr.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        let answered = tokio::time::timeout(BOUND, async {
+            loop {
+                match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+                if got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(
+            answered.is_ok(),
+            "fast={fast}: no answer while the upstream took no more of the body"
+        );
+        let text = String::from_utf8_lossy(&got);
+        assert!(text.starts_with("HTTP/1.1 504"), "fast={fast}: {text}");
+        writer.abort();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_upstream_is_told_the_request_in_one_plain_form() {
     let issuer = TestIssuer::start().await;

@@ -41,7 +41,8 @@
 //!
 //! Timeouts are the configured ones: `idle_timeout` while waiting for a request,
 //! `header_read_timeout` once its head has begun (408), `body_idle_timeout` while its body
-//! arrives (408), and the upstream's `timeout` for the response head (504). One timer per
+//! arrives (408), and the upstream's `timeout` for the response head, counted from when the
+//! request starts going out, its upload included (504, as with hyper's engine). One timer per
 //! connection serves them all, kept no further ahead than the shortest of them so that no
 //! request needs to move it ([`Timer`]). An upstream connection that was
 //! idle is reused when the runtime has seen no event on it (the upstream closes idle
@@ -772,7 +773,9 @@ impl Exchange<'_> {
             }
             let mut body_cut = false;
             if body_left > 0 {
-                body_cut = self.relay_request_body(c, &mut up, body_left).await?;
+                body_cut = self
+                    .relay_request_body(c, &mut up, body_left, deadline)
+                    .await?;
             }
             let close = self.client_close || body_cut;
             match self.response_head(c, &mut up, deadline, close).await {
@@ -790,12 +793,15 @@ impl Exchange<'_> {
     /// upstream all along: an upstream that answers (or closes) before it has the whole body
     /// ends the relay, and its answer goes to the client (`Ok(true)`: the body was cut; the
     /// client connection closes after the answer). A client that sends nothing for
-    /// `body_idle_timeout` gets 408.
+    /// `body_idle_timeout` gets 408; an upstream that takes no more of the body and does not
+    /// answer by `upstream_deadline` (the one its response head has) gets the exchange a 504,
+    /// as on hyper's engine, whose upstream `timeout` spans the upload too.
     async fn relay_request_body(
         &self,
         c: &mut Client,
         up: &mut Upstream,
         mut left: u64,
+        upstream_deadline: Instant,
     ) -> Result<bool, Failed> {
         enum Event {
             FromClient,
@@ -806,7 +812,7 @@ impl Exchange<'_> {
         let idle = self.proxy.limits().body_idle_timeout;
         let mut deadline = Instant::now() + idle;
         while left > 0 {
-            c.timer.arm(deadline);
+            c.timer.arm(deadline.min(upstream_deadline));
             if c.inbuf.is_empty() {
                 c.inbuf.reserve(BODY_READ);
             }
@@ -822,8 +828,15 @@ impl Exchange<'_> {
                             Ok(_) => Ok(Event::FromClient),
                         });
                     }
-                    if c.timer.poll_expired(cx, deadline).is_ready() {
-                        return Poll::Ready(Err(Failed::BodyStalled));
+                    if c.timer
+                        .poll_expired(cx, deadline.min(upstream_deadline))
+                        .is_ready()
+                    {
+                        return Poll::Ready(Err(if Instant::now() >= upstream_deadline {
+                            Failed::TimedOut
+                        } else {
+                            Failed::BodyStalled
+                        }));
                     }
                     return Poll::Pending;
                 }
@@ -833,6 +846,9 @@ impl Exchange<'_> {
                 match Pin::new(&mut up.io).poll_write(cx, c.inbuf.get(..take).unwrap_or_default()) {
                     Poll::Ready(Ok(n)) if n > 0 => Poll::Ready(Ok(Event::ToUpstream(n))),
                     Poll::Ready(_) => Poll::Ready(Ok(Event::UpstreamDone)),
+                    Poll::Pending if c.timer.poll_expired(cx, upstream_deadline).is_ready() => {
+                        Poll::Ready(Err(Failed::TimedOut))
+                    }
                     Poll::Pending => Poll::Pending,
                 }
             })
@@ -1036,11 +1052,10 @@ async fn relay_body(c: &mut Client, up: &mut TcpStream, body: Body) -> io::Resul
             let data = c.upbuf.split_to(take);
             c.send(&data).await?;
             left -= take as u64;
+            c.flush().await?;
             if left == 0 {
-                c.flush().await?;
                 return Ok(true);
             }
-            c.flush().await?;
             upstream_read(up, &mut c.upbuf).await?;
         },
         Body::Chunked => relay_chunked(c, up).await,
@@ -1074,13 +1089,16 @@ async fn upstream_read(up: &mut TcpStream, buf: &mut BytesMut) -> io::Result<()>
 
 /// Writes `data` as one chunk.
 async fn chunk(c: &mut Client, data: &[u8]) -> io::Result<()> {
-    let mut line = [0u8; 20];
-    let size = number(&mut line, data.len() as u64, 16);
-    c.out.extend_from_slice(size);
-    c.out.extend_from_slice(b"\r\n");
+    chunk_size_line(&mut c.out, data.len() as u64);
     c.send(data).await?;
     c.out.extend_from_slice(b"\r\n");
     Ok(())
+}
+
+/// A chunk's size line, in canonical form: the size in hexadecimal, no extensions.
+fn chunk_size_line(out: &mut BytesMut, size: u64) {
+    out.extend_from_slice(number(&mut [0; 20], size, 16));
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Relays a chunked body chunk by chunk, each written anew in canonical form (no extensions),
@@ -1092,11 +1110,7 @@ async fn relay_chunked(c: &mut Client, up: &mut TcpStream) -> io::Result<bool> {
             io::Error::new(io::ErrorKind::InvalidData, format!("chunked body: {what}"))
         })?;
         match step {
-            Step::Chunk(size) => {
-                let mut line = [0u8; 20];
-                c.out.extend_from_slice(number(&mut line, size, 16));
-                c.out.extend_from_slice(b"\r\n");
-            }
+            Step::Chunk(size) => chunk_size_line(&mut c.out, size),
             Step::Data(data) => c.send(&data).await?,
             Step::ChunkEnd => c.out.extend_from_slice(b"\r\n"),
             Step::More => {

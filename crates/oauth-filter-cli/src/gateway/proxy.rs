@@ -377,11 +377,7 @@ impl Proxy {
         })
     }
 
-    async fn decide_and_forward(
-        &self,
-        req: Request<Incoming>,
-        conn: &Connection,
-    ) -> (Response<Body>, m::Outcome, &'static str) {
+    async fn decide_and_forward(&self, req: Request<Incoming>, conn: &Connection) -> Answer {
         let (mut head, body) = req.into_parts();
         let websocket = websocket_kind(&head);
         if websocket == WebSocket::Http2 {
@@ -529,7 +525,7 @@ impl Proxy {
         tools: &oauth_filter_config::McpTools,
         token: &AccessToken,
         outcome: &BodyOutcome,
-    ) -> Result<Bytes, (Response<Body>, m::Outcome, &'static str)> {
+    ) -> Result<Bytes, Answer> {
         let mcp_cap = u64::try_from(tools.max_body_bytes).unwrap_or(u64::MAX);
         let cap = self
             .limits
@@ -653,7 +649,7 @@ fn upstream_uri(upstream: &Upstream, inbound: &Uri) -> Result<Uri, http::Error> 
 }
 
 /// 500: the gateway cannot make the upstream request (`reason` for the metrics).
-fn cannot_forward(reason: &'static str) -> (Response<Body>, m::Outcome, &'static str) {
+fn cannot_forward(reason: &'static str) -> Answer {
     (
         local(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -692,7 +688,7 @@ pub(crate) fn upstream_timeout() -> Answer {
 }
 
 /// 408: the request body stalled past `body_idle_timeout_secs`.
-pub(crate) fn body_timeout() -> (Response<Body>, m::Outcome, &'static str) {
+pub(crate) fn body_timeout() -> Answer {
     (
         local(
             StatusCode::REQUEST_TIMEOUT,
@@ -705,7 +701,7 @@ pub(crate) fn body_timeout() -> (Response<Body>, m::Outcome, &'static str) {
 }
 
 /// 413: the request body is over `max_body_bytes` (declared, or counted while streaming).
-fn too_large() -> (Response<Body>, m::Outcome, &'static str) {
+fn too_large() -> Answer {
     (
         local(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -867,9 +863,9 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// (`connection(name)`). Both HTTP engines drop exactly these ([`remove_hop_by_hop`] here,
 /// the response relay of `super::h1`).
 pub(crate) fn is_hop_by_hop(name: &[u8], value: &[u8], connection: impl Fn(&[u8]) -> bool) -> bool {
-    let listed = name.eq_ignore_ascii_case(header::TE.as_str().as_bytes())
+    let te_not_trailers = name.eq_ignore_ascii_case(header::TE.as_str().as_bytes())
         && !value.trim_ascii().eq_ignore_ascii_case(b"trailers");
-    listed
+    te_not_trailers
         || HOP_BY_HOP
             .iter()
             .any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
