@@ -319,6 +319,8 @@ async fn both_engines_give_the_same_answers_and_tell_the_upstream_the_same() {
             1,
             false,
         ),
+        // No Host (RFC 9112 §3.2), last.
+        (String::from("GET /public HTTP/1.1\r\n\r\n"), 1, false),
     ];
     for (request, n, head) in &cases {
         let ours = exchange(own.addr, request.as_bytes(), *n, *head).await;
@@ -332,6 +334,11 @@ async fn both_engines_give_the_same_answers_and_tell_the_upstream_the_same() {
         statuses.push(exchange(own.addr, request.as_bytes(), *n, *head).await[0].status);
     }
     assert_eq!(statuses, [200, 401, 200, 403, 401, 404, 405, 400, 400]);
+    let (no_host, ..) = cases.last().expect("cases");
+    assert_eq!(
+        exchange(own.addr, no_host.as_bytes(), 1, false).await[0].status,
+        400
+    );
     let spoofed = &exchange(own.addr, cases[1].0.as_bytes(), 1, false).await[0];
     let seen: serde_json::Value = serde_json::from_slice(&spoofed.body).unwrap();
     let h = &seen["headers"];

@@ -298,9 +298,10 @@ async fn near_names_and_routing_headers_never_reach_the_upstream() {
 }
 
 /// Findings 6 and 7: a path whose route lacks the method gets 405 (HEAD is GET's), never the
-/// less specific public route; two Host headers get 400. None reaches the upstream.
+/// less specific public route; two Host headers get 400, and so does an HTTP/1.1 request
+/// without one (RFC 9112 §3.2), in origin or absolute form. None reaches the upstream.
 #[tokio::test(flavor = "multi_thread")]
-async fn methods_never_fall_through_and_duplicate_host_is_refused() {
+async fn methods_never_fall_through_and_duplicate_or_missing_host_is_refused() {
     let (issuer, state, gw) = start("").await;
     let http = reqwest::Client::new();
     // HEAD is served by the GET route: it needs the admin scope.
@@ -322,11 +323,21 @@ async fn methods_never_fall_through_and_duplicate_host_is_refused() {
     let twice =
         "GET /public HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\nConnection: close\r\n\r\n";
     assert_eq!(raw_status(gw.addr, twice).await, 400);
+    for none in [
+        "GET /public HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "GET http://a.example/public HTTP/1.1\r\nConnection: close\r\n\r\n",
+    ] {
+        assert_eq!(raw_status(gw.addr, none).await, 400, "{none:?}");
+    }
     assert_eq!(
         state.requests.load(Ordering::SeqCst),
         0,
         "a refused request reached the upstream"
     );
+    // HTTP/1.0 may leave Host out.
+    let old = "GET /public HTTP/1.0\r\n\r\n";
+    assert_eq!(raw_status(gw.addr, old).await, 200);
+    state.requests.store(0, Ordering::SeqCst);
     let admin = issuer.mint().scope("admin").sign();
     let ok = http
         .head(gw.url("/admin"))

@@ -241,14 +241,26 @@ impl Proxy {
             (local(status, error, why), m::Outcome::Refused, reason)
         };
         // RFC 9112 §3.2: a request with more than one Host is invalid (and with preserve_host
-        // both would be forwarded).
-        if head.headers.get_all(header::HOST).iter().nth(1).is_some() {
+        // both would be forwarded); so is an HTTP/1.1 request with none, in any request-target
+        // form (HTTP/2 carries `:authority` instead, and HTTP/1.0 may leave Host out).
+        let mut hosts = head.headers.get_all(header::HOST).iter();
+        let (first, second) = (hosts.next(), hosts.next());
+        if second.is_some() {
             tracing::info!(reason = "duplicate_host", status = 400, method = %head.method, "request refused");
             return Err(refuse(
                 StatusCode::BAD_REQUEST,
                 "duplicate_host",
                 "invalid_request",
                 "more than one Host header",
+            ));
+        }
+        if first.is_none() && head.version == http::Version::HTTP_11 {
+            tracing::info!(reason = "missing_host", status = 400, method = %head.method, "request refused");
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "missing_host",
+                "invalid_request",
+                "an HTTP/1.1 request needs a Host header",
             ));
         }
         let path = match oauth_filter::path::check(head.uri.path()) {
