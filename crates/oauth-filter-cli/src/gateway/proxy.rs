@@ -244,23 +244,20 @@ impl Proxy {
         // both would be forwarded); so is an HTTP/1.1 request with none, in any request-target
         // form (HTTP/2 carries `:authority` instead, and HTTP/1.0 may leave Host out).
         let mut hosts = head.headers.get_all(header::HOST).iter();
-        let (first, second) = (hosts.next(), hosts.next());
-        if second.is_some() {
-            tracing::info!(reason = "duplicate_host", status = 400, method = %head.method, "request refused");
+        let host_refused = match (hosts.next(), hosts.next()) {
+            (_, Some(_)) => Some(("duplicate_host", "more than one Host header")),
+            (None, None) if head.version == http::Version::HTTP_11 => {
+                Some(("missing_host", "an HTTP/1.1 request needs a Host header"))
+            }
+            _ => None,
+        };
+        if let Some((reason, why)) = host_refused {
+            tracing::info!(reason, status = 400, method = %head.method, "request refused");
             return Err(refuse(
                 StatusCode::BAD_REQUEST,
-                "duplicate_host",
+                reason,
                 "invalid_request",
-                "more than one Host header",
-            ));
-        }
-        if first.is_none() && head.version == http::Version::HTTP_11 {
-            tracing::info!(reason = "missing_host", status = 400, method = %head.method, "request refused");
-            return Err(refuse(
-                StatusCode::BAD_REQUEST,
-                "missing_host",
-                "invalid_request",
-                "an HTTP/1.1 request needs a Host header",
+                why,
             ));
         }
         let path = match oauth_filter::path::check(head.uri.path()) {
