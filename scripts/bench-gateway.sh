@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Gateway load check on loopback: wrk -> {straight to the upstream | oauth-filter gateway
 # (public route, JWT route with a repeated RS256 token, JWT route with 100k distinct tokens, the
-# public route with the token sent and not checked (what carrying it costs); and the same gateway with `server.http1_fast_path = false`, hyper alone, for the first two) |
+# public route with the token sent and not checked (what carrying it costs); and the same
+# gateway with `server.http1_fast_path = false`, hyper alone, for the first two) |
 # nginx proxy_pass, no auth | Envoy, no auth | Envoy jwt_authn + RBAC scope check} -> the same
 # upstream (bench_server, answering "ok"), in one run, ROUNDS interleaved repetitions of
 # DURATION seconds. Each proxy has one worker (gateway `workers = 1`, nginx `worker_processes

@@ -687,6 +687,44 @@ async fn a_request_the_upstream_dropped_unanswered_is_sent_again_only_when_safe(
     assert_eq!(up.connections.load(Ordering::SeqCst), 5);
 }
 
+/// Sends `PUT /upload` with a `len`-byte body to `addr`, the body from another task for as
+/// long as anyone takes it, and reads the answer until it holds `until` (or the connection
+/// ends). `None`: nothing of the kind within [`BOUND`].
+async fn upload_reading_until(addr: SocketAddr, len: usize, until: &[u8]) -> Option<String> {
+    let c = Client::connect(addr).await;
+    let (mut rd, mut wr) = c.stream.into_split();
+    let writer = tokio::spawn(async move {
+        let head = format!("PUT /upload HTTP/1.1\r\nHost: gw\r\nContent-Length: {len}\r\n\r\n");
+        if wr.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = vec![b'x'; 65536];
+        for _ in 0..len / chunk.len() {
+            if wr.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let answered = tokio::time::timeout(BOUND, async {
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+            if got.windows(until.len()).any(|w| w == until) {
+                break;
+            }
+        }
+    })
+    .await;
+    writer.abort();
+    answered
+        .ok()
+        .map(|()| String::from_utf8_lossy(&got).into_owned())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_upstream_that_answers_before_the_whole_body_is_heard() {
     let issuer = TestIssuer::start().await;
@@ -697,44 +735,11 @@ async fn an_upstream_that_answers_before_the_whole_body_is_heard() {
         )]))
         .await;
         let gw = Gateway::start(&open_config(up.addr, &issuer, fast), &[]).await;
-        let mut c = Client::connect(gw.addr).await;
-        let len = 8 * 1024 * 1024;
-        c.send(
-            format!("PUT /upload HTTP/1.1\r\nHost: gw\r\nContent-Length: {len}\r\n\r\n").as_bytes(),
-        )
-        .await;
-        // The body goes out from another task, for as long as anyone takes it.
-        let (mut rd, mut wr) = c.stream.into_split();
-        let writer = tokio::spawn(async move {
-            let chunk = vec![b'x'; 65536];
-            for _ in 0..len / chunk.len() {
-                if wr.write_all(&chunk).await.is_err() {
-                    break;
-                }
-            }
-        });
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        let answered = tokio::time::timeout(BOUND, async {
-            loop {
-                match rd.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got.extend_from_slice(&buf[..n]),
-                }
-                if got.windows(4).any(|w| w == b"big!") {
-                    break;
-                }
-            }
-        })
-        .await;
-        assert!(
-            answered.is_ok(),
-            "fast={fast}: no answer while the body was going out"
-        );
-        let text = String::from_utf8_lossy(&got);
+        let text = upload_reading_until(gw.addr, 8 * 1024 * 1024, b"big!").await;
+        let text =
+            text.unwrap_or_else(|| panic!("fast={fast}: no answer while the body was going out"));
         assert!(text.starts_with("HTTP/1.1 413"), "fast={fast}: {text}");
         assert!(text.ends_with("big!"), "fast={fast}: {text}");
-        writer.abort();
     }
 }
 
@@ -748,43 +753,12 @@ async fn an_upstream_that_stops_reading_an_upload_times_out() {
     for fast in [true, false] {
         let up = scripted(HashMap::from([("/upload", Script::Early(b""))])).await;
         let gw = Gateway::start(&open_config(up.addr, &issuer, fast), &[]).await;
-        let c = Client::connect(gw.addr).await;
         // More than the sockets between gateway and upstream can hold, so that writing stalls.
-        let len: usize = 64 * 1024 * 1024;
-        let (mut rd, mut wr) = c.stream.into_split();
-        let writer = tokio::spawn(async move {
-            let head = format!("PUT /upload HTTP/1.1\r\nHost: gw\r\nContent-Length: {len}\r\n\r\n");
-            if wr.write_all(head.as_bytes()).await.is_err() {
-                return;
-            }
-            let chunk = vec![b'x'; 65536];
-            for _ in 0..len / chunk.len() {
-                if wr.write_all(&chunk).await.is_err() {
-                    break;
-                }
-            }
+        let text = upload_reading_until(gw.addr, 64 * 1024 * 1024, b"\r\n\r\n").await;
+        let text = text.unwrap_or_else(|| {
+            panic!("fast={fast}: no answer while the upstream took no more of the body")
         });
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        let answered = tokio::time::timeout(BOUND, async {
-            loop {
-                match rd.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => got.extend_from_slice(&buf[..n]),
-                }
-                if got.windows(4).any(|w| w == b"\r\n\r\n") {
-                    break;
-                }
-            }
-        })
-        .await;
-        assert!(
-            answered.is_ok(),
-            "fast={fast}: no answer while the upstream took no more of the body"
-        );
-        let text = String::from_utf8_lossy(&got);
         assert!(text.starts_with("HTTP/1.1 504"), "fast={fast}: {text}");
-        writer.abort();
     }
 }
 
