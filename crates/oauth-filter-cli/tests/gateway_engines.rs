@@ -666,25 +666,31 @@ async fn upstream_connections_closed_while_idle_are_never_used() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_the_upstream_dropped_unanswered_is_sent_again_only_when_safe() {
     let issuer = TestIssuer::start().await;
-    let up = scripted(HashMap::from([(
-        "/first",
-        Script::FirstOnly(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"),
-    )]))
-    .await;
-    let gw = Gateway::start(&open_config(up.addr, &issuer, true), &[]).await;
-    let mut c = Client::connect(gw.addr).await;
-    // GET: the dropped request goes again on a new connection, which answers it.
-    for i in 0..5 {
-        c.send(b"GET /first HTTP/1.1\r\nHost: gw\r\n\r\n").await;
-        let a = c.answer(false).await.unwrap();
-        assert_eq!((a.status, &a.body[..]), (200, &b"first"[..]), "GET {i}");
-    }
-    assert_eq!(up.connections.load(Ordering::SeqCst), 5);
-    // POST: the upstream may have acted on it; it is not sent twice (502).
-    c.send(b"POST /first HTTP/1.1\r\nHost: gw\r\nContent-Length: 1\r\n\r\nx")
+    for fast in [true, false] {
+        let up = scripted(HashMap::from([(
+            "/first",
+            Script::FirstOnly(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"),
+        )]))
         .await;
-    assert_eq!(c.answer(false).await.unwrap().status, 502);
-    assert_eq!(up.connections.load(Ordering::SeqCst), 5);
+        let gw = Gateway::start(&open_config(up.addr, &issuer, fast), &[]).await;
+        let mut c = Client::connect(gw.addr).await;
+        // GET: the dropped request goes again on a new connection, which answers it.
+        for i in 0..5 {
+            c.send(b"GET /first HTTP/1.1\r\nHost: gw\r\n\r\n").await;
+            let a = c.answer(false).await.unwrap();
+            assert_eq!(
+                (a.status, &a.body[..]),
+                (200, &b"first"[..]),
+                "fast={fast}: GET {i}"
+            );
+        }
+        assert_eq!(up.connections.load(Ordering::SeqCst), 5, "fast={fast}");
+        // POST: the upstream may have acted on it; it is not sent twice (502).
+        c.send(b"POST /first HTTP/1.1\r\nHost: gw\r\nContent-Length: 1\r\n\r\nx")
+            .await;
+        assert_eq!(c.answer(false).await.unwrap().status, 502, "fast={fast}");
+        assert_eq!(up.connections.load(Ordering::SeqCst), 5, "fast={fast}");
+    }
 }
 
 /// Sends `PUT /upload` with a `len`-byte body to `addr`, the body from another task for as

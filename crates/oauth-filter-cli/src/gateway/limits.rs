@@ -246,6 +246,17 @@ impl RequestBody {
         }
     }
 
+    /// No body: a bodiless request sent again ([`super::upstream::Pool::send`]).
+    pub(crate) fn empty() -> Self {
+        Self {
+            inner: Source::Buffered(None),
+            remaining: None,
+            idle: Duration::ZERO,
+            timer: None,
+            outcome: BodyOutcome::default(),
+        }
+    }
+
     /// A body already read (and checked against the caps).
     pub(crate) fn buffered(bytes: Bytes, limits: &Limits) -> Self {
         Self {

@@ -23,7 +23,11 @@
 //! connect path was boxed (the request's future, moved on every request, 8,688 -> 2,768 bytes).
 //!
 //! Kept from the legacy client: a request an idle connection refused before anything was sent
-//! (the upstream closed it while it was idle) goes to the next connection or a new one;
+//! (the upstream closed it while it was idle) goes to the next connection or a new one. Added,
+//! as on the gateway's own engine (`super::h1`): a GET, HEAD or OPTIONS without a body that
+//! such a connection took and then closed on unanswered (the upstream closed it as the request
+//! arrived) goes once more, on a new connection; other requests get 502, since the upstream
+//! may have acted on them;
 //! HTTP/1.1 connections can be upgraded (WebSockets), and an upgraded, broken or half-read one
 //! never goes back; idle connections are closed after [`IDLE_TIMEOUT`].
 
@@ -174,12 +178,20 @@ impl Pool {
                     if h1.ready().await.is_err() {
                         continue;
                     }
+                    let again = resendable(&req);
                     match h1.try_send_request(req).await {
                         Ok(resp) => return Ok(self.returning(resp, h1)),
-                        Err(mut e) => match e.take_message() {
+                        Err(mut e) => match (e.take_message(), again) {
                             // Closed while idle, nothing sent: the next connection takes it.
-                            Some(r) => req = r,
-                            None => return Err(Error::Http(e.into_error())),
+                            (Some(r), _) => req = r,
+                            // Sent, and the connection ended with no answer (the upstream closed
+                            // it as the request arrived): a bodiless GET, HEAD or OPTIONS goes
+                            // once more, on a new connection, as on the gateway's own engine.
+                            (None, Some(r)) if !e.error().is_parse() => {
+                                req = r;
+                                break;
+                            }
+                            (None, _) => return Err(Error::Http(e.into_error())),
                         },
                     }
                 }
@@ -363,6 +375,25 @@ fn upstream_tls(config: &Config) -> Result<rustls::ClientConfig, BuildError> {
         }
         None => Ok(builder.with_no_client_auth()),
     }
+}
+
+/// A copy of `req` to send again if a reused connection ends without answering it: only for a
+/// GET, HEAD or OPTIONS without a body, which the upstream may see twice. `None` for others.
+fn resendable(req: &Request<RequestBody>) -> Option<Request<RequestBody>> {
+    if !matches!(
+        *req.method(),
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    ) || !req.body().is_end_stream()
+    {
+        return None;
+    }
+    let mut copy = Request::new(RequestBody::empty());
+    *copy.method_mut() = req.method().clone();
+    *copy.uri_mut() = req.uri().clone();
+    *copy.version_mut() = req.version();
+    *copy.headers_mut() = req.headers().clone();
+    *copy.extensions_mut() = req.extensions().clone();
+    Some(copy)
 }
 
 enum Sender {
