@@ -38,6 +38,10 @@
 //!   a `101` nobody asked for, or a malformed head: 502, and that upstream connection is
 //!   closed (RFC 9112 §6.3). A body that breaks off mid-way closes the client's connection
 //!   without the body's end, so the client sees it incomplete.
+//! - Framing is this engine's own in both directions: the `Content-Length` it writes upstream
+//!   is the length of the body it relays, and the client's is the upstream's validated one,
+//!   written again; no field map decides how a body is delimited (a `Connection` field naming
+//!   `Content-Length` once made a request body reach the upstream as a request of its own).
 //!
 //! Timeouts are the configured ones: `idle_timeout` while waiting for a request,
 //! `header_read_timeout` once its head has begun (408), `body_idle_timeout` while its body
@@ -231,9 +235,10 @@ pub(crate) async fn serve(
         let started = Instant::now();
         let Request {
             mut parts,
-            content_length,
+            content_length: length,
             close,
         } = request;
+        let content_length = length.unwrap_or(0);
         let is_head = parts.method == http::Method::HEAD;
         let admitted = proxy
             .admit(&mut parts, conn, WebSocket::No, Some(&mut c.identity))
@@ -255,7 +260,7 @@ pub(crate) async fn serve(
                     proxy,
                     upstreams,
                     head: parts,
-                    content_length,
+                    length,
                     client_close: close,
                     is_head,
                     admitted,
@@ -278,7 +283,8 @@ pub(crate) async fn serve(
 /// A request head this engine takes, read.
 struct Request {
     parts: http::request::Parts,
-    content_length: u64,
+    /// The body's length, `None` for a request without `Content-Length`.
+    content_length: Option<u64>,
     /// The client asked for the connection to close after this exchange.
     close: bool,
 }
@@ -391,7 +397,7 @@ fn parse_request(
     match parts {
         Some(parts) => Parse::Take(Request {
             parts,
-            content_length: content_length.unwrap_or(0),
+            content_length,
             close,
         }),
         None => {
@@ -645,7 +651,8 @@ struct Exchange<'a> {
     proxy: &'a Proxy,
     upstreams: &'a Arc<Upstreams>,
     head: http::request::Parts,
-    content_length: u64,
+    /// The body's `Content-Length`, `None` for a request without one.
+    length: Option<u64>,
     client_close: bool,
     is_head: bool,
     admitted: Admitted<'a>,
@@ -681,14 +688,15 @@ impl Exchange<'_> {
         // one write that a connection's empty send buffer always takes whole. A larger body
         // goes the way of a streamed one, watching for an early answer.
         c.out.clear();
-        request_head(&mut c.out, &self.head);
+        request_head(&mut c.out, &self.head, self.length);
         c.recycle(std::mem::take(&mut self.head.headers));
-        let buffered = usize::try_from(self.content_length)
+        let content_length = self.length.unwrap_or(0);
+        let buffered = usize::try_from(content_length)
             .unwrap_or(usize::MAX)
             .min(c.inbuf.len());
         let buffered = if buffered <= SMALL_BODY { buffered } else { 0 };
         c.out.extend_from_slice(&c.inbuf.split_to(buffered));
-        let body_left = self.content_length - buffered as u64;
+        let body_left = content_length - buffered as u64;
         let (mut up, framing, body_cut) = match self.send(c, body_left).await {
             Ok(s) => s,
             Err(failed) => {
@@ -955,18 +963,24 @@ impl Exchange<'_> {
         out.clear();
         status_line(out, status, resp.reason);
         let mut date = false;
+        // The body's framing is written here from `framing`, never relayed: a length the
+        // upstream gave is written again (after its one validated field), as is chunking.
+        let own_length = matches!(framing.body, Body::Length(_));
         for h in resp.headers.iter() {
             let name = h.name.as_bytes();
             if proxy::is_hop_by_hop(name, h.value, connection)
                 || (nonce.is_some() && name.eq_ignore_ascii_case(b"dpop-nonce"))
+                || (own_length && name.eq_ignore_ascii_case(b"content-length"))
             {
                 continue;
             }
             date |= name.eq_ignore_ascii_case(b"date");
             field(out, name, h.value);
         }
-        if matches!(framing.body, Body::Chunked | Body::UntilClose) {
-            field(out, b"transfer-encoding", b"chunked");
+        match framing.body {
+            Body::Length(n) => field(out, b"content-length", number(&mut [0; 20], n, 10)),
+            Body::Chunked | Body::UntilClose => field(out, b"transfer-encoding", b"chunked"),
+            Body::None => {}
         }
         finish_head(out, date, close, nonce);
         Ok(framing)
@@ -1257,15 +1271,23 @@ fn field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// The upstream request's head: request line in origin form, the rewritten fields.
-fn request_head(out: &mut BytesMut, head: &http::request::Parts) {
+/// The upstream request's head: request line in origin form, the rewritten fields, and the
+/// `Content-Length` of the body this engine relays after it (`length`), written from what it
+/// relays, never taken from the field map: what frames the body for the upstream is this
+/// engine's own count, whatever happened to the fields on the way.
+fn request_head(out: &mut BytesMut, head: &http::request::Parts, length: Option<u64>) {
     out.extend_from_slice(head.method.as_str().as_bytes());
     out.put_u8(b' ');
     let target = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     for (name, value) in &head.headers {
-        field(out, name.as_str().as_bytes(), value.as_bytes());
+        if name != header::CONTENT_LENGTH {
+            field(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    if let Some(n) = length {
+        field(out, b"content-length", number(&mut [0; 20], n, 10));
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -1516,13 +1538,15 @@ mod tests {
         );
         assert_eq!(r.parts.method, http::Method::POST);
         assert_eq!(r.parts.uri, "/a/b?c=d");
-        assert_eq!(r.content_length, 12);
+        assert_eq!(r.content_length, Some(12));
         assert!(r.close);
         let a: Vec<_> = r.parts.headers.get_all("x-a").iter().collect();
         assert_eq!(a, ["1", "2"]);
         assert_eq!(r.parts.headers["host"], "x");
         let r = taken("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert_eq!((r.content_length, r.close), (0, false));
+        assert_eq!((r.content_length, r.close), (None, false));
+        let r = taken("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(r.content_length, Some(0));
     }
 
     #[test]

@@ -867,10 +867,19 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     *headers = kept;
 }
 
+/// Fields a `Connection` field's options never remove: the message's framing and the request's
+/// Host. The sender of a message does not get to unframe it for the next hop: a request whose
+/// `Content-Length` a proxy dropped on the client's say-so reaches the upstream with its body read
+/// as a request of its own, one the gateway never checked (the hop-by-hop field attacks;
+/// Apache's CVE-2022-31813 and Traefik's CVE-2024-45410 are the same class for the forwarding
+/// headers, which the gateway sets after this removal). `Transfer-Encoding` is hop-by-hop
+/// anyway, and each engine frames what it relays itself.
+const NEVER_CONNECTION_OPTIONS: [&[u8]; 2] = [b"content-length", b"host"];
+
 /// RFC 9110 §7.6.1: whether a field goes no further than this hop: one of [`HOP_BY_HOP`], a `TE`
 /// other than `trailers` (gRPC needs that one), or a name the message's `Connection` field lists
-/// (`connection(name)`). Both HTTP engines drop exactly these ([`remove_hop_by_hop`] here,
-/// the response relay of `super::h1`).
+/// (`connection(name)`), but never one of [`NEVER_CONNECTION_OPTIONS`]. Both HTTP engines drop
+/// exactly these ([`remove_hop_by_hop`] here, the response relay of `super::h1`).
 pub(crate) fn is_hop_by_hop(name: &[u8], value: &[u8], connection: impl Fn(&[u8]) -> bool) -> bool {
     let te_not_trailers = name.eq_ignore_ascii_case(header::TE.as_str().as_bytes())
         && !value.trim_ascii().eq_ignore_ascii_case(b"trailers");
@@ -878,7 +887,10 @@ pub(crate) fn is_hop_by_hop(name: &[u8], value: &[u8], connection: impl Fn(&[u8]
         || HOP_BY_HOP
             .iter()
             .any(|h| name.eq_ignore_ascii_case(h.as_str().as_bytes()))
-        || connection(name)
+        || (connection(name)
+            && !NEVER_CONNECTION_OPTIONS
+                .iter()
+                .any(|n| name.eq_ignore_ascii_case(n)))
 }
 
 /// Whether a comma-separated field value lists `token` (ASCII case-insensitive).
@@ -1240,6 +1252,25 @@ mod tests {
         h.insert(header::TE, HeaderValue::from_static("gzip"));
         remove_hop_by_hop(&mut h);
         assert!(h.get(header::TE).is_none());
+    }
+
+    #[test]
+    fn a_connection_option_never_removes_the_framing_or_the_host() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("Content-Length, HOST, x-secret"),
+        );
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("5"));
+        h.insert(header::HOST, HeaderValue::from_static("gw"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        remove_hop_by_hop(&mut h);
+        let names: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["content-length", "host"]);
+        // As the response relay asks it, with the field's own spelling.
+        let listed = |n: &[u8]| n.eq_ignore_ascii_case(b"content-length");
+        assert!(!is_hop_by_hop(b"Content-Length", b"5", listed));
+        assert!(is_hop_by_hop(b"Transfer-Encoding", b"chunked", listed));
     }
 
     #[test]
