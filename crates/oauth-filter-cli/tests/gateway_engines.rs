@@ -515,6 +515,10 @@ async fn every_upstream_framing_reaches_the_client_well_framed() {
         ),
         ("/empty", Script::Answer(b"HTTP/1.1 204 No Content\r\n\r\n")),
         (
+            "/empty-with-length",
+            Script::Answer(b"HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\n"),
+        ),
+        (
             "/hop",
             Script::Answer(
                 b"HTTP/1.1 200 OK\r\nConnection: X-Private, keep-alive\r\nX-Private: 1\r\nKeep-Alive: timeout=5\r\nUpgrade: h2c\r\nX-Kept: 1\r\nContent-Length: 2\r\n\r\nok",
@@ -590,6 +594,11 @@ async fn every_upstream_framing_reaches_the_client_well_framed() {
     assert_eq!((a.status, a.header("content-length")), (200, Some("5")));
     c.send(get("/empty").as_bytes()).await;
     assert_eq!(c.answer(false).await.unwrap().status, 204);
+    // A 204 never carries Content-Length (RFC 9110 §8.6), even when the upstream's did: a
+    // client that believed it would take the next answer's first bytes for this one's body.
+    c.send(get("/empty-with-length").as_bytes()).await;
+    let a = c.answer(false).await.unwrap();
+    assert_eq!((a.status, a.header("content-length")), (204, None));
     // Hop-by-hop fields, and those the Connection field names, stay with the upstream hop.
     c.send(get("/hop").as_bytes()).await;
     let a = c.answer(false).await.unwrap();

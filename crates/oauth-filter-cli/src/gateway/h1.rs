@@ -964,8 +964,10 @@ impl Exchange<'_> {
         status_line(out, status, resp.reason);
         let mut date = false;
         // The body's framing is written here from `framing`, never relayed: a length the
-        // upstream gave is written again (after its one validated field), as is chunking.
-        let own_length = matches!(framing.body, Body::Length(_));
+        // upstream gave is written again (after its one validated field), as is chunking. A
+        // 204 has no length at all (RFC 9110 §8.6), whatever the upstream wrote: a client
+        // that believed one would read the next answer's first bytes as this one's body.
+        let own_length = matches!(framing.body, Body::Length(_)) || code == 204;
         for h in resp.headers.iter() {
             let name = h.name.as_bytes();
             if proxy::is_hop_by_hop(name, h.value, connection)
