@@ -52,11 +52,12 @@
 //! idle is reused when the runtime has seen no event on it (the upstream closes idle
 //! connections with a FIN the runtime sees); a request on a reused connection that fails
 //! before any byte of an answer is sent again on a new connection when that is safe: when
-//! writing it failed, or for GET, HEAD and OPTIONS without a body.
+//! writing it failed, or for GET, HEAD and OPTIONS whose body, if any, went out whole with the
+//! head ([`upstream::may_send_again`]).
 
 use super::metrics as m;
 use super::proxy::{self, Admitted, Connection, Proxy, WebSocket, has_token};
-use super::upstream::IDLE_TIMEOUT;
+use super::upstream::{self, IDLE_TIMEOUT};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Response, StatusCode};
@@ -751,11 +752,8 @@ impl Exchange<'_> {
         c: &mut Client,
         body_left: u64,
     ) -> Result<(Upstream, Framing, bool), Failed> {
-        let retry_safe = body_left == 0
-            && matches!(
-                self.head.method,
-                http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
-            );
+        // The whole request is in `c.out` when no body is left to stream.
+        let retry_safe = body_left == 0 && upstream::may_send_again(&self.head.method);
         let now = Instant::now();
         let deadline = now + self.proxy.upstream_timeout();
         let mut attempt = 0;
@@ -967,12 +965,12 @@ impl Exchange<'_> {
         // upstream gave is written again (after its one validated field), as is chunking. A
         // 204 has no length at all (RFC 9110 §8.6), whatever the upstream wrote: a client
         // that believed one would read the next answer's first bytes as this one's body.
-        let own_length = matches!(framing.body, Body::Length(_)) || code == 204;
+        let drop_their_length = matches!(framing.body, Body::Length(_)) || code == 204;
         for h in resp.headers.iter() {
             let name = h.name.as_bytes();
             if proxy::is_hop_by_hop(name, h.value, connection)
                 || (nonce.is_some() && name.eq_ignore_ascii_case(b"dpop-nonce"))
-                || (own_length && name.eq_ignore_ascii_case(b"content-length"))
+                || (drop_their_length && name.eq_ignore_ascii_case(b"content-length"))
             {
                 continue;
             }

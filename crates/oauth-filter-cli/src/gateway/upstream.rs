@@ -377,14 +377,23 @@ fn upstream_tls(config: &Config) -> Result<rustls::ClientConfig, BuildError> {
     }
 }
 
-/// A copy of `req` to send again if a reused connection ends without answering it: only for a
-/// GET, HEAD or OPTIONS without a body, which the upstream may see twice. `None` for others.
-fn resendable(req: &Request<RequestBody>) -> Option<Request<RequestBody>> {
-    if !matches!(
-        *req.method(),
+/// Whether a request with this method may go to the upstream a second time when a reused
+/// connection ended without answering it: GET, HEAD and OPTIONS, which are safe (RFC 9110
+/// §9.2.1), so an upstream that did act on the first copy sees nothing new. The one rule of
+/// both engines; each adds that it must still hold the whole request to send (hyper's engine:
+/// no body, since a streamed one cannot be replayed; the gateway's own: a body that went out
+/// whole with the head).
+pub(crate) fn may_send_again(method: &http::Method) -> bool {
+    matches!(
+        *method,
         http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
-    ) || !req.body().is_end_stream()
-    {
+    )
+}
+
+/// A copy of `req` to send again if a reused connection ends without answering it: only for
+/// [`may_send_again`] methods without a body. `None` for others.
+fn resendable(req: &Request<RequestBody>) -> Option<Request<RequestBody>> {
+    if !may_send_again(req.method()) || !req.body().is_end_stream() {
         return None;
     }
     let mut copy = Request::new(RequestBody::empty());
