@@ -1,7 +1,8 @@
 //! The gateway's two HTTP/1.1 engines: its own (`server.http1_fast_path`, the default) and
 //! hyper's. Raw bytes on real sockets, the real binary, a real upstream: the engines must give
-//! the same answers and tell the upstream the same things, and the gateway's own engine must
-//! relay every upstream framing correctly and refuse the ambiguous ones.
+//! the same answers and tell the upstream the same things, both must relay every upstream
+//! framing so that the client reads it as the upstream framed it, and refuse the ambiguous
+//! ones (for listed answers and for generated ones).
 //!
 //! Every wait is for a condition (an answer, a closed socket), bounded generously so that a
 //! loaded machine cannot make a test fail.
@@ -87,6 +88,9 @@ scopes = ["admin"]
 /// One HTTP/1.1 response as a client reads it.
 #[derive(Debug, PartialEq, Eq)]
 struct Answer {
+    /// The status line's minor version: `HTTP/1.0` answers end their connection unless they
+    /// say `keep-alive`.
+    minor: u8,
     status: u16,
     /// Lower-case names, sorted, `date` left out (it differs by the second).
     headers: Vec<(String, String)>,
@@ -101,6 +105,19 @@ impl Answer {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the connection serves another request after this answer (RFC 9112 §9.3).
+    fn persistent(&self) -> bool {
+        let says = |token: &str| {
+            self.header("connection")
+                .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        };
+        if self.minor == 0 {
+            says("keep-alive")
+        } else {
+            !says("close")
+        }
     }
 }
 
@@ -140,7 +157,7 @@ impl Client {
     /// The next response (`head`: it answers a HEAD request); `None` if the connection ends
     /// before a whole one.
     async fn answer(&mut self, head: bool) -> Option<Answer> {
-        let (status, headers, len) = loop {
+        let (minor, status, headers, len) = loop {
             let mut fields = [httparse::EMPTY_HEADER; 64];
             let mut resp = httparse::Response::new(&mut fields);
             if let httparse::Status::Complete(len) = resp.parse(&self.buf).unwrap() {
@@ -156,7 +173,7 @@ impl Client {
                     .filter(|(n, _)| n != "date")
                     .collect();
                 headers.sort();
-                break (resp.code.unwrap(), headers, len);
+                break (resp.version.unwrap(), resp.code.unwrap(), headers, len);
             }
             if !self.fill().await {
                 return None;
@@ -195,7 +212,9 @@ impl Client {
                 }
             }
         } else if let Some(len) = get("content-length") {
-            let len: usize = len.parse().unwrap();
+            let len: usize = len
+                .parse()
+                .unwrap_or_else(|_| panic!("an answer with content-length {len:?}: {headers:?}"));
             while self.buf.len() < len {
                 if !self.fill().await {
                     return None;
@@ -209,6 +228,7 @@ impl Client {
             raw_body = body.clone();
         }
         Some(Answer {
+            minor,
             status,
             headers,
             body,
@@ -907,6 +927,69 @@ async fn a_connection_handed_to_hyper_keeps_serving() {
     assert_eq!((a.status, &a.body[..]), (200, &b"2"[..]));
 }
 
+/// Answers whose framing two readers could take differently reach no client as they came, on
+/// either engine: a list of lengths or the same length twice is a 502 (hyper's client took
+/// them and its server wrote them on), a 204's length is dropped even when it answers a HEAD,
+/// a length in leading zeros is written plainly, and a chunk line with a bare LF in its
+/// extension is refused at once (the own engine read on in search of a CRLF).
+#[tokio::test(flavor = "multi_thread")]
+async fn answers_framed_two_ways_never_reach_the_client_as_they_came() {
+    let issuer = TestIssuer::start().await;
+    let up = scripted(HashMap::from([
+        (
+            "/listed",
+            Script::Answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok"),
+        ),
+        (
+            "/twice",
+            Script::Answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok"),
+        ),
+        (
+            "/zeros",
+            Script::Answer(b"HTTP/1.1 200 OK\r\nContent-Length: 002\r\n\r\nok"),
+        ),
+        (
+            "/empty-with-length",
+            Script::Answer(b"HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\n"),
+        ),
+        (
+            "/extension-lf",
+            Script::Answer(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a\nok\r\nab\r\n0\r\n\r\n",
+            ),
+        ),
+    ]))
+    .await;
+    for fast in [true, false] {
+        let gw = Gateway::start(&open_config(up.addr, &issuer, fast), &[]).await;
+        let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: gw\r\n\r\n");
+        for path in ["/listed", "/twice"] {
+            let a = &exchange(gw.addr, get(path).as_bytes(), 1, false).await[0];
+            assert_eq!(a.status, 502, "{path}, fast path {fast}: {a:?}");
+        }
+        let a = &exchange(gw.addr, get("/zeros").as_bytes(), 1, false).await[0];
+        assert_eq!(
+            (a.status, a.header("content-length"), &a.body[..]),
+            (200, Some("2"), &b"ok"[..]),
+            "fast path {fast}"
+        );
+        let head = b"HEAD /empty-with-length HTTP/1.1\r\nHost: gw\r\n\r\n";
+        let a = &exchange(gw.addr, head, 1, true).await[0];
+        assert_eq!(
+            (a.status, a.header("content-length")),
+            (204, None),
+            "fast path {fast}"
+        );
+        // Not relayed: the client's connection closes before a whole answer (or with a 502).
+        let mut c = Client::connect(gw.addr).await;
+        c.send(get("/extension-lf").as_bytes()).await;
+        match c.answer(false).await {
+            None => {}
+            Some(a) => assert_eq!(a.status, 502, "fast path {fast}: {a:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_requests_with_bodies_keep_or_close_the_connection() {
     let issuer = TestIssuer::start().await;
@@ -1221,6 +1304,443 @@ fn generated_requests_are_read_alike_by_both_engines() {
                 show(&ours),
                 show(&theirs)
             )));
+        }
+        Ok(())
+    });
+    drop((own, hyper));
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+/// How a generated upstream answer frames its body, and so what a client must get of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framed {
+    /// `Content-Length` as long as the body (spelled plainly).
+    Exact,
+    /// `Content-Length: 0` before a body that is a whole answer of its own: the gateway must
+    /// never take those bytes for the next request's answer.
+    Zero,
+    /// One byte less than the body: the last byte is left over on the upstream connection.
+    Less,
+    /// One byte more than the body, and then the upstream closes: a cut body.
+    More,
+    /// Chunked (the field as `template` spells it; the chunks with an extension and trailers
+    /// when `rich`).
+    Chunked { rich: bool },
+    /// No framing: the body ends when the upstream closes.
+    UntilClose,
+    /// Framing that parsers read differently (or must refuse): no one right answer.
+    Ambiguous,
+}
+
+/// An upstream answer made of pieces that HTTP/1.1 clients and proxies have read differently:
+/// interim answers, versions, statuses, hop-by-hop and Connection-named fields, framing in
+/// many spellings (and wrong), bodies that hold an answer of their own, bare LF line ends.
+#[derive(Debug, Clone)]
+struct WildAnswer {
+    interim: Option<&'static str>,
+    version: &'static str,
+    status: &'static str,
+    fields: Vec<&'static str>,
+    framing: (&'static str, Framed),
+    body: &'static str,
+    lf_only: bool,
+    /// The upstream closes the connection after this answer.
+    close: bool,
+    /// The client's request is a HEAD.
+    head: bool,
+}
+
+impl WildAnswer {
+    /// The bytes the upstream writes.
+    fn bytes(&self) -> Vec<u8> {
+        let eol = if self.lf_only { "\n" } else { "\r\n" };
+        let n = self.body.len();
+        let mut lines = vec![format!("{} {}", self.version, self.status)];
+        lines.extend(self.fields.iter().map(|f| (*f).to_owned()));
+        let (template, framed) = self.framing;
+        if !template.is_empty() {
+            lines.push(
+                template
+                    .replace("{n}", &n.to_string())
+                    .replace("{less}", &n.saturating_sub(1).to_string())
+                    .replace("{more}", &(n + 1).to_string()),
+            );
+        }
+        let mut out = self.interim.unwrap_or_default().replace("\r\n", eol);
+        out.push_str(&lines.join(eol));
+        out.push_str(eol);
+        out.push_str(eol);
+        match framed {
+            Framed::Chunked { rich } => {
+                if !self.body.is_empty() {
+                    let ext = if rich { ";ext=\"v\"" } else { "" };
+                    out.push_str(&format!("{n:x}{ext}{eol}{}{eol}", self.body));
+                }
+                out.push_str(&format!("0{eol}"));
+                if rich {
+                    out.push_str(&format!("X-Trailer: t{eol}"));
+                }
+                out.push_str(eol);
+            }
+            _ => out.push_str(self.body),
+        }
+        out.into_bytes()
+    }
+
+    /// The fields its `Connection` fields name: the upstream hop's alone, never relayed
+    /// (but the framing, which the gateway writes itself).
+    fn connection_named(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .filter_map(|f| f.strip_prefix("Connection: "))
+            .flat_map(|v| v.split(','))
+            .map(|n| n.trim().to_ascii_lowercase())
+            .filter(|n| {
+                !["close", "keep-alive", "content-length", "transfer-encoding"]
+                    .contains(&n.as_str())
+            })
+            .collect()
+    }
+
+    /// The status and body every client must get, when the answer has one right reading.
+    fn expected(&self) -> Option<(u16, Vec<u8>)> {
+        let malformed = self
+            .fields
+            .iter()
+            .any(|f| f.contains("\r\n ") || f.starts_with("Bad Name"));
+        let status: u16 = self.status.get(..3)?.parse().ok()?;
+        let framed = self.framing.1;
+        // Chunks end their lines with CRLF: the bare LF a head's lines may end with (RFC 9112
+        // §2.2) is no chunk's line end, and a reader that took it for one would be lenient
+        // where request smuggling begins.
+        let chunked = matches!(framed, Framed::Chunked { .. });
+        let version_ok = match self.version {
+            "HTTP/1.1" => !(chunked && self.lf_only),
+            "HTTP/1.0" => !chunked,
+            _ => false,
+        };
+        if malformed || !version_ok || status == 101 {
+            return None;
+        }
+        // A HEAD's answer, a 204 and a 304 have no body whatever their framing says; bytes
+        // the upstream sent after them anyway are left over, never the next answer.
+        let bodiless = self.head || status == 204 || status == 304;
+        let n = self.body.len();
+        let body = match framed {
+            Framed::Ambiguous => return None,
+            _ if bodiless => b"",
+            Framed::Exact | Framed::UntilClose | Framed::Chunked { .. } => self.body.as_bytes(),
+            Framed::Zero => b"",
+            Framed::Less => &self.body.as_bytes()[..n.saturating_sub(1)],
+            Framed::More => return None,
+        };
+        Some((status, body.to_vec()))
+    }
+}
+
+fn wild_answer() -> impl proptest::strategy::Strategy<Value = WildAnswer> {
+    use proptest::prelude::*;
+    let interim = prop::option::weighted(
+        0.2,
+        prop::sample::select(vec![
+            "HTTP/1.1 100 Continue\r\n\r\n",
+            "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n",
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n",
+        ]),
+    );
+    let version = prop::sample::select(vec![
+        "HTTP/1.1", "HTTP/1.1", "HTTP/1.1", "HTTP/1.0", "HTTP/2", "http/1.1",
+    ]);
+    let status = prop::sample::select(vec![
+        "200 OK",
+        "200 OK",
+        "200 ",
+        "201 Created",
+        "204 No Content",
+        "304 Not Modified",
+        "404 Not Found",
+        "500 Oops, sorry",
+        "599 Odd",
+        "101 Switching Protocols",
+    ]);
+    let field = prop::sample::select(vec![
+        "X-Up: 1",
+        "Set-Cookie: a=1",
+        "Set-Cookie: b=2",
+        "Connection: close",
+        "Connection: keep-alive",
+        "Connection: X-Private",
+        "X-Private: 1",
+        "Keep-Alive: timeout=5",
+        "Proxy-Connection: keep-alive",
+        "Upgrade: h2c",
+        "Trailer: X-Trailer",
+        "X-Empty:",
+        "X-Text: caf\u{e9}",
+        "X-Fold: a\r\n b",
+        "Bad Name: v",
+        "Connection: Content-Length",
+        "Connection: Transfer-Encoding",
+        "Connection: X-Up, Set-Cookie",
+    ]);
+    let framing = prop::sample::select(vec![
+        ("Content-Length: {n}", Framed::Exact),
+        ("Content-Length: {n}", Framed::Exact),
+        ("content-length:{n}", Framed::Exact),
+        ("Content-Length: 0", Framed::Zero),
+        ("Content-Length: {less}", Framed::Less),
+        ("Content-Length: {more}", Framed::More),
+        (
+            "Transfer-Encoding: chunked",
+            Framed::Chunked { rich: false },
+        ),
+        ("Transfer-Encoding: chunked", Framed::Chunked { rich: true }),
+        (
+            "transfer-encoding: Chunked",
+            Framed::Chunked { rich: false },
+        ),
+        ("", Framed::UntilClose),
+        ("Content-Length: 0{n}", Framed::Ambiguous),
+        ("Content-Length: +{n}", Framed::Ambiguous),
+        ("Content-Length: {n}, {n}", Framed::Ambiguous),
+        (
+            "Content-Length: {n}\r\nContent-Length: {n}",
+            Framed::Ambiguous,
+        ),
+        (
+            "Content-Length: {n}\r\nContent-Length: {less}",
+            Framed::Ambiguous,
+        ),
+        (
+            "Transfer-Encoding: chunked\r\nContent-Length: {n}",
+            Framed::Ambiguous,
+        ),
+        ("Transfer-Encoding: gzip, chunked", Framed::Ambiguous),
+        ("Transfer-Encoding: chunked, gzip", Framed::Ambiguous),
+        ("Transfer-Encoding: identity", Framed::Ambiguous),
+    ]);
+    let body = prop::sample::select(vec![
+        "hello",
+        "hello",
+        "",
+        "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil",
+    ]);
+    (
+        interim,
+        version,
+        status,
+        prop::collection::vec(field, 0..4),
+        framing,
+        body,
+        prop::bool::weighted(0.1),
+        prop::bool::weighted(0.3),
+        prop::bool::weighted(0.15),
+    )
+        .prop_map(
+            |(interim, version, status, fields, framing, body, lf_only, close, head)| {
+                // An answer whose body ends only with the connection, or is cut, is followed
+                // by the close (else the gateway would wait for the rest until its timeout).
+                let close = close
+                    || matches!(
+                        framing.1,
+                        Framed::UntilClose | Framed::More | Framed::Ambiguous
+                    );
+                WildAnswer {
+                    interim,
+                    version,
+                    status,
+                    fields,
+                    framing,
+                    body,
+                    lf_only,
+                    close,
+                    head,
+                }
+            },
+        )
+}
+
+/// An upstream that answers `GET /marker` with `marker` and every other request with the
+/// answer in `now` (closing after it when it says so).
+async fn wild_upstream(now: Arc<Mutex<Option<WildAnswer>>>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let now = now.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let (marker, len) = loop {
+                        let mut fields = [httparse::EMPTY_HEADER; 64];
+                        let mut req = httparse::Request::new(&mut fields);
+                        if let Ok(httparse::Status::Complete(n)) = req.parse(&buf) {
+                            break (req.path == Some("/marker"), n);
+                        }
+                        let mut chunk = [0u8; 16384];
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                        }
+                    };
+                    buf.drain(..len);
+                    if marker {
+                        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nmarker";
+                        if s.write_all(ok).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                    let Some(answer) = now.lock().unwrap().clone() else {
+                        return;
+                    };
+                    if s.write_all(&answer.bytes()).await.is_err() || answer.close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// What a client of one engine saw: the answer to the generated request (interim ones left
+/// out), and, when the gateway kept the connection, the answer to `GET /marker` sent next.
+async fn wild_exchange(addr: SocketAddr, head: bool) -> (Option<Answer>, Option<Answer>) {
+    let mut c = Client::connect(addr).await;
+    let method = if head { "HEAD" } else { "GET" };
+    c.send(format!("{method} /wild HTTP/1.1\r\nHost: gw\r\n\r\n").as_bytes())
+        .await;
+    let first = loop {
+        match c.answer(head).await {
+            Some(a) if a.status < 200 => {}
+            other => break other,
+        }
+    };
+    let second = if first.as_ref().is_some_and(Answer::persistent) {
+        let _ = c
+            .stream
+            .write_all(b"GET /marker HTTP/1.1\r\nHost: gw\r\n\r\n")
+            .await;
+        c.answer(false).await
+    } else {
+        None
+    };
+    (first, second)
+}
+
+/// What no answer a gateway gives may have: framing that two readers could take differently,
+/// a length on a bodiless status, hop-by-hop fields of the upstream's hop.
+fn framing_faults(a: &Answer, named: &[String]) -> Vec<String> {
+    let count = |name: &str| a.headers.iter().filter(|(n, _)| n == name).count();
+    let mut faults = Vec::new();
+    if count("content-length") > 1 || count("transfer-encoding") > 1 {
+        faults.push("a framing field twice".to_owned());
+    }
+    if count("content-length") > 0 && count("transfer-encoding") > 0 {
+        faults.push("both Content-Length and Transfer-Encoding".to_owned());
+    }
+    if a.header("transfer-encoding")
+        .is_some_and(|v| v != "chunked")
+    {
+        faults.push("a Transfer-Encoding other than chunked".to_owned());
+    }
+    if (a.status == 204 || a.status < 200)
+        && (count("content-length") > 0 || count("transfer-encoding") > 0)
+    {
+        faults.push("framing on a bodiless status".to_owned());
+    }
+    let hops = ["keep-alive", "proxy-connection", "upgrade"];
+    for hop in hops.iter().copied().chain(named.iter().map(String::as_str)) {
+        if count(hop) > 0 {
+            faults.push(format!("the upstream's {hop} field"));
+        }
+    }
+    if a.header("connection")
+        .is_some_and(|v| v != "close" && v != "keep-alive")
+    {
+        faults.push("the upstream's Connection field".to_owned());
+    }
+    faults
+}
+
+/// Both engines relay generated upstream answers so that a client reads each exactly as the
+/// upstream framed it, or gets a 502, and never reads one answer into another: the request
+/// that follows on the same connection always gets its own answer (`marker`), never bytes the
+/// upstream left over (a body that is itself an answer, after a `Content-Length: 0`). Where an
+/// answer has one right reading, both engines give exactly it; where it has none, engines that
+/// both relay it agree on its status and body.
+#[test]
+fn generated_upstream_answers_reach_clients_as_framed() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let now = Arc::new(Mutex::new(None));
+    let (own, hyper, _issuer) = rt.block_on(async {
+        let issuer = TestIssuer::start().await;
+        let up = wild_upstream(now.clone()).await;
+        let own = Gateway::start(&open_config(up, &issuer, true), &[]).await;
+        let hyper = Gateway::start(&open_config(up, &issuer, false), &[]).await;
+        (own, hyper, issuer)
+    });
+    let mut runner = TestRunner::new(Config {
+        cases: 2000,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let result = runner.run(&wild_answer(), |w| {
+        *now.lock().unwrap() = Some(w.clone());
+        let expected = w.expected();
+        let named = w.connection_named();
+        let mut seen = Vec::new();
+        for (engine, gw) in [("own engine", &own), ("hyper's", &hyper)] {
+            let (first, second) = rt.block_on(wild_exchange(gw.addr, w.head));
+            let fail = |why: String| {
+                TestCaseError::fail(format!(
+                    "{engine}: {why}\nupstream wrote {:?}\nfirst: {first:?}\nnext: {second:?}",
+                    String::from_utf8_lossy(&w.bytes())
+                ))
+            };
+            for a in first.iter().chain(second.iter()) {
+                let faults = framing_faults(a, &named);
+                if !faults.is_empty() {
+                    return Err(fail(faults.join("; ")));
+                }
+            }
+            match (&expected, &first) {
+                (Some((status, body)), Some(a)) if (a.status, &a.body) != (*status, body) => {
+                    return Err(fail(format!("expected {status} with {body:?}")));
+                }
+                (Some(_), None) => return Err(fail("no answer".to_owned())),
+                (None, Some(a)) if w.framing.1 == Framed::More && a.status != 502 => {
+                    return Err(fail("a cut body relayed as whole".to_owned()));
+                }
+                _ => {}
+            }
+            let kept = first.as_ref().is_some_and(Answer::persistent);
+            if kept && second.as_ref().map(|a| (a.status, &a.body[..])) != Some((200, b"marker")) {
+                return Err(fail(
+                    "the next request did not get its own answer".to_owned(),
+                ));
+            }
+            seen.push(
+                first
+                    .filter(|a| a.status != 502)
+                    .map(|a| (a.status, a.body)),
+            );
+        }
+        if let [Some(ours), Some(theirs)] = &seen[..] {
+            if ours != theirs {
+                return Err(TestCaseError::fail(format!(
+                    "the engines read {:?} differently: {ours:?} against {theirs:?}",
+                    String::from_utf8_lossy(&w.bytes())
+                )));
+            }
         }
         Ok(())
     });

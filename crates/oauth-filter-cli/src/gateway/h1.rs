@@ -31,8 +31,10 @@
 //!   `http` refuse, heads over 64 KiB or with more than 100 fields, and POSTs when MCP routes
 //!   are configured (their bodies are read and checked) go to hyper.
 //! - Upstream responses framed by `Content-Length`, chunked (re-chunked canonically: chunk
-//!   extensions and trailers are dropped, as hyper drops them), or without a body (HEAD, 204,
-//!   304); a body that ends with the upstream's close goes on chunked. Informational answers
+//!   extensions and trailers are dropped, as hyper drops them; a chunk line or trailer line
+//!   that ends in a bare LF or holds another control octet is refused, as hyper refuses it),
+//!   or without a body (HEAD, 204, 304); a body that ends with the upstream's close goes on
+//!   chunked. Informational answers
 //!   (1xx) are skipped, as hyper's client skips them. `Transfer-Encoding` other than `chunked`
 //!   alone, `Transfer-Encoding` with `Content-Length`, several or malformed `Content-Length`s,
 //!   a `101` nobody asked for, or a malformed head: 502, and that upstream connection is
@@ -56,7 +58,9 @@
 //! head ([`upstream::may_send_again`]).
 
 use super::metrics as m;
-use super::proxy::{self, Admitted, Connection, Proxy, WebSocket, has_token};
+use super::proxy::{
+    self, Admitted, Connection, Proxy, WebSocket, has_token, length_digits as digits,
+};
 use super::upstream::{self, IDLE_TIMEOUT};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -410,14 +414,6 @@ fn parse_request(
             Parse::Hyper
         }
     }
-}
-
-/// A `Content-Length` value: decimal digits only (no sign, space or list), at most 18 of them.
-fn digits(v: &[u8]) -> Option<u64> {
-    if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    Some(v.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
 }
 
 /// Why a read gave no bytes.
@@ -1181,6 +1177,9 @@ impl Dechunk {
     fn step(&mut self, buf: &mut BytesMut) -> Result<Step, &'static str> {
         loop {
             return match self.0 {
+                Stage::Size if !chunk_line_is_clean(buf) => {
+                    Err("a chunk size line holds a control octet or a bare LF")
+                }
                 Stage::Size => match httparse::parse_chunk_size(buf) {
                     Ok(httparse::Status::Complete((line, 0))) => {
                         buf.advance(line);
@@ -1218,6 +1217,11 @@ impl Dechunk {
                 Stage::Trailers => {
                     let mut fields = [httparse::EMPTY_HEADER; 64];
                     match httparse::parse_headers(buf, &mut fields) {
+                        Ok(httparse::Status::Complete((len, _)))
+                            if !crlf_only(buf.get(..len).unwrap_or_default()) =>
+                        {
+                            Err("a trailer line ends with a bare LF")
+                        }
                         Ok(httparse::Status::Complete((len, _))) => {
                             buf.advance(len);
                             self.0 = Stage::Done;
@@ -1233,6 +1237,35 @@ impl Dechunk {
             };
         }
     }
+}
+
+/// Whether the chunk-size line at the front of `buf` (up to its first LF, or what of it has
+/// come) is one RFC 9112 §7.1 allows: no control octet but HTAB, and its LF after a CR.
+/// httparse's chunk-size parser takes any octet in a chunk extension, a bare LF too, where
+/// hyper's refuses it: a line that two readers end in different places is where a body is read
+/// two ways (the chunk-extension cases of request smuggling). Checked before waiting for more,
+/// so that such a line is refused at once rather than read on in search of a CRLF.
+fn chunk_line_is_clean(buf: &[u8]) -> bool {
+    let (line, ended) = match buf.iter().position(|b| *b == b'\n') {
+        Some(end) => (buf.get(..end).unwrap_or_default(), true),
+        None => (buf, false),
+    };
+    let text = match line.split_last() {
+        Some((b'\r', text)) => text,
+        _ if ended => return false,
+        _ => line,
+    };
+    text.iter()
+        .all(|b| *b == b'\t' || (*b >= 0x20 && *b != 0x7f))
+}
+
+/// Whether every LF in `lines` follows a CR (httparse takes bare LF line ends in a field
+/// section; in a chunked body's trailers this engine does not, as in its chunk lines).
+fn crlf_only(lines: &[u8]) -> bool {
+    lines
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b != b'\n' || i.checked_sub(1).and_then(|p| lines.get(p)) == Some(&b'\r'))
 }
 
 /// Ends a response head in `out`: `Date` when it has none, the DPoP nonce, and
@@ -1618,24 +1651,6 @@ mod tests {
         assert_eq!(r.parts.headers["host"], "y");
     }
 
-    #[test]
-    fn content_lengths_are_plain_digits() {
-        assert_eq!(digits(b"0"), Some(0));
-        assert_eq!(digits(b"123456789012345678"), Some(123_456_789_012_345_678));
-        for bad in [
-            &b""[..],
-            b"-1",
-            b"+1",
-            b" 1",
-            b"1 ",
-            b"1,1",
-            b"0x10",
-            b"1234567890123456789",
-        ] {
-            assert_eq!(digits(bad), None, "{:?}", String::from_utf8_lossy(bad));
-        }
-    }
-
     fn framing(
         code: u16,
         version: u8,
@@ -1798,6 +1813,15 @@ mod tests {
             b"5 5\r\nhello\r\n0\r\n\r\n",
             b"1ffffffffffffffff\r\n",
             b"0\r\nBad Trailer\r\n\r\n",
+            // A bare LF, or another control octet, in a chunk extension: httparse would read
+            // the line on to the next CRLF and take `abcde` for the chunk's data.
+            b"5;a\nhello\r\nabcde\r\n0\r\n\r\n",
+            b"5;a\rb\r\nhello\r\n0\r\n\r\n",
+            b"5;a=\"\x01\"\r\nhello\r\n0\r\n\r\n",
+            b"0\n\r\n",
+            // Trailer lines end with CRLF too.
+            b"0\r\nX-Trailer: t\n\r\n",
+            b"0\r\nX-Trailer: t\r\n\n",
         ] {
             assert!(
                 dechunk(wire, &[1, 3, 7]).is_err(),
@@ -1807,6 +1831,21 @@ mod tests {
         }
         let endless = format!("{}1\r\n", "0".repeat(MAX_CHUNK_LINE + 1));
         assert!(dechunk(endless.as_bytes(), &[64]).is_err());
+        // Refused as soon as the bare LF is there, not after waiting for a CRLF that an
+        // upstream keeping its connection open may never send.
+        for line in [&b"5;a\n"[..], b"5;ext=\"v\"\nhello\n", b"5\n"] {
+            let mut buf = BytesMut::from(line);
+            assert!(
+                Dechunk::default().step(&mut buf).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+        // What may still become a clean line waits for more.
+        for line in [&b"5;a=\"\tv\""[..], b"5;a\r", b""] {
+            let mut buf = BytesMut::from(line);
+            assert_eq!(Dechunk::default().step(&mut buf), Ok(Step::More));
+        }
     }
 
     #[tokio::test]

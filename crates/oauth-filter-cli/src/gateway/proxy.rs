@@ -478,6 +478,21 @@ impl Proxy {
                 };
                 let (mut parts, body) = resp.into_parts();
                 remove_hop_by_hop(&mut parts.headers);
+                // RFC 9110 §8.6: a 204 carries no Content-Length, whatever the upstream wrote
+                // (hyper's server drops it itself, but not on an answer to HEAD), as the own
+                // engine answers.
+                if parts.status == StatusCode::NO_CONTENT {
+                    parts.headers.remove(header::CONTENT_LENGTH);
+                }
+                // The client gets one Content-Length of plain digits or none, as from the own
+                // engine. hyper's client takes a list of equal values (`5, 5`) or the same
+                // field twice, and its server would write them on as they came, for clients
+                // downstream to read each their own way; such an answer is a 502 (RFC 9112
+                // §6.3), and a length in leading zeros is written plainly.
+                if let Err(why) = plain_length(&mut parts.headers) {
+                    tracing::warn!(reason = "upstream_unavailable", status = 502, route = %route_name, why, "upstream response refused");
+                    return upstream_unavailable();
+                }
                 if relayed && websocket == WebSocket::Http2 {
                     // RFC 8441 §5: a 2xx opens the stream; the HTTP/1.1 accept stays here.
                     parts.status = StatusCode::OK;
@@ -893,6 +908,32 @@ pub(crate) fn is_hop_by_hop(name: &[u8], value: &[u8], connection: impl Fn(&[u8]
                 .any(|n| name.eq_ignore_ascii_case(n)))
 }
 
+/// A `Content-Length` value: decimal digits only (no sign, space or list), at most 18 of them.
+pub(crate) fn length_digits(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 18 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(v.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Leaves a message at most one `Content-Length`, written plainly (`05` becomes `5`), or says
+/// why its lengths are not one plain number: several fields, or a value that is not digits
+/// alone (a list, a sign, spaces inside).
+pub(crate) fn plain_length(headers: &mut HeaderMap) -> Result<(), &'static str> {
+    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
+    let (Some(value), None) = (lengths.next(), lengths.next()) else {
+        return match headers.contains_key(header::CONTENT_LENGTH) {
+            true => Err("several Content-Length fields"),
+            false => Ok(()),
+        };
+    };
+    let n = length_digits(value.as_bytes()).ok_or("a malformed Content-Length")?;
+    if value.len() > 1 && value.as_bytes().first() == Some(&b'0') {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    Ok(())
+}
+
 /// Whether a comma-separated field value lists `token` (ASCII case-insensitive).
 pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
     value
@@ -1252,6 +1293,52 @@ mod tests {
         h.insert(header::TE, HeaderValue::from_static("gzip"));
         remove_hop_by_hop(&mut h);
         assert!(h.get(header::TE).is_none());
+    }
+
+    #[test]
+    fn content_lengths_are_plain_length_digits() {
+        assert_eq!(length_digits(b"0"), Some(0));
+        assert_eq!(
+            length_digits(b"123456789012345678"),
+            Some(123_456_789_012_345_678)
+        );
+        for bad in [
+            &b""[..],
+            b"-1",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"1,1",
+            b"0x10",
+            b"1234567890123456789",
+        ] {
+            assert_eq!(
+                length_digits(bad),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+    #[test]
+    fn a_message_keeps_one_plain_length_or_none() {
+        let with = |values: &[&'static str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(header::CONTENT_LENGTH, HeaderValue::from_static(v));
+            }
+            let answer = plain_length(&mut h);
+            let left: Vec<_> = h.get_all(header::CONTENT_LENGTH).iter().cloned().collect();
+            (answer, left)
+        };
+        assert_eq!(with(&[]), (Ok(()), vec![]));
+        assert_eq!(with(&["5"]), (Ok(()), vec![HeaderValue::from(5)]));
+        assert_eq!(with(&["0"]), (Ok(()), vec![HeaderValue::from(0)]));
+        assert_eq!(with(&["005"]), (Ok(()), vec![HeaderValue::from(5)]));
+        assert_eq!(with(&["5", "5"]).0, Err("several Content-Length fields"));
+        for bad in ["5, 5", "5,5", "+5", "-1", " 5", "0x5", ""] {
+            assert_eq!(with(&[bad]).0, Err("a malformed Content-Length"), "{bad:?}");
+        }
     }
 
     #[test]
