@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Instructions per request (callgrind, user space) of the library's HTTP benchmark server and of
 # the peers (benches/peers: jwt-authorizer 0.15 and a jsonwebtoken guard): the open route, a
-# repeated RS256 token (cache on), and a full RS256 verification per request (cache off), each
+# repeated RS256 token (cache on), a full RS256 verification per request (cache off), and the
+# RS256 signature check alone (the floor: /floor, no filter), each
 # server under valgrind, counters zeroed after a warm-up, N (1000) requests on one keep-alive
 # connection. Instruction counts repeat to within a fraction of a per cent whatever else the
 # machine is doing, so they compare builds and machines where wall-clock ratios cannot.
@@ -46,7 +47,7 @@ run() { # label port path token-file command...
 }
 mkdir -p "$work/own"
 declare -A ir
-for v in "open|/open|" "cached|/cached|$work/own/rs256" "uncached|/uncached|$work/own/rs256"; do
+for v in "open|/open|" "cached|/cached|$work/own/rs256" "uncached|/uncached|$work/own/rs256" "floor|/floor|$work/own/rs256"; do
   IFS='|' read -r label path tokens <<<"$v"
   ir[$label]=$(TOKENS_DIR="$work/own" ROTATING=0 LISTEN="127.0.0.1:$((port + 1))" \
     run "$label" $((port + 1)) "$path" "$tokens" target/release/examples/bench_server)
@@ -62,6 +63,7 @@ echo "|---|---:|---:|"
 echo "| ours (axum 0.8), open | ${ir[open]} | |"
 echo "| ours, RS256 repeated, cache on | ${ir[cached]} | |"
 echo "| ours, RS256 full verification | ${ir[uncached]} | |"
+echo "| ours, RS256 signature check alone (the floor) | ${ir[floor]} | |"
 echo "| peers (axum 0.7), open | ${ir[peer-open]} | |"
 echo "| jwt-authorizer 0.15, RS256 | ${ir[jwt-authorizer]} | $(ratio "${ir[jwt-authorizer]}" "${ir[uncached]}")× |"
 echo "| jsonwebtoken guard, RS256 | ${ir[jsonwebtoken]} | $(ratio "${ir[jsonwebtoken]}" "${ir[uncached]}")× |"

@@ -5,7 +5,9 @@
 //! ```
 //!
 //! Routes: `/open` (no filter), `/cached` (filter, verified-token cache on), `/uncached` (filter,
-//! cache off: every request is a full verification), all answering "ok"; every other path
+//! cache off: every request is a full verification), `/floor` (no filter: the handler checks
+//! only an RS256 token's signature, as aws-lc-rs's one call does with the key parsed at start,
+//! and answers 401 if it fails: what any verifier pays at least), all answering "ok"; every other path
 //! answers like `/open` (the upstream of `scripts/bench-gateway.sh`). Writes token files to
 //! `TOKENS_DIR`: `rs256`, `es256`, `eddsa` (one token each, scope `read`), `noscope` (RS256,
 //! scope `write`), `rotating` (`ROTATING`, 100,000 by default, distinct ES256 tokens), `forged` (a bad signature from a
@@ -14,12 +16,16 @@
 //! `dpop-proofs-<round>` (`DPOP_PROOFS` fresh ES256 proofs for `GET /dpop` each, one file per
 //! round since each proof is accepted once).
 
+use aws_lc_rs::signature::{self, ParsedPublicKey};
 use axum::Router;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
+use base64::Engine;
 use oauth_filter::Algorithm;
 use oauth_filter::dpop::DpopPolicy;
 use oauth_filter::{Dpop, JwtIssuer, OAuthFilter};
 use oauth_filter_testkit::{DpopClient, SigningAlg, TestIssuer};
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -69,12 +75,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dir.join("noscope"),
         issuer
             .mint()
-            .key(rs)
+            .key(rs.clone())
             .scope("write")
             .expires_in_secs(day)
             .sign()
             + "\n",
     )?;
+    // The floor route's key: the RS256 public key, parsed once.
+    let floor_key = Arc::new(ParsedPublicKey::new(
+        &signature::RSA_PKCS1_2048_8192_SHA256,
+        rs.public_key_der(),
+    )?);
     let es = issuer.key_for(SigningAlg::ES256).ok_or("no key")?;
     // ROTATING: how many (default 100,000; fewer under valgrind, which signs slowly).
     let rotating: usize = std::env::var("ROTATING").map_or(Ok(100_000), |n| n.parse())?;
@@ -152,9 +163,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route(
             "/dpop",
             get(|| async { "ok" }).route_layer(dpop.require(["read"])),
+        )
+        .route(
+            "/floor",
+            get(move |headers: HeaderMap| {
+                let key = floor_key.clone();
+                async move {
+                    if signature_holds(&key, &headers) {
+                        Ok("ok")
+                    } else {
+                        Err(StatusCode::UNAUTHORIZED)
+                    }
+                }
+            }),
         );
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     eprintln!("bench server on http://{}", listener.local_addr()?);
     axum::serve(listener, app).await?;
     Ok(())
+}
+
+/// The floor route's check: the bearer token's signature over its signing input, and nothing
+/// else (no header, no claims). Not a verifier: a baseline for the benchmark.
+fn signature_holds(key: &ParsedPublicKey, headers: &HeaderMap) -> bool {
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let Some((input, sig)) = token.rsplit_once('.') else {
+        return false;
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig)
+        .is_ok_and(|sig| key.verify_sig(input.as_bytes(), &sig).is_ok())
 }
