@@ -931,7 +931,8 @@ async fn a_connection_handed_to_hyper_keeps_serving() {
 /// either engine: a list of lengths or the same length twice is a 502 (hyper's client took
 /// them and its server wrote them on), a 204's length is dropped even when it answers a HEAD,
 /// a length in leading zeros is written plainly, and a chunk line with a bare LF in its
-/// extension is refused at once (the own engine read on in search of a CRLF).
+/// extension (the own engine read on in search of a CRLF) or without a size (the own engine
+/// took it for the last chunk's) is refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn answers_framed_two_ways_never_reach_the_client_as_they_came() {
     let issuer = TestIssuer::start().await;
@@ -951,6 +952,12 @@ async fn answers_framed_two_ways_never_reach_the_client_as_they_came() {
         (
             "/empty-with-length",
             Script::Answer(b"HTTP/1.1 204 No Content\r\nContent-Length: 2\r\n\r\n"),
+        ),
+        (
+            "/no-size",
+            Script::Answer(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n\r\n\r\n",
+            ),
         ),
         (
             "/extension-lf",
@@ -981,11 +988,13 @@ async fn answers_framed_two_ways_never_reach_the_client_as_they_came() {
             "fast path {fast}"
         );
         // Not relayed: the client's connection closes before a whole answer (or with a 502).
-        let mut c = Client::connect(gw.addr).await;
-        c.send(get("/extension-lf").as_bytes()).await;
-        match c.answer(false).await {
-            None => {}
-            Some(a) => assert_eq!(a.status, 502, "fast path {fast}: {a:?}"),
+        for path in ["/extension-lf", "/no-size"] {
+            let mut c = Client::connect(gw.addr).await;
+            c.send(get(path).as_bytes()).await;
+            match c.answer(false).await {
+                None => {}
+                Some(a) => assert_eq!(a.status, 502, "{path}, fast path {fast}: {a:?}"),
+            }
         }
     }
 }
@@ -1332,6 +1341,12 @@ enum Framed {
     UntilClose,
     /// Framing that parsers read differently (or must refuse): no one right answer.
     Ambiguous,
+    /// Chunked, with `raw` for the body's bytes (chunk lines parsers have ended in different
+    /// places), and the body they hold when that is one right reading (`None`: malformed).
+    Chunks {
+        raw: &'static str,
+        body: Option<&'static str>,
+    },
 }
 
 /// An upstream answer made of pieces that HTTP/1.1 clients and proxies have read differently:
@@ -1373,6 +1388,7 @@ impl WildAnswer {
         out.push_str(eol);
         out.push_str(eol);
         match framed {
+            Framed::Chunks { raw, .. } => out.push_str(raw),
             Framed::Chunked { rich } => {
                 if !self.body.is_empty() {
                     let ext = if rich { ";ext=\"v\"" } else { "" };
@@ -1404,6 +1420,18 @@ impl WildAnswer {
             .collect()
     }
 
+    /// Whether no client may get this answer whole: its body is cut or its chunks malformed
+    /// (a HEAD's answer, a 204 and a 304 have no body to be either).
+    fn must_be_refused(&self) -> bool {
+        let bodiless =
+            self.head || self.status.starts_with("204") || self.status.starts_with("304");
+        !bodiless
+            && matches!(
+                self.framing.1,
+                Framed::More | Framed::Chunks { body: None, .. }
+            )
+    }
+
     /// The status and body every client must get, when the answer has one right reading.
     fn expected(&self) -> Option<(u16, Vec<u8>)> {
         let malformed = self
@@ -1415,7 +1443,7 @@ impl WildAnswer {
         // Chunks end their lines with CRLF: the bare LF a head's lines may end with (RFC 9112
         // §2.2) is no chunk's line end, and a reader that took it for one would be lenient
         // where request smuggling begins.
-        let chunked = matches!(framed, Framed::Chunked { .. });
+        let chunked = matches!(framed, Framed::Chunked { .. } | Framed::Chunks { .. });
         let version_ok = match self.version {
             "HTTP/1.1" => !(chunked && self.lf_only),
             "HTTP/1.0" => !chunked,
@@ -1431,6 +1459,7 @@ impl WildAnswer {
         let body = match framed {
             Framed::Ambiguous => return None,
             _ if bodiless => b"",
+            Framed::Chunks { body, .. } => body?.as_bytes(),
             Framed::Exact | Framed::UntilClose | Framed::Chunked { .. } => self.body.as_bytes(),
             Framed::Zero => b"",
             Framed::Less => &self.body.as_bytes()[..n.saturating_sub(1)],
@@ -1442,6 +1471,7 @@ impl WildAnswer {
 
 fn wild_answer() -> impl proptest::strategy::Strategy<Value = WildAnswer> {
     use proptest::prelude::*;
+    let bad = |raw| Framed::Chunks { raw, body: None };
     let interim = prop::option::weighted(
         0.2,
         prop::sample::select(vec![
@@ -1520,6 +1550,31 @@ fn wild_answer() -> impl proptest::strategy::Strategy<Value = WildAnswer> {
         ("Transfer-Encoding: gzip, chunked", Framed::Ambiguous),
         ("Transfer-Encoding: chunked, gzip", Framed::Ambiguous),
         ("Transfer-Encoding: identity", Framed::Ambiguous),
+        // Chunk lines that parsers have ended in different places: a bare LF in an
+        // extension, a size line without a digit, bare LF line ends, a quoted CRLF; and one
+        // that is odd but right (leading zeros, whitespace around the extension).
+        (
+            "Transfer-Encoding: chunked",
+            bad("2;a\nok\r\nab\r\n0\r\n\r\n"),
+        ),
+        ("Transfer-Encoding: chunked", bad("2\r\nok\r\n\r\n\r\n")),
+        ("Transfer-Encoding: chunked", bad("2\r\nok\r\n;x\r\n\r\n")),
+        ("Transfer-Encoding: chunked", bad("2\r\nok\n0\r\n\r\n")),
+        (
+            "Transfer-Encoding: chunked",
+            bad("2\r\nok\r\n0\r\nX: t\n\r\n"),
+        ),
+        (
+            "Transfer-Encoding: chunked",
+            bad("2;a=\"\r\n\"\r\nok\r\n0\r\n\r\n"),
+        ),
+        (
+            "Transfer-Encoding: chunked",
+            Framed::Chunks {
+                raw: "02 ; a = b\r\nok\r\n0\r\n\r\n",
+                body: Some("ok"),
+            },
+        ),
     ]);
     let body = prop::sample::select(vec![
         "hello",
@@ -1545,7 +1600,10 @@ fn wild_answer() -> impl proptest::strategy::Strategy<Value = WildAnswer> {
                 let close = close
                     || matches!(
                         framing.1,
-                        Framed::UntilClose | Framed::More | Framed::Ambiguous
+                        Framed::UntilClose
+                            | Framed::More
+                            | Framed::Ambiguous
+                            | Framed::Chunks { .. }
                     );
                 WildAnswer {
                     interim,
@@ -1717,8 +1775,8 @@ fn generated_upstream_answers_reach_clients_as_framed() {
                     return Err(fail(format!("expected {status} with {body:?}")));
                 }
                 (Some(_), None) => return Err(fail("no answer".to_owned())),
-                (None, Some(a)) if w.framing.1 == Framed::More && a.status != 502 => {
-                    return Err(fail("a cut body relayed as whole".to_owned()));
+                (None, Some(a)) if w.must_be_refused() && a.status != 502 => {
+                    return Err(fail("a cut or malformed body relayed as whole".to_owned()));
                 }
                 _ => {}
             }

@@ -31,11 +31,11 @@
 //!   `http` refuse, heads over 64 KiB or with more than 100 fields, and POSTs when MCP routes
 //!   are configured (their bodies are read and checked) go to hyper.
 //! - Upstream responses framed by `Content-Length`, chunked (re-chunked canonically: chunk
-//!   extensions and trailers are dropped, as hyper drops them; a chunk line or trailer line
-//!   that ends in a bare LF or holds another control octet is refused, as hyper refuses it),
-//!   or without a body (HEAD, 204, 304); a body that ends with the upstream's close goes on
-//!   chunked. Informational answers
-//!   (1xx) are skipped, as hyper's client skips them. `Transfer-Encoding` other than `chunked`
+//!   extensions and trailers are dropped, as hyper drops them; a chunk line without a size,
+//!   or a chunk or trailer line that ends in a bare LF or holds another control octet, is
+//!   refused, as hyper refuses it), or without a body (HEAD, 204, 304); a body that ends with
+//!   the upstream's close goes on chunked. Informational answers (1xx) are skipped, as
+//!   hyper's client skips them. `Transfer-Encoding` other than `chunked`
 //!   alone, `Transfer-Encoding` with `Content-Length`, several or malformed `Content-Length`s,
 //!   a `101` nobody asked for, or a malformed head: 502, and that upstream connection is
 //!   closed (RFC 9112 §6.3). A body that breaks off mid-way closes the client's connection
@@ -1240,23 +1240,29 @@ impl Dechunk {
 }
 
 /// Whether the chunk-size line at the front of `buf` (up to its first LF, or what of it has
-/// come) is one RFC 9112 §7.1 allows: no control octet but HTAB, and its LF after a CR.
-/// httparse's chunk-size parser takes any octet in a chunk extension, a bare LF too, where
-/// hyper's refuses it: a line that two readers end in different places is where a body is read
-/// two ways (the chunk-extension cases of request smuggling). Checked before waiting for more,
-/// so that such a line is refused at once rather than read on in search of a CRLF.
+/// come) is one RFC 9112 §7.1 allows: a hex digit first, no control octet but HTAB, and its LF
+/// after a CR. httparse's chunk-size parser takes any octet in a chunk extension, a bare LF
+/// too, and a line without digits (empty, blank, or only an extension) as the last chunk's: a
+/// line that two readers end in different places, or a body one of them ends early, is where a
+/// body is read two ways (the chunk-extension cases of request smuggling). Checked before
+/// waiting for more, so that such a line is refused at once rather than read on in search of a
+/// CRLF.
 fn chunk_line_is_clean(buf: &[u8]) -> bool {
     let (line, ended) = match buf.iter().position(|b| *b == b'\n') {
         Some(end) => (buf.get(..end).unwrap_or_default(), true),
         None => (buf, false),
     };
-    let text = match line.split_last() {
-        Some((b'\r', text)) => text,
+    // `closed`: the line's text is all there (its CR has come).
+    let (text, closed) = match line.split_last() {
+        Some((b'\r', text)) => (text, true),
         _ if ended => return false,
-        _ => line,
+        _ => (line, false),
     };
-    text.iter()
-        .all(|b| *b == b'\t' || (*b >= 0x20 && *b != 0x7f))
+    let digit_first = text.first().map_or(!closed, u8::is_ascii_hexdigit);
+    digit_first
+        && text
+            .iter()
+            .all(|b| *b == b'\t' || (*b >= 0x20 && *b != 0x7f))
 }
 
 /// Whether every LF in `lines` follows a CR (httparse takes bare LF line ends in a field
@@ -1819,6 +1825,11 @@ mod tests {
             b"5;a\rb\r\nhello\r\n0\r\n\r\n",
             b"5;a=\"\x01\"\r\nhello\r\n0\r\n\r\n",
             b"0\n\r\n",
+            // A size line without a digit, which httparse reads as the last chunk's.
+            b"5\r\nhello\r\n\r\n\r\n",
+            b"5\r\nhello\r\n \r\n\r\n",
+            b"5\r\nhello\r\n;a\r\n\r\n",
+            b"\r\n\r\n",
             // Trailer lines end with CRLF too.
             b"0\r\nX-Trailer: t\n\r\n",
             b"0\r\nX-Trailer: t\r\n\n",
@@ -1833,7 +1844,14 @@ mod tests {
         assert!(dechunk(endless.as_bytes(), &[64]).is_err());
         // Refused as soon as the bare LF is there, not after waiting for a CRLF that an
         // upstream keeping its connection open may never send.
-        for line in [&b"5;a\n"[..], b"5;ext=\"v\"\nhello\n", b"5\n"] {
+        for line in [
+            &b"5;a\n"[..],
+            b"5;ext=\"v\"\nhello\n",
+            b"5\n",
+            b"\r",
+            b";",
+            b" 5",
+        ] {
             let mut buf = BytesMut::from(line);
             assert!(
                 Dechunk::default().step(&mut buf).is_err(),
