@@ -838,6 +838,39 @@ async fn the_upstream_is_told_the_request_in_one_plain_form() {
     assert_eq!(sent_body, &body[..]);
 }
 
+/// Both engines tell the upstream one plain `Content-Length` whatever the client spelled: a
+/// length in leading zeros went on as it came through hyper's engine (`010`, which a reader in
+/// base 0 takes for 8), the same field twice goes as one, and a list is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_upstream_is_told_one_plain_length() {
+    let issuer = TestIssuer::start().await;
+    let up = scripted(HashMap::new()).await;
+    for fast in [true, false] {
+        let gw = Gateway::start(&open_config(up.addr, &issuer, fast), &[]).await;
+        for spelled in ["00000010", "10\r\nContent-Length: 10"] {
+            let request = format!(
+                "POST /x HTTP/1.1\r\nHost: gw\r\nContent-Length: {spelled}\r\n\r\n0123456789"
+            );
+            let a = &exchange(gw.addr, request.as_bytes(), 1, false).await[0];
+            assert_eq!(a.body, b"ok", "fast path {fast}, {spelled:?}");
+            let seen = up.requests.lock().unwrap().pop().unwrap();
+            let seen = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+            assert_eq!(
+                seen.matches("content-length:").count(),
+                1,
+                "fast path {fast}: {seen}"
+            );
+            assert!(
+                seen.contains("content-length: 10\r\n") && seen.ends_with("\r\n\r\n0123456789"),
+                "fast path {fast}: {seen}"
+            );
+        }
+        let listed = "POST /x HTTP/1.1\r\nHost: gw\r\nContent-Length: 10, 10\r\n\r\n0123456789";
+        let a = &exchange(gw.addr, listed.as_bytes(), 1, false).await[0];
+        assert_eq!(a.status, 400, "fast path {fast}");
+    }
+}
+
 /// A client's `Connection` field may name fields that stay with its hop, but never the
 /// request's framing or its Host. Were `Content-Length` dropped on the client's say-so, the
 /// body would reach the upstream as a request of its own, one the gateway never checked (here

@@ -409,6 +409,17 @@ impl Proxy {
             token,
             dpop_nonce,
         } = admitted;
+        // The upstream is told one plain length, as the own engine tells it: hyper's server
+        // passes a length in leading zeros on as it came (`010`, which a reader in base 0 takes
+        // for 8), and refuses several or a list itself; here they would be a 400 too.
+        if let Err(why) = plain_length(&mut head.headers) {
+            tracing::info!(reason = "invalid_length", status = 400, route = %route_name, why, "request refused");
+            return (
+                local(StatusCode::BAD_REQUEST, "invalid_request", why),
+                m::Outcome::Refused,
+                "invalid_length",
+            );
+        }
         let mut h2_key = None;
         if on_upgrade.is_some() {
             // Hop-by-hop, but the handshake itself: asked of the upstream again.
