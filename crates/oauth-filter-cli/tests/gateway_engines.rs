@@ -236,6 +236,17 @@ impl Client {
         })
     }
 
+    /// The next final answer, interim ones (1xx) skipped: whether one is sent depends on when
+    /// a body is read.
+    async fn final_answer(&mut self, head: bool) -> Option<Answer> {
+        loop {
+            match self.answer(head).await {
+                Some(a) if a.status < 200 => {}
+                other => return other,
+            }
+        }
+    }
+
     /// Reads to the end of the stream: returns when the gateway closed the connection, panics
     /// if it keeps it open past [`BOUND`].
     async fn closes(&mut self) {
@@ -866,8 +877,10 @@ async fn the_upstream_is_told_one_plain_length() {
             );
         }
         let listed = "POST /x HTTP/1.1\r\nHost: gw\r\nContent-Length: 10, 10\r\n\r\n0123456789";
+        let told = up.requests.lock().unwrap().len();
         let a = &exchange(gw.addr, listed.as_bytes(), 1, false).await[0];
         assert_eq!(a.status, 400, "fast path {fast}");
+        assert_eq!(up.requests.lock().unwrap().len(), told, "fast path {fast}");
     }
 }
 
@@ -1287,8 +1300,7 @@ async fn answers(addr: SocketAddr, request: &[u8], head: bool) -> Vec<Answer> {
     let _ = c.stream.write_all(request).await;
     let mut all = Vec::new();
     while all.len() < 8 {
-        match c.answer(head && all.is_empty()).await {
-            Some(a) if a.status < 200 => {}
+        match c.final_answer(head && all.is_empty()).await {
             Some(a) => all.push(a),
             None => break,
         }
@@ -1705,12 +1717,7 @@ async fn wild_exchange(addr: SocketAddr, head: bool) -> (Option<Answer>, Option<
     let method = if head { "HEAD" } else { "GET" };
     c.send(format!("{method} /wild HTTP/1.1\r\nHost: gw\r\n\r\n").as_bytes())
         .await;
-    let first = loop {
-        match c.answer(head).await {
-            Some(a) if a.status < 200 => {}
-            other => break other,
-        }
-    };
+    let first = c.final_answer(head).await;
     let second = if first.as_ref().is_some_and(Answer::persistent) {
         let _ = c
             .stream

@@ -932,11 +932,10 @@ pub(crate) fn length_digits(v: &[u8]) -> Option<u64> {
 /// alone (a list, a sign, spaces inside).
 pub(crate) fn plain_length(headers: &mut HeaderMap) -> Result<(), &'static str> {
     let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
-    let (Some(value), None) = (lengths.next(), lengths.next()) else {
-        return match headers.contains_key(header::CONTENT_LENGTH) {
-            true => Err("several Content-Length fields"),
-            false => Ok(()),
-        };
+    let value = match (lengths.next(), lengths.next()) {
+        (None, _) => return Ok(()),
+        (Some(value), None) => value,
+        (Some(_), Some(_)) => return Err("several Content-Length fields"),
     };
     let n = length_digits(value.as_bytes()).ok_or("a malformed Content-Length")?;
     if value.len() > 1 && value.as_bytes().first() == Some(&b'0') {
